@@ -48,35 +48,11 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds after which the transient part has decayed to half its value (btcd `Halflife`).
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::banscore::{DynamicBanScore, HALFLIFE};
-///
-/// let mut score = DynamicBanScore::new();
-/// let t0 = 1_700_000_000;
-/// score.increase_at(0, 80, t0);
-/// assert_eq!(score.int_at(t0 + HALFLIFE), 40);
-/// assert_eq!(score.int_at(t0 + 2 * HALFLIFE), 20);
-/// ```
 pub const HALFLIFE: i64 = 60;
 
 /// Age in seconds beyond which the transient part counts as zero (btcd `Lifetime`).
 ///
 /// The bound is inclusive: a transient part exactly `LIFETIME` seconds old still counts.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::banscore::{DynamicBanScore, LIFETIME};
-///
-/// let mut score = DynamicBanScore::new();
-/// let t0 = 1_700_000_000;
-/// score.increase_at(0, u32::MAX, t0);
-/// assert_eq!(score.int_at(t0 + LIFETIME), 3, "(2^32 - 1) / 2^30, still counted");
-/// assert_eq!(score.int_at(t0 + LIFETIME + 1), 0, "too old: ignored");
-/// ```
 pub const LIFETIME: i64 = 1800;
 
 /// The decay constant `ln 2 / HALFLIFE`, per second.
@@ -84,15 +60,6 @@ pub const LIFETIME: i64 = 1800;
 /// Go rounds its untyped constant `math.Ln2 / Halflife` once to `f64`; dividing Rust's `f64`
 /// `LN_2` by 60 lands on the same value, `0x1.7a8cffee8c654p-7` (pinned by a unit test), which
 /// is what makes the decay factors, and so every score, identical to btcd's.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::banscore::{HALFLIFE, LAMBDA};
-///
-/// let factor = (-(HALFLIFE as f64) * LAMBDA).exp();
-/// assert!((factor - 0.5).abs() < 1e-15, "one half-life halves the transient part");
-/// ```
 pub const LAMBDA: f64 = LN_2 / HALFLIFE as f64;
 
 /// Ages, in seconds, whose decay factors are tabulated once (btcd `precomputedLen`).
@@ -168,28 +135,6 @@ fn unix_now() -> i64 {
 /// [`Display`](fmt::Display) impl) has a twin taking the time as Unix seconds
 /// ([`increase_at`](Self::increase_at), [`int_at`](Self::int_at), [`display_at`](Self::display_at)),
 /// which is what tests and simulated clocks use.
-///
-/// # Examples
-///
-/// Scenario S17: the transient part halves every minute and is gone once its share truncates
-/// to zero.
-///
-/// ```
-/// use connmgr::banscore::DynamicBanScore;
-///
-/// let mut score = DynamicBanScore::default();
-/// let t0 = 1_700_000_000;
-/// assert_eq!(score.increase_at(100, 50, t0), 150);
-/// assert_eq!(score.int_at(t0 + 60), 125); // 100 + 50 * 0.5
-/// assert_eq!(score.int_at(t0 + 7 * 60), 100); // 50 * 2^-7 = 0.39 truncates to 0
-/// assert_eq!(
-///     score.display_at(t0).to_string(),
-///     format!("persistent 100 + transient 50 at {t0} = 150 as of now"),
-/// );
-///
-/// score.reset();
-/// assert_eq!(score.int_at(t0), 0);
-/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DynamicBanScore {
     last_unix: i64,
@@ -199,66 +144,21 @@ pub struct DynamicBanScore {
 
 impl DynamicBanScore {
     /// The zero score, usable in `const` and `static` contexts.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// static ZERO: DynamicBanScore = DynamicBanScore::new();
-    /// assert_eq!(ZERO, DynamicBanScore::default());
-    /// assert_eq!(ZERO.int_at(1_700_000_000), 0);
-    /// ```
     pub const fn new() -> Self {
         DynamicBanScore { last_unix: 0, transient: 0.0, persistent: 0 }
     }
 
     /// The persistent part, which never decays.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// let mut score = DynamicBanScore::new();
-    /// score.increase_at(10, 5, 1_700_000_000);
-    /// score.increase_at(10, 0, 1_700_003_600);
-    /// assert_eq!(score.persistent(), 20, "never decays");
-    /// ```
     pub fn persistent(&self) -> u32 {
         self.persistent
     }
 
     /// The transient part as it stood at [`last_unix`](Self::last_unix), before any decay since.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// let mut score = DynamicBanScore::new();
-    /// let t0 = 1_700_000_000;
-    /// score.increase_at(0, 5, t0);
-    /// score.increase_at(0, 5, t0 + 60); // 5 halved, plus 5
-    /// assert_eq!(score.transient(), 7.5);
-    /// ```
     pub fn transient(&self) -> f64 {
         self.transient
     }
 
     /// Unix seconds of the last increase with a non-zero transient amount (0 if none yet).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// let mut score = DynamicBanScore::new();
-    /// assert_eq!(score.last_unix(), 0);
-    /// score.increase_at(0, 1, 1_700_000_000);
-    /// score.increase_at(5, 0, 1_700_000_100); // persistent only: the time is not recorded
-    /// assert_eq!(score.last_unix(), 1_700_000_000);
-    /// ```
     pub fn last_unix(&self) -> i64 {
         self.last_unix
     }
@@ -270,19 +170,6 @@ impl DynamicBanScore {
     /// seconds old, and when `now_unix` lies before the last increase (btcd's behaviour after the
     /// wall clock stepped backwards: the transient part is invisible until the clock catches up).
     /// The sum wraps around like Go's `uint32`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// let mut score = DynamicBanScore::new();
-    /// let t0 = 1_700_000_000;
-    /// score.increase_at(10, 100, t0);
-    /// assert_eq!(score.int_at(t0), 110);
-    /// assert_eq!(score.int_at(t0 + 60), 60);
-    /// assert_eq!(score.int_at(t0 - 1), 10, "before the increase: transient part invisible");
-    /// ```
     pub fn int_at(&self, now_unix: i64) -> u32 {
         let dt = now_unix.saturating_sub(self.last_unix);
         if self.transient < 1.0 || !(0..=LIFETIME).contains(&dt) {
@@ -309,21 +196,6 @@ impl DynamicBanScore {
     /// says 20. btcd's server bans when this return value exceeds its threshold, so it can ban a
     /// peer whose real score is low. The stored state is not harmed; callers that decide on the
     /// score should read [`int_at`](Self::int_at) (or [`int`](Self::int)) after increasing.
-    ///
-    /// # Examples
-    ///
-    /// The returned total, and the `transient == 0` quirk:
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// let mut score = DynamicBanScore::new();
-    /// let t0 = 1_700_000_000;
-    /// assert_eq!(score.increase_at(0, 90, t0), 90);
-    /// let hour_later = t0 + 3600;
-    /// assert_eq!(score.increase_at(20, 0, hour_later), 110, "the stale transient part is added");
-    /// assert_eq!(score.int_at(hour_later), 20, "the real score");
-    /// ```
     pub fn increase_at(&mut self, persistent: u32, transient: u32, now_unix: i64) -> u32 {
         self.persistent = self.persistent.wrapping_add(persistent);
         let dt = now_unix.saturating_sub(self.last_unix);
@@ -340,70 +212,23 @@ impl DynamicBanScore {
     }
 
     /// [`int_at`](Self::int_at) at the wall clock (btcd `Int`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// let mut score = DynamicBanScore::new();
-    /// score.increase(25, 0);
-    /// assert_eq!(score.int(), 25);
-    /// ```
     pub fn int(&self) -> u32 {
         self.int_at(unix_now())
     }
 
     /// [`increase_at`](Self::increase_at) at the wall clock (btcd `Increase`), including its
     /// `transient == 0` quirk.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// let mut score = DynamicBanScore::new();
-    /// assert_eq!(score.increase(10, 50), 60);
-    /// // Read back at the wall clock: at most a second of decay since.
-    /// assert!((59..=60).contains(&score.int()));
-    /// ```
     pub fn increase(&mut self, persistent: u32, transient: u32) -> u32 {
         self.increase_at(persistent, transient, unix_now())
     }
 
     /// Back to the zero score (btcd `Reset`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// let mut score = DynamicBanScore::new();
-    /// score.increase_at(100, 100, 1_700_000_000);
-    /// score.reset();
-    /// assert_eq!(score, DynamicBanScore::new());
-    /// ```
     pub fn reset(&mut self) {
         *self = DynamicBanScore::new();
     }
 
     /// Formats like the [`Display`](fmt::Display) impl but evaluates the score at `now_unix`, so
     /// the text is deterministic.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::banscore::DynamicBanScore;
-    ///
-    /// let mut score = DynamicBanScore::new();
-    /// let t0 = 1_700_000_000;
-    /// score.increase_at(0, 25, t0);
-    /// score.increase_at(0, 1, t0 + 60); // 12.5 + 1
-    /// assert_eq!(
-    ///     score.display_at(t0 + 60).to_string(),
-    ///     "persistent 0 + transient 13.5 at 1700000060 = 13 as of now",
-    /// );
-    /// ```
     pub fn display_at(&self, now_unix: i64) -> DisplayAt<'_> {
         DisplayAt { score: self, now_unix }
     }
@@ -431,17 +256,6 @@ impl fmt::Display for DynamicBanScore {
 }
 
 /// A [`DynamicBanScore`] rendered at a fixed time; made by [`DynamicBanScore::display_at`].
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::banscore::DynamicBanScore;
-///
-/// let mut score = DynamicBanScore::new();
-/// score.increase_at(7, 0, 1_700_000_000);
-/// let line = format!("peer 192.0.2.1: {}", score.display_at(1_700_000_000));
-/// assert_eq!(line, "peer 192.0.2.1: persistent 7 + transient 0 at 0 = 7 as of now");
-/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct DisplayAt<'a> {
     score: &'a DynamicBanScore,

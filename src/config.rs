@@ -1,210 +1,81 @@
-//! The manager's configuration: btcd's `Config` fields with btcd's defaults, plus the limits btcd
-//! lacks (connect timeout, dials in flight), and the validation that turns a mistake into a typed
-//! [`ConfigError`] instead of a silent rewrite.
+//! The manager's configuration: btcd's `Config` fields with btcd's defaults, the limits btcd
+//! lacks, and the validation that turns a mistake into a typed [`ConfigError`] instead of a
+//! silent rewrite.
 //!
 //! btcd quietly replaces a zero `TargetOutbound` with 8 and a non-positive `RetryDuration` with
 //! 5 s, writing the defaults back into the caller's struct. Here [`Config::default`] carries the
 //! defaults, `target_outbound = 0` means "no automatic connections", and values that could only
-//! make the manager spin or never dial are rejected. A `Config` is a plain value: building a
-//! manager reads it and never changes it.
-//!
-//! # Examples
-//!
-//! ```
-//! use connmgr::config::{DEFAULT_RETRY_DURATION, DEFAULT_TARGET_OUTBOUND};
-//! use connmgr::{Config, ConfigError};
-//! use std::time::Duration;
-//!
-//! let config = Config::default();
-//! assert_eq!((config.target_outbound, config.retry_duration), (DEFAULT_TARGET_OUTBOUND, DEFAULT_RETRY_DURATION));
-//! let manual_only = Config { target_outbound: 0, ..Config::default() }; // no automatic connections
-//! assert!(manual_only.validate().is_ok());
-//! let spinning = Config { connect_timeout: Duration::ZERO, ..Config::default() };
-//! assert_eq!(spinning.validate(), Err(ConfigError::ZeroConnectTimeout));
-//! ```
+//! make the manager spin, never dial, or exhaust memory are rejected. A `Config` is a plain
+//! value: building a manager reads it and never changes it.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::error::ConfigError;
+/// The longest duration any setting accepts: a year. Longer ones are almost certainly a unit
+/// mistake, and keeping them bounded keeps deadline arithmetic far from overflow.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
-/// btcd's `defaultTargetOutbound`.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::config::DEFAULT_TARGET_OUTBOUND;
-/// use connmgr::Config;
-///
-/// assert_eq!(Config::default().target_outbound, DEFAULT_TARGET_OUTBOUND);
-/// assert_eq!(DEFAULT_TARGET_OUTBOUND, 8);
-/// ```
-pub const DEFAULT_TARGET_OUTBOUND: u32 = 8;
-/// btcd's `defaultRetryDuration`.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::config::DEFAULT_RETRY_DURATION;
-/// use connmgr::Config;
-/// use std::time::Duration;
-///
-/// assert_eq!(Config::default().retry_duration, DEFAULT_RETRY_DURATION);
-/// assert_eq!(DEFAULT_RETRY_DURATION, Duration::from_secs(5));
-/// ```
-pub const DEFAULT_RETRY_DURATION: Duration = Duration::from_secs(5);
-/// btcd's `maxRetryDuration` (a package variable there; a per-manager field here).
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::config::DEFAULT_MAX_RETRY_DURATION;
-/// use connmgr::Config;
-/// use std::time::Duration;
-///
-/// assert_eq!(Config::default().max_retry_duration, DEFAULT_MAX_RETRY_DURATION);
-/// assert_eq!(DEFAULT_MAX_RETRY_DURATION, Duration::from_secs(300));
-/// ```
-pub const DEFAULT_MAX_RETRY_DURATION: Duration = Duration::from_secs(5 * 60);
-/// btcd's `maxFailedAttempts`.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::config::DEFAULT_MAX_FAILED_ATTEMPTS;
-/// use connmgr::Config;
-///
-/// assert_eq!(Config::default().max_failed_attempts, DEFAULT_MAX_FAILED_ATTEMPTS);
-/// assert_eq!(DEFAULT_MAX_FAILED_ATTEMPTS, 25);
-/// ```
-pub const DEFAULT_MAX_FAILED_ATTEMPTS: u32 = 25;
-/// The connect timeout btcd's server gives its dialer (`defaultConnectTimeout`).
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::config::DEFAULT_CONNECT_TIMEOUT;
-/// use connmgr::Config;
-/// use std::time::Duration;
-///
-/// assert_eq!(Config::default().connect_timeout, DEFAULT_CONNECT_TIMEOUT);
-/// assert_eq!(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(30));
-/// ```
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest duration any timer may be set to; the timer wheel covers a little over two years
-/// at millisecond resolution, and a year is far past any sensible backoff.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::config::MAX_DURATION;
-/// use connmgr::{Config, ConfigError};
-/// use std::time::Duration;
-///
-/// let ok = Config { max_retry_duration: MAX_DURATION, ..Config::default() };
-/// assert_eq!(ok.validate(), Ok(()));
-/// let too_long = Config { max_retry_duration: MAX_DURATION + Duration::from_secs(1), ..ok };
-/// assert_eq!(too_long.validate(), Err(ConfigError::DurationTooLong { field: "max_retry_duration" }));
-/// ```
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// The most entries any table may be sized for up front: about a million, far above the
+/// file-descriptor limit of any host, far below what would abort on allocation.
+const MAX_TABLE: usize = 1 << 20;
 
-/// Configuration of a connection manager.
-///
-/// Build it from [`Config::default`] and override what you need; every field is public so a
-/// config can be written as a struct literal. [`Config::validate`] (called by every constructor)
-/// rejects values that cannot work.
-///
-/// | field | default | btcd |
-/// | --- | --- | --- |
-/// | `target_outbound` | 8 | `TargetOutbound` (0 there becomes 8; 0 here means none) |
-/// | `retry_duration` | 5 s | `RetryDuration` |
-/// | `max_retry_duration` | 5 min | package variable `maxRetryDuration` |
-/// | `max_failed_attempts` | 25 | constant `maxFailedAttempts` |
-/// | `max_inbound` | `None` (unlimited) | `MaxInbound` |
-/// | `connect_timeout` | 30 s | none in connmgr (btcd's dialer: 30 s) |
-/// | `max_dials_in_flight` | `None` (unlimited) | none |
-/// | `listeners` | none | `Listeners` |
-/// | `capacity` | 0 | none |
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::Config;
-/// use std::time::Duration;
-///
-/// let config = Config {
-///     target_outbound: 4,
-///     retry_duration: Duration::from_secs(2),
-///     max_inbound: Some(117),
-///     ..Config::default()
-/// };
-/// assert!(config.validate().is_ok());
-/// assert_eq!(config.connect_timeout, Duration::from_secs(30));
-/// ```
+/// How a manager behaves. Start from `Config::default()` and change what you need
+/// (`Config { target_outbound: 4, ..Config::default() }`): fields are added over time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// How many automatic outbound connections (addresses from the handler's address source)
-    /// the manager keeps. Connections made with `connect` are additional. 0 means no automatic
-    /// connections.
+    /// Automatic outbound connections to keep, filled from the address source. Connections made
+    /// with `connect` are additional; 0 means none. Default 8.
     pub target_outbound: u32,
-    /// Base unit of the linear backoff of permanent requests (`retry_count x retry_duration`),
-    /// and the flat delay before replacing automatic requests once `max_failed_attempts`
-    /// consecutive attempts have failed.
+    /// Base unit of the permanent backoff (`retry_count x retry_duration`), and the delay of
+    /// replacements once `max_failed_attempts` automatic attempts in a row have failed.
+    /// Default 5 s.
     pub retry_duration: Duration,
-    /// Cap on the permanent-request backoff.
+    /// Cap on the permanent backoff. Default 5 min.
     pub max_retry_duration: Duration,
-    /// Consecutive failed attempts (across all automatic requests, reset by any successful
-    /// connection) after which replacements wait `retry_duration` instead of starting at once.
+    /// Failed automatic attempts in a row (reset by any successful connection) after which
+    /// replacements wait `retry_duration`. Default 25.
     pub max_failed_attempts: u32,
-    /// At most this many accepted inbound connections alive at once; the next one is closed as
-    /// soon as it is accepted. `None` is unlimited, `Some(0)` rejects every inbound connection.
+    /// At most this many accepted connections alive at once; `None` is unlimited, `Some(0)`
+    /// rejects every inbound connection. Default `None`.
     pub max_inbound: Option<u32>,
-    /// How long a dial may take before it counts as failed. A request can override it.
+    /// A dial's deadline; a request can override it. Default 30 s.
     pub connect_timeout: Duration,
-    /// At most this many dials in progress at once; further requests wait their turn in
-    /// arrival order. `None` is unlimited, as btcd.
+    /// At most this many dials in progress at once; more wait in order. `None` is unlimited.
     pub max_dials_in_flight: Option<u32>,
-    /// Addresses to listen on for inbound connections. Bound when the manager is built.
+    /// Addresses to accept on, bound when the manager is built.
     pub listeners: Vec<SocketAddr>,
-    /// How many requests, sockets and timers to make room for up front, so that a node with a
-    /// known peer budget never reallocates its tables (embedded users: set it to that budget).
+    /// Requests, sockets and timers to make room for up front, so a node with a known peer
+    /// budget never grows its tables. At most 2^20. Default 0.
     pub capacity: usize,
+    /// How many ended requests still answer `state(id)` with their final state (btcd's
+    /// "state after Remove"), newest first; 0 forgets them at once. At most 2^20. Default 256.
+    pub ended_history: usize,
+    /// Commands a [`Handle`](crate::Handle) may queue before the reactor takes them; one more
+    /// is refused with `OpError::Full`. 1 ..= 2^20. Default 4096.
+    pub command_queue: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            target_outbound: DEFAULT_TARGET_OUTBOUND,
-            retry_duration: DEFAULT_RETRY_DURATION,
-            max_retry_duration: DEFAULT_MAX_RETRY_DURATION,
-            max_failed_attempts: DEFAULT_MAX_FAILED_ATTEMPTS,
+            target_outbound: 8,
+            retry_duration: Duration::from_secs(5),
+            max_retry_duration: Duration::from_secs(5 * 60),
+            max_failed_attempts: 25,
             max_inbound: None,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            connect_timeout: Duration::from_secs(30),
             max_dials_in_flight: None,
             listeners: Vec::new(),
             capacity: 0,
+            ended_history: 256,
+            command_queue: 4096,
         }
     }
 }
 
 impl Config {
-    /// Checks that the configuration can work.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] naming the first field that cannot work: a zero retry duration, retry
-    /// cap or connect timeout (each would make the manager retry or time out in a busy loop), a
-    /// dial limit of zero (nothing could ever dial), or a duration longer than [`MAX_DURATION`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::{Config, ConfigError};
-    /// use std::time::Duration;
-    ///
-    /// let config = Config { retry_duration: Duration::ZERO, ..Config::default() };
-    /// assert_eq!(config.validate(), Err(ConfigError::ZeroRetryDuration));
-    /// ```
+    /// Checks that the configuration can work; every constructor calls it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.retry_duration.is_zero() {
             return Err(ConfigError::ZeroRetryDuration);
@@ -227,9 +98,62 @@ impl Config {
                 return Err(ConfigError::DurationTooLong { field });
             }
         }
+        for (field, value, min) in [
+            ("capacity", self.capacity, 0),
+            ("ended_history", self.ended_history, 0),
+            ("command_queue", self.command_queue, 1),
+        ] {
+            if value < min || value > MAX_TABLE {
+                return Err(ConfigError::OutOfRange { field, max: MAX_TABLE });
+            }
+        }
         Ok(())
     }
+
+    /// The longest duration a setting accepts (a year).
+    pub(crate) const MAX_DURATION: Duration = MAX_DURATION;
 }
+
+/// A configuration that cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `retry_duration` is zero: permanent requests would retry in a busy loop.
+    ZeroRetryDuration,
+    /// `max_retry_duration` is zero.
+    ZeroMaxRetryDuration,
+    /// `connect_timeout` is zero: every dial would time out at once.
+    ZeroConnectTimeout,
+    /// `max_dials_in_flight` is `Some(0)`: nothing could ever dial.
+    ZeroDialLimit,
+    /// A duration is longer than a year.
+    DurationTooLong {
+        /// The field.
+        field: &'static str,
+    },
+    /// A table size is out of its range.
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The largest value it takes.
+        max: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroRetryDuration => f.write_str("retry_duration must be greater than zero"),
+            ConfigError::ZeroMaxRetryDuration => f.write_str("max_retry_duration must be greater than zero"),
+            ConfigError::ZeroConnectTimeout => f.write_str("connect_timeout must be greater than zero"),
+            ConfigError::ZeroDialLimit => f.write_str("max_dials_in_flight must be None or greater than zero"),
+            ConfigError::DurationTooLong { field } => write!(f, "{field} is longer than one year"),
+            ConfigError::OutOfRange { field, max } => write!(f, "{field} is out of range (at most {max})"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {
@@ -249,19 +173,31 @@ mod tests {
     }
 
     #[test]
-    fn zero_target_is_valid_and_means_none() {
-        let c = Config { target_outbound: 0, ..Config::default() };
+    fn zero_target_and_a_cap_below_the_base_are_valid() {
+        // btcd's own suite runs with a 2 ms cap and a 5 s base; delays are simply capped.
+        let c = Config { target_outbound: 0, max_retry_duration: Duration::from_millis(2), ..Config::default() };
         assert!(c.validate().is_ok());
     }
 
     #[test]
-    fn a_retry_cap_below_the_base_is_allowed() {
-        // btcd's own suite runs with a 2 ms cap and 5 ms base; delays are simply capped.
-        let c = Config {
-            retry_duration: Duration::from_millis(5),
-            max_retry_duration: Duration::from_millis(2),
-            ..Config::default()
-        };
-        assert!(c.validate().is_ok());
+    fn every_unworkable_value_is_a_typed_error() {
+        let zero = Duration::ZERO;
+        let long = MAX_DURATION + Duration::from_secs(1);
+        let cases = [
+            (Config { retry_duration: zero, ..Config::default() }, ConfigError::ZeroRetryDuration),
+            (Config { max_retry_duration: zero, ..Config::default() }, ConfigError::ZeroMaxRetryDuration),
+            (Config { connect_timeout: zero, ..Config::default() }, ConfigError::ZeroConnectTimeout),
+            (Config { max_dials_in_flight: Some(0), ..Config::default() }, ConfigError::ZeroDialLimit),
+            (Config { connect_timeout: long, ..Config::default() }, ConfigError::DurationTooLong { field: "connect_timeout" }),
+            (Config { retry_duration: long, ..Config::default() }, ConfigError::DurationTooLong { field: "retry_duration" }),
+            (Config { capacity: usize::MAX, ..Config::default() }, ConfigError::OutOfRange { field: "capacity", max: MAX_TABLE }),
+            (Config { capacity: 1 << 40, ..Config::default() }, ConfigError::OutOfRange { field: "capacity", max: MAX_TABLE }),
+            (Config { ended_history: MAX_TABLE + 1, ..Config::default() }, ConfigError::OutOfRange { field: "ended_history", max: MAX_TABLE }),
+            (Config { command_queue: 0, ..Config::default() }, ConfigError::OutOfRange { field: "command_queue", max: MAX_TABLE }),
+        ];
+        for (config, error) in cases {
+            assert_eq!(config.validate(), Err(error));
+        }
+        assert!(Config { capacity: MAX_TABLE, ..Config::default() }.validate().is_ok());
     }
 }

@@ -1,123 +1,83 @@
-//! Error types: one small enum per kind of failure, each with `Display`, `std::error::Error`
-//! (with `source()` where an OS error sits underneath) and `Send + Sync + 'static`.
+//! The errors operations share: [`OpError`] (any operation, on any layer), [`Error`] (building
+//! or driving a manager), [`DialError`] (why one dial failed) and [`AddressError`] (the address
+//! source had nothing). [`ConfigError`](crate::ConfigError) sits next to the configuration.
 //!
-//! - [`ConfigError`]: a configuration that cannot work.
-//! - [`Error`]: building or running a manager (configuration, `Poll`, listeners).
-//! - [`OpError`]: an operation on a request that does not apply (unknown id, after stop).
-//! - [`HandleError`]: a cross-thread [`Handle`](crate::Handle) call after the manager stopped, or
-//!   a waiting call made on the reactor's own thread.
-//! - [`DialError`]: why one dial failed (refused, timed out, other I/O, no address).
-//! - [`AddressError`]: the handler's address source had nothing to offer.
-//!
-//! # Examples
-//!
-//! Every error converts into `Box<dyn std::error::Error + Send + Sync>`, so `?` works across
-//! layers:
-//!
-//! ```
-//! use connmgr::{Config, ConnId, Handler, Manager, OpError};
-//!
-//! # struct Quiet;
-//! # impl Handler for Quiet {}
-//! fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//!     let mut manager = Manager::new(Config::default(), Quiet)?; // connmgr::Error
-//!     manager.remove(ConnId::new(1))?; // OpError: no such request
-//!     Ok(())
-//! }
-//!
-//! let err = run().unwrap_err();
-//! assert_eq!(err.downcast_ref::<OpError>(), Some(&OpError::UnknownId(ConnId::new(1))));
-//! assert_eq!(err.to_string(), "unknown connid=1");
-//! ```
+//! Each is `Clone + PartialEq + Eq` where that means something, `Send + Sync + 'static`, and
+//! either shows its cause in its message or returns it from `source()`, never both.
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::id::ConnId;
+use crate::config::ConfigError;
+use crate::id::{ConnId, InboundId};
 
-/// A configuration value that cannot work. Returned by [`Config::validate`](crate::Config::validate).
+/// Why an operation was not applied. The same type on every layer.
 ///
-/// # Examples
-///
-/// ```
-/// use connmgr::{Config, ConfigError};
-///
-/// let config = Config { max_dials_in_flight: Some(0), ..Config::default() };
-/// let err = config.validate().unwrap_err();
-/// assert_eq!(err, ConfigError::ZeroDialLimit);
-/// assert_eq!(err.to_string(), "max_dials_in_flight must be None or greater than zero");
-/// ```
+/// Layers that queue (`Ctx`, `Handle`) report at once only what they can know at once
+/// (stopped, invalid arguments, a full queue); the rest is logged when the command is applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConfigError {
-    /// `retry_duration` is zero: permanent requests would be retried in a busy loop.
-    ZeroRetryDuration,
-    /// `max_retry_duration` is zero: every retry would be immediate.
-    ZeroMaxRetryDuration,
-    /// `connect_timeout` is zero: every dial would time out at once.
-    ZeroConnectTimeout,
-    /// `max_dials_in_flight` is `Some(0)`: nothing could ever dial.
-    ZeroDialLimit,
-    /// A duration is longer than [`MAX_DURATION`](crate::config::MAX_DURATION).
-    DurationTooLong {
-        /// The field's name.
-        field: &'static str,
-    },
+pub enum OpError {
+    /// The manager has stopped (or is stopping).
+    Stopped,
+    /// No live request has this id.
+    UnknownId(ConnId),
+    /// The request exists but has no established connection.
+    NotEstablished(ConnId),
+    /// No live inbound connection has this id.
+    UnknownInbound(InboundId),
+    /// A per-request connect timeout outside 1 ms ..= [`ConnectOptions::MAX_CONNECT_TIMEOUT`].
+    ///
+    /// [`ConnectOptions::MAX_CONNECT_TIMEOUT`]: crate::ConnectOptions::MAX_CONNECT_TIMEOUT
+    InvalidTimeout(Duration),
+    /// A [`Handle`](crate::Handle)'s command queue is full: the reactor is not keeping up.
+    Full,
+    /// A [`Handle`](crate::Handle) call waited longer than its timeout for the reactor.
+    TimedOut,
+    /// A waiting [`Handle`](crate::Handle) call made on the thread that runs the reactor, which
+    /// would wait for ever.
+    OnReactorThread,
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for OpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::ZeroRetryDuration => f.write_str("retry_duration must be greater than zero"),
-            ConfigError::ZeroMaxRetryDuration => f.write_str("max_retry_duration must be greater than zero"),
-            ConfigError::ZeroConnectTimeout => f.write_str("connect_timeout must be greater than zero"),
-            ConfigError::ZeroDialLimit => f.write_str("max_dials_in_flight must be None or greater than zero"),
-            ConfigError::DurationTooLong { field } => write!(f, "{field} is longer than one year"),
+            OpError::Stopped => f.write_str("connection manager stopped"),
+            OpError::UnknownId(id) => write!(f, "unknown connid={id}"),
+            OpError::NotEstablished(id) => write!(f, "connid={id} is not established"),
+            OpError::UnknownInbound(id) => write!(f, "unknown inbound connection {id}"),
+            OpError::InvalidTimeout(t) => write!(f, "connect timeout {t:?} is not between 1 ms and about 49 days"),
+            OpError::Full => f.write_str("the connection manager's command queue is full"),
+            OpError::TimedOut => f.write_str("the connection manager did not answer in time"),
+            OpError::OnReactorThread => f.write_str("cannot wait for the connection manager on its own thread"),
         }
     }
 }
 
-impl StdError for ConfigError {}
+impl StdError for OpError {}
 
-/// Building or running a manager failed.
-///
-/// # Examples
-///
-/// A configured listener whose address is taken:
-///
-/// ```
-/// use connmgr::{Config, Error, Handler, Manager};
-/// use std::error::Error as _;
-/// use std::net::TcpListener;
-///
-/// # struct Quiet;
-/// # impl Handler for Quiet {}
-/// let taken = TcpListener::bind("127.0.0.1:0")?;
-/// let config = Config { listeners: vec![taken.local_addr()?], ..Config::default() };
-/// let Err(err) = Manager::new(config, Quiet) else { panic!("the address is in use") };
-/// assert!(matches!(err, Error::Listen { addr, .. } if addr == taken.local_addr()?));
-/// assert_eq!(err.to_string(), format!("cannot listen on {}", taken.local_addr()?));
-/// assert!(err.source().is_some(), "the OS error is the source");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
+/// Building or driving a manager failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The configuration cannot work.
     Config(ConfigError),
-    /// Binding a configured listener failed.
+    /// A configured listener could not be bound or registered.
     Listen {
-        /// The address from [`Config::listeners`](crate::Config::listeners).
+        /// The address in the configuration.
         addr: SocketAddr,
         /// What the OS said.
         source: io::Error,
     },
-    /// The OS refused a `Poll`, a `Waker` or a registration.
+    /// The `Poll` or a socket operation failed.
     Io(io::Error),
+    /// The operation was refused (after stop, for example).
+    Op(OpError),
 }
 
 impl fmt::Display for Error {
@@ -125,7 +85,8 @@ impl fmt::Display for Error {
         match self {
             Error::Config(e) => write!(f, "invalid configuration: {e}"),
             Error::Listen { addr, .. } => write!(f, "cannot listen on {addr}"),
-            Error::Io(_) => f.write_str("I/O error in the reactor"),
+            Error::Io(_) => f.write_str("I/O error in the connection manager"),
+            Error::Op(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -133,9 +94,8 @@ impl fmt::Display for Error {
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Error::Config(e) => Some(e),
-            Error::Listen { source, .. } => Some(source),
-            Error::Io(e) => Some(e),
+            Error::Listen { source, .. } | Error::Io(source) => Some(source),
+            Error::Config(_) | Error::Op(_) => None,
         }
     }
 }
@@ -152,146 +112,23 @@ impl From<io::Error> for Error {
     }
 }
 
-/// An operation on a request or connection that does not apply.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::core::Core;
-/// use connmgr::{Config, ConnId, OpError};
-/// use std::time::Instant;
-///
-/// let now = Instant::now();
-/// let mut core = Core::new(&Config::default(), now)?;
-/// assert_eq!(core.remove(now, ConnId::new(42)), Err(OpError::UnknownId(ConnId::new(42))));
-/// core.stop(now);
-/// let err = core.connect(now, "127.0.0.1:8333".parse()?, false).unwrap_err();
-/// assert_eq!(err, OpError::Stopped);
-/// assert_eq!(err.to_string(), "connection manager stopped");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OpError {
-    /// The manager has stopped; nothing is accepted any more (btcd drops such calls silently).
-    Stopped,
-    /// No live request has this id: it never existed, or it has already ended.
-    UnknownId(ConnId),
-    /// The request exists but has no established connection for this operation.
-    NotEstablished(ConnId),
-    /// No live inbound connection has this id.
-    UnknownInbound(crate::id::InboundId),
-    /// A per-request connect timeout out of range (see
-    /// [`ConnectOptions::invalid_timeout`](crate::ConnectOptions::invalid_timeout)).
-    InvalidTimeout(Duration),
-}
-
-impl fmt::Display for OpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OpError::Stopped => f.write_str("connection manager stopped"),
-            OpError::UnknownId(id) => write!(f, "unknown connid={id}"),
-            OpError::NotEstablished(id) => write!(f, "connid={id} is not established"),
-            OpError::UnknownInbound(id) => write!(f, "unknown inbound connection {id}"),
-            OpError::InvalidTimeout(t) => write!(f, "connect timeout {t:?} is not between 1 ms and about 49 days"),
-        }
+impl From<OpError> for Error {
+    fn from(e: OpError) -> Self {
+        Error::Op(e)
     }
 }
 
-impl StdError for OpError {}
-
-/// A [`Handle`](crate::Handle) call that could not be delivered (or, for a call that waits, answered).
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::{Config, HandleError, Handler, Manager};
-///
-/// # struct Quiet;
-/// # impl Handler for Quiet {}
-/// let mut manager = Manager::new(Config { target_outbound: 0, ..Config::default() }, Quiet)?;
-/// let handle = manager.handle();
-/// manager.stop();
-/// let err = handle.connect("127.0.0.1:8333".parse()?, false).unwrap_err();
-/// assert!(matches!(err, HandleError::Stopped));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum HandleError {
-    /// The manager has stopped (or its reactor is gone).
-    Stopped,
-    /// Waking the reactor failed; the command is queued but the reactor may not see it until
-    /// something else wakes it.
-    Wake(io::Error),
-    /// A call that waits for the reactor was made on the reactor's own thread, where it would
-    /// wait for ever.
-    OnReactorThread,
-    /// A per-request connect timeout out of range (see
-    /// [`ConnectOptions::invalid_timeout`](crate::ConnectOptions::invalid_timeout)).
-    InvalidTimeout(Duration),
-}
-
-impl fmt::Display for HandleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HandleError::Stopped => f.write_str("connection manager stopped"),
-            HandleError::Wake(_) => f.write_str("cannot wake the connection manager"),
-            HandleError::OnReactorThread => f.write_str("cannot wait for the connection manager on its own thread"),
-            HandleError::InvalidTimeout(t) => write!(f, "connect timeout {t:?} is not between 1 ms and about 49 days"),
-        }
-    }
-}
-
-impl StdError for HandleError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            HandleError::Stopped | HandleError::OnReactorThread | HandleError::InvalidTimeout(_) => None,
-            HandleError::Wake(e) => Some(e),
-        }
-    }
-}
-
-/// The address source had no address to offer (btcd: an error from `GetNewAddress`, such as
-/// "no valid connect address").
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::AddressError;
-///
-/// let e = AddressError::new("no valid connect address");
-/// assert_eq!(e.to_string(), "no valid connect address");
-/// ```
+/// The address source's reason for having no address (btcd's `GetNewAddress` error).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddressError(Cow<'static, str>);
 
 impl AddressError {
-    /// An error with this message. A `&'static str` costs no allocation.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::AddressError;
-    ///
-    /// let fixed = AddressError::new("no valid connect address");
-    /// let owned = AddressError::new(format!("address book empty after {} tries", 3));
-    /// assert_eq!(owned.reason(), "address book empty after 3 tries");
-    /// assert_ne!(fixed, owned);
-    /// ```
+    /// An error with this reason, e.g. btcd's "no valid connect address".
     pub fn new(reason: impl Into<Cow<'static, str>>) -> Self {
         AddressError(reason.into())
     }
 
-    /// The message.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::AddressError;
-    ///
-    /// assert_eq!(AddressError::new("empty").reason(), "empty");
-    /// ```
+    /// The reason given.
     pub fn reason(&self) -> &str {
         &self.0
     }
@@ -306,61 +143,31 @@ impl fmt::Display for AddressError {
 impl StdError for AddressError {}
 
 /// Why one dial failed.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::{DialError, FailureCause};
-/// use std::time::Duration;
-///
-/// let err = DialError::TimedOut(Duration::from_secs(30));
-/// assert_eq!(err.to_string(), "connect timed out after 30s");
-/// assert_eq!(err.cause(), FailureCause::TimedOut);
-/// ```
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DialError {
-    /// The connect failed, synchronously or asynchronously: refused, unreachable, reset,
-    /// out of local ports (`EADDRNOTAVAIL`), ...
-    Io(io::Error),
-    /// No answer within the connect timeout.
+    /// The connect failed (refused, unreachable, reset, out of ports, ...).
+    Io(IoError),
+    /// No connection within the connect timeout.
     TimedOut(Duration),
-    /// The address source had no address (the request never dialled).
+    /// The address source had no address for this automatic request.
     NoAddress(AddressError),
 }
 
-/// A dial failure's cause, for counters and summaries.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::{AddressError, DialError, FailureCause};
-///
-/// let err = DialError::NoAddress(AddressError::new("no valid connect address"));
-/// assert_eq!(err.cause(), FailureCause::Other);
-/// ```
+/// The broad class of a dial failure, for counters and logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FailureCause {
     /// The peer refused the connection.
     Refused,
-    /// The connect timeout expired.
+    /// No answer in time.
     TimedOut,
-    /// Anything else, including an address source with nothing to offer.
+    /// Anything else.
     Other,
 }
 
 impl DialError {
-    /// Sorts the failure into refused / timed out / other.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::{DialError, FailureCause};
-    /// use std::io;
-    ///
-    /// let e = DialError::Io(io::ErrorKind::ConnectionRefused.into());
-    /// assert_eq!(e.cause(), FailureCause::Refused);
-    /// ```
+    /// The broad class of this failure.
     pub fn cause(&self) -> FailureCause {
         match self {
             DialError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => FailureCause::Refused,
@@ -384,10 +191,66 @@ impl fmt::Display for DialError {
 impl StdError for DialError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            DialError::Io(e) => Some(e),
-            DialError::TimedOut(_) => None,
-            DialError::NoAddress(e) => Some(e),
+            // Transparent: the message is the OS error's own, so its source is ours.
+            DialError::Io(e) => e.source(),
+            DialError::TimedOut(_) | DialError::NoAddress(_) => None,
         }
+    }
+}
+
+/// An `io::Error` that can be cloned and compared, as events and reasons need.
+///
+/// Shared, not copied, so cloning never allocates; two are equal when their kind and OS error
+/// code are.
+#[derive(Clone, Debug)]
+pub struct IoError(Arc<io::Error>);
+
+impl IoError {
+    /// The error's kind.
+    pub fn kind(&self) -> io::ErrorKind {
+        self.0.kind()
+    }
+
+    /// The OS error code, if the OS reported it.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.0.raw_os_error()
+    }
+
+    /// The `io::Error` itself.
+    pub fn get(&self) -> &io::Error {
+        &self.0
+    }
+}
+
+impl From<io::Error> for IoError {
+    fn from(e: io::Error) -> Self {
+        IoError(Arc::new(e))
+    }
+}
+
+impl From<io::ErrorKind> for IoError {
+    fn from(kind: io::ErrorKind) -> Self {
+        IoError::from(io::Error::from(kind))
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.raw_os_error() == other.raw_os_error()
+    }
+}
+
+impl Eq for IoError {}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for IoError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
     }
 }
 
@@ -402,25 +265,40 @@ mod tests {
         assert_send_sync_static::<ConfigError>();
         assert_send_sync_static::<Error>();
         assert_send_sync_static::<OpError>();
-        assert_send_sync_static::<HandleError>();
         assert_send_sync_static::<DialError>();
         assert_send_sync_static::<AddressError>();
     }
 
     #[test]
-    fn sources_are_exposed() {
-        let e = Error::Listen { addr: "127.0.0.1:1".parse().unwrap(), source: io::ErrorKind::AddrInUse.into() };
-        assert!(e.source().is_some());
-        assert_eq!(e.to_string(), "cannot listen on 127.0.0.1:1");
-        let d = DialError::NoAddress(AddressError::new("empty"));
-        assert_eq!(d.source().unwrap().to_string(), "empty");
-        assert_eq!(d.cause(), FailureCause::Other);
+    fn a_cause_is_shown_once() {
+        // Either in the message or as the source: an error reporter prints each level once.
+        let refused = DialError::Io(io::Error::from_raw_os_error(111).into());
+        assert!(refused.to_string().contains("refused"), "{refused}");
+        assert!(refused.source().is_none());
+        let no_addr = DialError::NoAddress(AddressError::new("empty book"));
+        assert_eq!((no_addr.to_string().as_str(), no_addr.source().is_none()), ("no address: empty book", true));
+        let listen = Error::Listen { addr: "127.0.0.1:1".parse().unwrap(), source: io::ErrorKind::AddrInUse.into() };
+        assert_eq!(listen.to_string(), "cannot listen on 127.0.0.1:1");
+        assert!(listen.source().is_some());
+        let config = Error::from(ConfigError::ZeroConnectTimeout);
+        assert!(config.to_string().contains("connect_timeout"));
+        assert!(config.source().is_none());
     }
 
     #[test]
-    fn timeouts_are_classified_whichever_layer_saw_them() {
+    fn dial_errors_compare_by_kind_and_code() {
+        let a = DialError::Io(io::Error::from_raw_os_error(111).into());
+        assert_eq!(a.clone(), a);
+        assert_eq!(a, DialError::Io(io::Error::from_raw_os_error(111).into()));
+        assert_ne!(a, DialError::Io(io::Error::from_raw_os_error(113).into()));
+        assert_ne!(a, DialError::TimedOut(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn failures_are_classified_whichever_layer_saw_them() {
         assert_eq!(DialError::TimedOut(Duration::from_secs(1)).cause(), FailureCause::TimedOut);
         assert_eq!(DialError::Io(io::ErrorKind::TimedOut.into()).cause(), FailureCause::TimedOut);
+        assert_eq!(DialError::Io(io::ErrorKind::ConnectionRefused.into()).cause(), FailureCause::Refused);
         assert_eq!(DialError::Io(io::ErrorKind::AddrNotAvailable.into()).cause(), FailureCause::Other);
     }
 }

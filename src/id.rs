@@ -1,65 +1,28 @@
 //! Identifiers the manager hands out: [`ConnId`] for connection requests (btcd's `ConnReq` id)
-//! and [`InboundId`] for accepted sockets, plus the shared counter that makes request ids
-//! available synchronously on any thread.
+//! and [`InboundId`] for accepted connections.
 //!
-//! Request ids follow btcd exactly: they start at 1, are never reused, and are assigned at the
-//! moment `connect` is called, even before the manager starts or on another thread. That is why
-//! the counter is an atomic shared between the core and every [`Handle`](crate::Handle): the id
-//! exists before the reactor thread has seen the request.
+//! Request ids follow btcd: they start at 1, are never reused, and exist the moment `connect`
+//! returns, on any thread and before the manager starts. That is why the counter is an atomic
+//! shared by the core and every front end: the id exists before the reactor has seen the
+//! request. Inbound ids carry a 64-bit serial that is never reused either, so a stale id can
+//! never name a later connection, however long the node runs.
 
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The id of a connection request, as btcd's `ConnReq.ID()`.
-///
-/// Ids start at 1 and are never reused within one manager, so an id that has ended can never
-/// alias a newer request.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::core::Core;
-/// use connmgr::Config;
-/// use std::time::Instant;
-///
-/// let mut core = Core::new(&Config::default(), Instant::now()).unwrap();
-/// let id = core.connect(Instant::now(), "127.0.0.1:8333".parse().unwrap(), true).unwrap();
-/// assert_eq!(id.get(), 1);
-/// assert_eq!(id.to_string(), "1");
-/// ```
+/// The id of a connection request, as btcd's `ConnReq.ID()`: from 1, never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(u64);
 
 impl ConnId {
-    /// Wraps a raw id, for example one read back from a log or a database.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::ConnId;
-    ///
-    /// let id = ConnId::new(7);
-    /// assert_eq!(id.get(), 7);
-    /// assert_eq!(id, "7".parse::<u64>().map(ConnId::new)?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Wraps a raw id, for example one read back from a log.
     pub const fn new(raw: u64) -> Self {
         ConnId(raw)
     }
 
-    /// The raw number (never 0 for an id the manager issued).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::IdAllocator;
-    ///
-    /// let ids = IdAllocator::new();
-    /// assert_eq!(ids.next_id().get(), 1);
-    /// assert_eq!(ids.next_id().get(), 2);
-    /// ```
+    /// The raw number.
     pub const fn get(self) -> u64 {
         self.0
     }
@@ -73,160 +36,70 @@ impl fmt::Display for ConnId {
 
 /// The id of an accepted inbound connection.
 ///
-/// Inbound connections are not requests (btcd gives them no id at all); this id only lets a
-/// handler refer to the socket later, for example to close or detach it. It names the socket's
-/// slot in the manager's table and the slot's generation, so a stale id (of a connection that
-/// has closed) is rejected rather than aliasing a newer socket in the same slot.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::InboundId;
-///
-/// let id = InboundId::from_parts(3, 17);
-/// assert_eq!((id.slot(), id.generation()), (3, 17));
-/// assert_eq!(id.to_string(), "in3.17");
-/// ```
+/// Its serial (shown as `in<serial>`) counts accepts from 1 and is never reused; the slot makes
+/// the lookup O(1). Only the manager makes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InboundId(u64);
+pub struct InboundId {
+    serial: u64,
+    slot: u32,
+}
 
 impl InboundId {
-    /// An id from a slot and a generation.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::InboundId;
-    ///
-    /// let id = InboundId::from_parts(5, 2);
-    /// assert_eq!(id.slot(), 5);
-    /// assert_eq!(id.generation(), 2);
-    /// assert_ne!(id, InboundId::from_parts(5, 3), "same slot, later generation: another socket");
-    /// ```
-    pub const fn from_parts(slot: u32, generation: u32) -> Self {
-        InboundId(((generation as u64) << 32) | slot as u64)
+    pub(crate) const fn new(serial: u64, slot: u32) -> Self {
+        InboundId { serial, slot }
     }
 
-    /// The slot in the manager's socket table.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::InboundId;
-    ///
-    /// assert_eq!(InboundId::from_parts(12, 1).slot(), 12);
-    /// ```
-    pub const fn slot(self) -> u32 {
-        self.0 as u32
+    /// The accept's serial number: 1 for the first connection accepted, and so on.
+    pub const fn serial(self) -> u64 {
+        self.serial
     }
 
-    /// The slot's generation when the connection was accepted.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::InboundId;
-    ///
-    /// assert_eq!(InboundId::from_parts(12, 1).generation(), 1);
-    /// ```
-    pub const fn generation(self) -> u32 {
-        (self.0 >> 32) as u32
-    }
-
-    /// The raw number (slot in the low 32 bits, generation in the high 32).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::InboundId;
-    ///
-    /// let id = InboundId::from_parts(3, 1);
-    /// assert_eq!(id.get(), (1 << 32) | 3);
-    /// ```
-    pub const fn get(self) -> u64 {
-        self.0
+    pub(crate) const fn slot(self) -> usize {
+        self.slot as usize
     }
 }
 
 impl fmt::Display for InboundId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "in{}.{}", self.slot(), self.generation())
+        write!(f, "in{}", self.serial)
     }
 }
 
-/// Hands out request ids from 1 upwards, from any thread.
+/// Hands out request ids, on any thread. Clones share the counter.
 ///
-/// Cloning shares the counter: the core and every handle of one manager draw from the same
-/// sequence, so ids stay unique whichever side asks.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::IdAllocator;
-///
-/// let ids = IdAllocator::new();
-/// let shared = ids.clone();
-/// let worker = std::thread::spawn(move || shared.next_id());
-/// let theirs = worker.join().unwrap();
-/// let mine = ids.next_id();
-/// assert_ne!(mine, theirs);
-/// assert_eq!(ids.last(), 2);
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct IdAllocator {
-    last: Arc<AtomicU64>,
+/// A sharded manager gives each shard a different `first` and the same `stride`, so ids stay
+/// unique across shards without any shared state on the per-connection path.
+#[derive(Clone, Debug)]
+pub(crate) struct IdAllocator {
+    next: Arc<AtomicU64>,
+    stride: u64,
+}
+
+impl Default for IdAllocator {
+    fn default() -> Self {
+        IdAllocator::new(1, 1)
+    }
 }
 
 impl IdAllocator {
-    /// A fresh sequence whose first id is 1.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::IdAllocator;
-    ///
-    /// assert_eq!(IdAllocator::new().last(), 0);
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
+    pub(crate) fn new(first: u64, stride: u64) -> Self {
+        IdAllocator { next: Arc::new(AtomicU64::new(first)), stride: stride.max(1) }
     }
 
-    /// Takes the next id.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::{ConnId, IdAllocator};
-    ///
-    /// let ids = IdAllocator::new();
-    /// assert_eq!(ids.next_id(), ConnId::new(1));
-    /// assert_eq!(ids.next_id(), ConnId::new(2));
-    /// ```
-    pub fn next_id(&self) -> ConnId {
+    pub(crate) fn next_id(&self) -> ConnId {
         // Relaxed is enough: uniqueness comes from the atomic increment itself, and no other
         // memory is published through this counter.
-        ConnId(self.last.fetch_add(1, Ordering::Relaxed) + 1)
+        ConnId(self.next.fetch_add(self.stride, Ordering::Relaxed))
     }
 
-    /// The last id handed out (0 before the first), as btcd's `connReqCount`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::IdAllocator;
-    ///
-    /// let ids = IdAllocator::new();
-    /// assert_eq!(ids.last(), 0);
-    /// let id = ids.next_id();
-    /// assert_eq!(ids.last(), id.get());
-    /// ```
-    pub fn last(&self) -> u64 {
-        self.last.load(Ordering::Relaxed)
+    /// The last id handed out, or `first - stride` if none.
+    #[cfg(any(test, feature = "sim"))]
+    pub(crate) fn last(&self) -> u64 {
+        self.next.load(Ordering::Relaxed).wrapping_sub(self.stride)
     }
 }
 
-/// A hasher for [`ConnId`] keys: ids are already unique integers, so one multiplication spreads
-/// them over the table without SipHash's cost on the churn path.
+/// A hasher for ids, which are already well spread: a multiply, no SipHash.
 #[derive(Default, Clone, Copy, Debug)]
 pub(crate) struct IdHasher(u64);
 
@@ -246,7 +119,6 @@ impl Hasher for IdHasher {
     }
 }
 
-/// `BuildHasher` for [`IdHasher`].
 pub(crate) type IdHash = BuildHasherDefault<IdHasher>;
 
 #[cfg(test)]
@@ -255,7 +127,7 @@ mod tests {
 
     #[test]
     fn ids_start_at_one_and_are_shared_between_clones() {
-        let a = IdAllocator::new();
+        let a = IdAllocator::default();
         let b = a.clone();
         assert_eq!(a.last(), 0);
         assert_eq!(a.next_id(), ConnId(1));
@@ -264,8 +136,16 @@ mod tests {
     }
 
     #[test]
+    fn strided_allocators_never_collide() {
+        let shards: Vec<_> = (1..=3).map(|first| IdAllocator::new(first, 3)).collect();
+        let mut all: Vec<u64> = shards.iter().flat_map(|s| (0..100).map(|_| s.next_id().get())).collect();
+        all.sort_unstable();
+        assert_eq!(all, (1..=300).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn ids_are_unique_across_threads() {
-        let a = IdAllocator::new();
+        let a = IdAllocator::default();
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let a = a.clone();
@@ -276,7 +156,13 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), 4000);
-        assert_eq!(all[0], 1);
-        assert_eq!(all[3999], 4000);
+        assert_eq!((all[0], all[3999]), (1, 4000));
+    }
+
+    #[test]
+    fn inbound_ids_show_their_serial() {
+        let id = InboundId::new(42, 3);
+        assert_eq!(id.to_string(), "in42");
+        assert_ne!(id, InboundId::new(43, 3), "same slot, later serial: a different connection");
     }
 }

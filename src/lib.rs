@@ -6,18 +6,18 @@
 //! btcd's linear backoff), throttles replacements after a run of failures, accepts inbound
 //! connections up to `max_inbound`, and owns every socket so that disconnecting closes it. The
 //! user's peer protocol runs on the same thread through readiness callbacks, or elsewhere after
-//! [`Ctx::detach`].
+//! [`Reactor::detach`].
 //!
 //! # Layers
 //!
 //! - [`core::Core`]: the sans-IO state machine. Time is an input; it never touches a socket, a
-//!   `Poll` or the clock. Use it to drive the manager with your own I/O, or to test.
-//! - [`reactor::Reactor`]: the mio layer around the core. Embed it in your own `mio::Poll`.
-//! - [`Manager`]: owns a `Poll` and runs the reactor on the calling thread.
-//! - [`Handle`]: controls a running manager from other threads.
+//!   `Poll` or the clock. Drive it with your own I/O, or test with it (see `sim`).
+//! - [`Reactor`]: the mio layer around the core; embed it in your own `mio::Poll`.
+//! - [`Manager`]: owns a `Poll` and runs a reactor on the calling thread.
+//! - [`Ctx`] (inside callbacks) and [`Handle`] (other threads): the same operations, queued.
 //!
-//! Also here, from btcd's package: [`banscore`] (peer misbehaviour scores), [`seed`] (DNS
-//! seeding) and [`tor`] (name resolution through Tor's SOCKS extension).
+//! Every operation (`connect`, `new_conn_req`, `disconnect`, `remove`, `close`, `stop`, ...) has
+//! one name, one argument list and one error type, [`OpError`], on every layer.
 //!
 //! # Examples
 //!
@@ -25,7 +25,7 @@
 //! up:
 //!
 //! ```
-//! use connmgr::{AddressError, Config, ConnInfo, Ctx, Handler, Manager};
+//! use connmgr::{AddressError, Config, ConnInfo, ConnectOptions, Ctx, Handler, Manager};
 //! use std::net::{SocketAddr, TcpListener};
 //!
 //! struct Node {
@@ -38,10 +38,10 @@
 //!         Some(self.seeds.pop().ok_or_else(|| AddressError::new("no valid connect address")))
 //!     }
 //!
-//!     fn on_connection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo) {
+//!     fn on_connection(&mut self, ctx: &mut Ctx<'_>, _conn: &ConnInfo) {
 //!         self.up += 1;
 //!         if self.up == 2 {
-//!             ctx.stop();
+//!             ctx.stop().unwrap();
 //!         }
 //!     }
 //! }
@@ -50,17 +50,19 @@
 //! let friend = TcpListener::bind("127.0.0.1:0")?;
 //! let config = Config { target_outbound: 1, ..Config::default() };
 //! let mut manager = Manager::new(config, Node { seeds: vec![seed.local_addr()?], up: 0 })?;
-//! let id = manager.connect(friend.local_addr()?, true)?; // permanent; id known at once
+//! let id = manager.connect(friend.local_addr()?, ConnectOptions::permanent())?; // id known at once
 //! assert_eq!(id.get(), 1);
 //! manager.run()?;
 //! assert_eq!(manager.counters().connected, 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Callbacks
+//! # Cargo features
 //!
-//! [`Handler`] methods run on the reactor thread, one at a time, in the order events happened,
-//! and must not block. Operations they request through [`Ctx`] are applied after they return.
+//! - `banscore`, `seed`, `tor` (on by default): btcd's extras, [`banscore`] (misbehaviour
+//!   scores), [`seed`] (DNS seeding) and [`tor`] (name lookups through Tor).
+//! - `sim` (off): a simulator that drives [`core::Core`] on simulated time with scripted
+//!   network outcomes, for testing your use of the manager.
 //!
 //! # Logging
 //!
@@ -70,32 +72,42 @@
 //! [mio]: https://docs.rs/mio
 
 #![deny(missing_docs, missing_debug_implementations)]
-#![warn(rust_2018_idioms)]
+#![warn(rust_2018_idioms, unreachable_pub)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-pub mod banscore;
-pub mod config;
+mod command;
+mod config;
 pub mod core;
-pub mod error;
-mod handle;
-mod handler;
+mod error;
+mod front;
 mod id;
-mod manager;
-pub mod reactor;
-pub mod seed;
+mod peer;
+mod reactor;
+#[cfg(feature = "sim")]
+mod rng;
 pub mod time;
+
+#[cfg(feature = "banscore")]
+pub mod banscore;
+#[cfg(feature = "seed")]
+pub mod seed;
+#[cfg(feature = "sim")]
+pub mod sim;
+#[cfg(feature = "tor")]
 pub mod tor;
 
-pub use crate::config::Config;
-pub use crate::core::{ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, NextStep};
-pub use crate::error::{AddressError, ConfigError, DialError, Error, FailureCause, HandleError, OpError};
-pub use crate::handle::Handle;
-pub use crate::handler::{Handler, Peer, Ready};
-pub use crate::id::{ConnId, IdAllocator, InboundId};
-pub use crate::manager::Manager;
-pub use crate::reactor::{Ctx, Detached};
+pub use crate::config::{Config, ConfigError};
+pub use crate::core::{
+    ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, InboundSlot, NextStep, TimerId,
+};
+pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, OpError};
+pub use crate::front::{Handle, Manager};
+pub use crate::id::{ConnId, InboundId};
+pub use crate::peer::{Peer, Ready};
+pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
 
 /// The README's code blocks, compiled and run as doc tests so the README cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;
+struct ReadmeDoctests;

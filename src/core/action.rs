@@ -1,165 +1,107 @@
-//! The core's outputs: [`Action`]s for the I/O layer (dial, close, ask for an address, resume
-//! accepting) and [`Event`]s to report to the user, plus [`DisconnectReason`].
-//!
-//! Outputs are queued and pulled with [`Core::poll_action`](crate::core::Core::poll_action), in
-//! the order they happened; the I/O layer acts on each before feeding the core more input. That
-//! order is the callback order users see, which is what makes it defined (btcd runs each
-//! callback on its own goroutine, so its order is not).
+//! What the core asks of its I/O layer ([`Action`]) and what it reports to the user ([`Event`]),
+//! and why a connection ended ([`DisconnectReason`]).
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::core::accept::ListenerKey;
-use crate::core::backoff::NextStep;
-use crate::core::request::{ConnInfo, ConnState, IoKey};
-use crate::error::DialError;
-use crate::id::ConnId;
+use super::backoff::NextStep;
+use super::listen::ListenerKey;
+use super::request::{ConnInfo, ConnState, IoKey};
+use crate::error::{DialError, IoError};
+use crate::id::{ConnId, InboundId};
 
-/// Something the I/O layer must do.
-///
-/// # Examples
-///
-/// The shape of an I/O layer's dispatch (here with every dial succeeding at once):
-///
-/// ```
-/// use connmgr::core::{Action, Core, Event, IoKey};
-/// use connmgr::Config;
-/// use std::time::Instant;
-///
-/// let now = Instant::now();
-/// let mut core = Core::new(&Config { target_outbound: 2, ..Config::default() }, now)?;
-/// let mut addrs = vec!["192.0.2.1:8333".parse()?, "192.0.2.2:8333".parse()?];
-/// let mut up = 0;
-/// core.start(now);
-/// while let Some(action) = core.poll_action() {
-///     match action {
-///         Action::NeedAddress => core.address(now, addrs.pop().map(Ok)),
-///         Action::Dial { id, addr: _ } => {
-///             core.dial_started(id, IoKey(id.get()));
-///             core.dial_succeeded(now, id);
-///         }
-///         Action::Close { io: _ } => { /* deregister and drop the socket */ }
-///         Action::ResumeAccept { listener: _ } => { /* accept again */ }
-///         Action::Event(Event::Connected { .. }) => up += 1,
-///         Action::Event(_) => {}
-///     }
-/// }
-/// assert_eq!(up, 2);
-/// assert_eq!(core.counters().established_automatic, 2);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug)]
+/// An output of the core, pulled with [`Core::poll_action`](super::Core::poll_action) and
+/// performed in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Ask the address source for one address and answer with
-    /// [`Core::address`](crate::core::Core::address). Every `NeedAddress` must get exactly one
-    /// answer.
+    /// [`Core::address`](super::Core::address).
     NeedAddress,
-    /// Start a non-blocking connect, then report
-    /// [`Core::dial_started`](crate::core::Core::dial_started) with the socket's key, or
-    /// [`Core::dial_failed`](crate::core::Core::dial_failed) if the connect failed at once.
+    /// Start a non-blocking connect, then report [`Core::dial_started`](super::Core::dial_started)
+    /// (or `dial_failed`), and later `dial_succeeded` or `dial_failed`.
     Dial {
         /// The request.
         id: ConnId,
-        /// Where to.
+        /// Where to connect.
         addr: SocketAddr,
     },
-    /// Close (deregister, then drop) the socket with this key.
+    /// Close this socket (exactly once; report nothing more about it).
     Close {
-        /// The key given in `dial_started`.
+        /// The socket.
         io: IoKey,
     },
-    /// Start accepting on this listener again after a pause.
+    /// Accept on this listener again after an accept-error pause.
     ResumeAccept {
         /// The listener.
         listener: ListenerKey,
     },
-    /// Report this to the user.
+    /// Hand this to the user.
     Event(Event),
 }
 
-/// Something that happened to a request, to report to the user.
+/// Something the user hears about; the reactor turns each into one [`Handler`] callback.
 ///
-/// # Examples
-///
-/// ```
-/// use connmgr::core::{Action, Core, Event, IoKey};
-/// use connmgr::{Config, ConnState};
-/// use std::time::Instant;
-///
-/// let now = Instant::now();
-/// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-/// let id = core.connect(now, "192.0.2.1:8333".parse()?, false)?;
-/// core.start(now);
-/// core.dial_started(id, IoKey(1));
-/// core.dial_succeeded(now, id);
-/// core.remove(now, id)?;
-/// let events: Vec<String> = std::iter::from_fn(|| core.poll_action())
-///     .filter_map(|action| match action {
-///         Action::Event(Event::Connected { info, .. }) => Some(format!("connected {info}")),
-///         Action::Event(Event::Disconnected { reason, .. }) => Some(format!("disconnected: {reason}")),
-///         Action::Event(Event::Ended { state, .. }) => Some(format!("ended {state}")),
-///         _ => None,
-///     })
-///     .collect();
-/// assert_eq!(events, ["connected 192.0.2.1:8333 (reqid 1)", "disconnected: removed", "ended disconnected"]);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug)]
+/// [`Handler`]: crate::Handler
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
-    /// An outbound connection was established (btcd's `OnConnection`).
+    /// A request's dial succeeded (`on_connection`).
     Connected {
         /// The request.
         info: ConnInfo,
         /// Its socket.
         io: IoKey,
     },
-    /// An established outbound connection ended (btcd's `OnDisconnection`, which we also
-    /// report for remote closes and shutdown).
+    /// An established connection was closed (`on_disconnection`); its socket is already closed.
     Disconnected {
         /// The request.
         info: ConnInfo,
         /// Why.
         reason: DisconnectReason,
     },
-    /// A dial failed (btcd has no such callback).
+    /// A dial failed (`on_dial_failed`).
     DialFailed {
         /// The request.
         info: ConnInfo,
-        /// Why it failed.
+        /// Why.
         error: DialError,
-        /// What happens next.
+        /// What the manager does next.
         next: NextStep,
     },
-    /// The request reached a terminal state and was forgotten. Emitted exactly once per
-    /// request, after any other event about it.
+    /// A request ended (`on_request_ended`); it is reported once, and then only
+    /// `state(id)` remembers it.
     Ended {
         /// The request.
         info: ConnInfo,
         /// Its terminal state.
         state: ConnState,
     },
-    /// A user timer set with [`Core::set_timer`](crate::core::Core::set_timer) fired.
+    /// An inbound connection was admitted (`on_accept`).
+    Accepted {
+        /// Its id.
+        id: InboundId,
+        /// The remote address.
+        remote: SocketAddr,
+    },
+    /// An inbound connection was closed (`on_inbound_closed`); its socket is already closed.
+    InboundClosed {
+        /// Its id.
+        id: InboundId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// A user timer fired (`on_timer`).
     Timer {
-        /// The value given when it was set.
+        /// The value it was set with.
         data: u64,
     },
 }
 
-/// Why an established connection ended.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::DisconnectReason;
-///
-/// let reason = DisconnectReason::protocol("bad checksum");
-/// assert_eq!(reason.to_string(), "protocol: bad checksum");
-/// assert!(!reason.is_local());
-/// ```
-#[derive(Debug)]
+/// Why a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DisconnectReason {
     /// `disconnect` was called.
@@ -168,9 +110,9 @@ pub enum DisconnectReason {
     Removed,
     /// The peer closed the connection.
     RemoteClosed,
-    /// Reading or writing failed.
-    Io(io::Error),
-    /// A deadline of the user's protocol passed (a handshake that never finished, say).
+    /// A socket error.
+    Io(IoError),
+    /// A protocol deadline passed (the user's, e.g. a handshake timeout).
     TimedOut(Duration),
     /// The peer broke the user's protocol.
     Protocol(Cow<'static, str>),
@@ -179,38 +121,20 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
-    /// A protocol violation with this description. A `&'static str` costs no allocation.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::DisconnectReason;
-    ///
-    /// let fixed = DisconnectReason::protocol("unexpected message");
-    /// let owned = DisconnectReason::protocol(format!("bad checksum in {}", "inv"));
-    /// assert_eq!(fixed.to_string(), "protocol: unexpected message");
-    /// assert_eq!(owned.to_string(), "protocol: bad checksum in inv");
-    /// ```
+    /// A protocol violation with this description.
     pub fn protocol(reason: impl Into<Cow<'static, str>>) -> Self {
         DisconnectReason::Protocol(reason.into())
     }
 
-    /// Whether this side decided to end the connection (requested, removed, shutdown), as
-    /// opposed to the peer or the network ending it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::DisconnectReason;
-    /// use std::io;
-    ///
-    /// assert!(DisconnectReason::Requested.is_local());
-    /// assert!(DisconnectReason::Shutdown.is_local());
-    /// assert!(!DisconnectReason::RemoteClosed.is_local());
-    /// assert!(!DisconnectReason::Io(io::ErrorKind::ConnectionReset.into()).is_local());
-    /// ```
+    /// Whether this side ended it (`Requested`, `Removed`, `Shutdown`).
     pub fn is_local(&self) -> bool {
         matches!(self, DisconnectReason::Requested | DisconnectReason::Removed | DisconnectReason::Shutdown)
+    }
+}
+
+impl From<std::io::Error> for DisconnectReason {
+    fn from(e: std::io::Error) -> Self {
+        DisconnectReason::Io(e.into())
     }
 }
 
@@ -239,13 +163,13 @@ mod tests {
     }
 
     #[test]
-    fn reasons_say_who_ended_the_connection() {
+    fn reasons_compare_and_say_who_ended_the_connection() {
         assert!(DisconnectReason::Shutdown.is_local());
         assert!(!DisconnectReason::RemoteClosed.is_local());
-        assert!(!DisconnectReason::TimedOut(Duration::from_secs(1)).is_local());
-        assert_eq!(
-            DisconnectReason::Io(io::ErrorKind::ConnectionReset.into()).to_string(),
-            "I/O error: connection reset"
-        );
+        let reset = DisconnectReason::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(reset.to_string(), "I/O error: connection reset");
+        assert_eq!(reset.clone(), reset);
+        assert_ne!(reset, DisconnectReason::RemoteClosed);
+        assert_eq!(DisconnectReason::protocol("bad magic"), DisconnectReason::Protocol("bad magic".into()));
     }
 }

@@ -18,22 +18,8 @@ use std::time::Duration;
 use crate::config::Config;
 
 /// What happens to a request after a failure. Reported with every dial failure.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::core::RetryPolicy;
-/// use connmgr::{Config, NextStep};
-/// use std::time::Duration;
-///
-/// let policy = RetryPolicy::from_config(&Config::default());
-/// let mut retry_count = 0;
-/// let mut failed_attempts = 0;
-/// // A permanent request's first failure: retried after 1 x 5 s.
-/// let next = policy.decide(true, false, &mut retry_count, &mut failed_attempts);
-/// assert_eq!(next, NextStep::RetryIn(Duration::from_secs(5)));
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NextStep {
     /// The same request (same id) dials again after this delay.
     RetryIn(Duration),
@@ -47,21 +33,8 @@ pub enum NextStep {
 }
 
 /// The retry arithmetic, from a [`Config`].
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::core::RetryPolicy;
-/// use connmgr::Config;
-/// use std::time::Duration;
-///
-/// let config = Config { retry_duration: Duration::from_secs(2), ..Config::default() };
-/// let policy = RetryPolicy::from_config(&config);
-/// let delays: Vec<u64> = (1..=4).map(|n| policy.retry_delay(n).as_secs()).collect();
-/// assert_eq!(delays, [2, 4, 6, 8], "linear, as btcd");
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     retry_duration: Duration,
     max_retry_duration: Duration,
     max_failed_attempts: u32,
@@ -69,19 +42,7 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// The policy a manager with this configuration follows.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::RetryPolicy;
-    /// use connmgr::Config;
-    /// use std::time::Duration;
-    ///
-    /// let config = Config { max_retry_duration: Duration::from_secs(60), ..Config::default() };
-    /// let policy = RetryPolicy::from_config(&config);
-    /// assert_eq!(policy.retry_delay(100), Duration::from_secs(60));
-    /// ```
-    pub fn from_config(config: &Config) -> Self {
+    pub(crate) fn from_config(config: &Config) -> Self {
         RetryPolicy {
             retry_duration: config.retry_duration,
             max_retry_duration: config.max_retry_duration,
@@ -90,50 +51,13 @@ impl RetryPolicy {
     }
 
     /// The delay before retry number `retry_count` (1 for the first): linear, capped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::RetryPolicy;
-    /// use connmgr::Config;
-    /// use std::time::Duration;
-    ///
-    /// let policy = RetryPolicy::from_config(&Config::default());
-    /// assert_eq!(policy.retry_delay(3), Duration::from_secs(15));
-    /// assert_eq!(policy.retry_delay(1000), Duration::from_secs(300));
-    /// ```
-    pub fn retry_delay(&self, retry_count: u32) -> Duration {
+    pub(crate) fn retry_delay(&self, retry_count: u32) -> Duration {
         self.retry_duration.saturating_mul(retry_count).min(self.max_retry_duration)
     }
 
     /// The run of failures from which replacements are throttled.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::RetryPolicy;
-    /// use connmgr::Config;
-    ///
-    /// let policy = RetryPolicy::from_config(&Config { max_failed_attempts: 3, ..Config::default() });
-    /// assert_eq!(policy.max_failed_attempts(), 3);
-    /// ```
-    pub fn max_failed_attempts(&self) -> u32 {
+    pub(crate) fn max_failed_attempts(&self) -> u32 {
         self.max_failed_attempts
-    }
-
-    /// The delay before a throttled replacement.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::RetryPolicy;
-    /// use connmgr::Config;
-    ///
-    /// let config = Config::default();
-    /// assert_eq!(RetryPolicy::from_config(&config).throttle_delay(), config.retry_duration);
-    /// ```
-    pub fn throttle_delay(&self) -> Duration {
-        self.retry_duration
     }
 
     /// Decides what follows a failure and updates the two counters it depends on.
@@ -141,26 +65,7 @@ impl RetryPolicy {
     /// `retries` is "permanent, or disconnected with `trigger_reconnect`"; `automatic` is
     /// whether the request came from the address source. `retry_count` is the request's own
     /// counter, `failed_attempts` the manager-wide run of failures.
-    ///
-    /// # Examples
-    ///
-    /// Automatic requests are replaced at once until `max_failed_attempts` have failed in a row:
-    ///
-    /// ```
-    /// use connmgr::core::RetryPolicy;
-    /// use connmgr::{Config, NextStep};
-    /// use std::time::Duration;
-    ///
-    /// let config = Config { max_failed_attempts: 2, ..Config::default() };
-    /// let policy = RetryPolicy::from_config(&config);
-    /// let (mut retry_count, mut failed_attempts) = (0, 0);
-    /// let mut next = || policy.decide(false, true, &mut retry_count, &mut failed_attempts);
-    /// assert_eq!(next(), NextStep::Replaced);
-    /// assert_eq!(next(), NextStep::ReplaceIn(Duration::from_secs(5)));
-    /// // A one-shot manual request simply ends.
-    /// assert_eq!(policy.decide(false, false, &mut 0, &mut 0), NextStep::Ended);
-    /// ```
-    pub fn decide(&self, retries: bool, automatic: bool, retry_count: &mut u32, failed_attempts: &mut u32) -> NextStep {
+    pub(crate) fn decide(&self, retries: bool, automatic: bool, retry_count: &mut u32, failed_attempts: &mut u32) -> NextStep {
         if retries {
             *retry_count = retry_count.saturating_add(1);
             return NextStep::RetryIn(self.retry_delay(*retry_count));

@@ -55,24 +55,6 @@ impl Core {
 
     /// The I/O layer started the connect for [`Action::Dial`] and attaches its socket key.
     /// Returns `false` if the request no longer wants it (the caller must close the socket).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Core, IoKey};
-    /// use connmgr::Config;
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-    /// let a = core.connect(now, "192.0.2.1:8333".parse()?, false)?;
-    /// let b = core.connect(now, "192.0.2.2:8333".parse()?, false)?;
-    /// core.start(now);
-    /// assert!(core.dial_started(a, IoKey(1)));
-    /// core.remove(now, b)?; // ended before its connect was even started
-    /// assert!(!core.dial_started(b, IoKey(2)), "close that socket yourself");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn dial_started(&mut self, id: ConnId, io: IoKey) -> bool {
         match self.key_of(id) {
             Some(key) if self.reqs[key].has(flag::DIALING) && self.reqs[key].io().is_none() && io.0 != u64::MAX => {
@@ -88,26 +70,6 @@ impl Core {
     /// has already emitted [`Action::Close`] for this socket (close it for that action only,
     /// never twice); a socket the core never accepted through
     /// [`dial_started`](Self::dial_started) is the caller's to close.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Action, Core, Event, IoKey};
-    /// use connmgr::{Config, ConnState};
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-    /// let id = core.connect(now, "192.0.2.1:8333".parse()?, false)?;
-    /// core.start(now);
-    /// core.poll_action(); // Dial
-    /// core.dial_started(id, IoKey(1));
-    /// assert!(core.dial_succeeded(now, id));
-    /// assert!(matches!(core.poll_action(), Some(Action::Event(Event::Connected { io: IoKey(1), .. }))));
-    /// assert_eq!(core.state(id), Some(ConnState::Established));
-    /// assert!(!core.dial_succeeded(now, id), "no dial in progress any more");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn dial_succeeded(&mut self, now: Instant, id: ConnId) -> bool {
         let Some(key) = self.key_of(id).filter(|&k| self.reqs[k].has(flag::DIALING)) else {
             log::debug!("Ignoring connection for canceled connreq={id}");
@@ -136,33 +98,6 @@ impl Core {
 
     /// The dial failed, synchronously or asynchronously (btcd's `handleFailed`). The I/O layer
     /// has already closed its socket.
-    ///
-    /// # Examples
-    ///
-    /// A permanent request retries the same id after `1 x retry_duration`:
-    ///
-    /// ```
-    /// use connmgr::core::{Action, Core, Event, IoKey};
-    /// use connmgr::{Config, NextStep};
-    /// use std::io;
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let t0 = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, t0)?;
-    /// let id = core.connect(t0, "192.0.2.1:8333".parse()?, true)?;
-    /// core.start(t0);
-    /// core.poll_action(); // Dial
-    /// core.dial_started(id, IoKey(1));
-    /// core.dial_failed(t0, id, io::ErrorKind::ConnectionRefused.into());
-    /// let five = Duration::from_secs(5);
-    /// assert!(matches!(
-    ///     core.poll_action(),
-    ///     Some(Action::Event(Event::DialFailed { next: NextStep::RetryIn(d), .. })) if d == five
-    /// ));
-    /// core.handle_timeout(t0 + five);
-    /// assert!(matches!(core.poll_action(), Some(Action::Dial { id: again, .. }) if again == id));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn dial_failed(&mut self, now: Instant, id: ConnId, error: std::io::Error) {
         let Some(key) = self.key_of(id).filter(|&k| self.reqs[k].has(flag::DIALING)) else {
             log::debug!("Ignoring connection for canceled conn req: {id}");
@@ -170,7 +105,7 @@ impl Core {
         };
         self.finish_dial(key);
         self.reqs[key].set_io(None);
-        self.dial_error(now, key, DialError::Io(error));
+        self.dial_error(now, key, DialError::Io(error.into()));
         self.pump_dial_queue(now);
     }
 

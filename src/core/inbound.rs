@@ -1,11 +1,9 @@
-//! Inbound admission: btcd's `MaxInbound` slots. A slot is taken when a socket is accepted and
-//! released exactly once, when the socket is closed or the [`InboundSlot`] guard that a detached
-//! stream carries is dropped.
+//! Accepted connections: admission against `max_inbound` (btcd's `MaxInbound`), the slot each
+//! admitted connection holds for as long as its socket lives, and the core's record of it.
 //!
-//! The count is an atomic behind an `Arc` because a detached inbound stream may be moved to and
-//! dropped on another thread; only the reactor thread ever takes slots, so a plain load before
-//! the increment cannot overshoot the limit. Releasing through `Drop` is what makes "exactly
-//! once" hold by construction (btcd needs a wrapper whose `Close` remembers it ran).
+//! The slot is a guard: dropping it frees it, so a slot is released exactly once whoever drops
+//! it, the core on close or the user after `detach`. It is an atomic count shared by every
+//! slot, because a detached stream may be dropped on another thread.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,25 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// btcd warns about the first three rejections, then at most once per this interval.
+use super::addr::PackedAddr;
+use super::request::IoKey;
+
+/// Rejections always logged before rate limiting starts (btcd logs its first three).
 const WARN_FREE: u64 = 3;
+/// Then at most one line per this interval.
 const WARN_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Holds one inbound slot; dropping it frees the slot.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::core::InboundLimiter;
-/// use std::time::Instant;
-///
-/// let mut limiter = InboundLimiter::new(Some(1));
-/// let remote = "192.0.2.1:1001".parse().unwrap();
-/// let slot = limiter.admit(Instant::now(), remote).expect("room for one");
-/// assert!(limiter.admit(Instant::now(), remote).is_none());
-/// drop(slot);
-/// assert_eq!(limiter.occupied(), 0);
-/// ```
+/// One admitted inbound connection's share of `max_inbound`, freed when dropped.
 pub struct InboundSlot {
     occupied: Arc<AtomicUsize>,
 }
@@ -48,21 +36,9 @@ impl fmt::Debug for InboundSlot {
     }
 }
 
-/// Counts inbound slots and decides admissions.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::core::InboundLimiter;
-/// use std::time::Instant;
-///
-/// let mut limiter = InboundLimiter::new(Some(2));
-/// let remote = "198.51.100.1:40000".parse().unwrap();
-/// let held: Vec<_> = (0..5).filter_map(|_| limiter.admit(Instant::now(), remote)).collect();
-/// assert_eq!((held.len(), limiter.rejected()), (2, 3));
-/// ```
+/// Admits inbound connections up to the limit and warns, rate-limited, about the rest.
 #[derive(Debug)]
-pub struct InboundLimiter {
+pub(crate) struct InboundLimiter {
     occupied: Arc<AtomicUsize>,
     max: Option<usize>,
     rejected: u64,
@@ -70,19 +46,7 @@ pub struct InboundLimiter {
 }
 
 impl InboundLimiter {
-    /// A limiter for `max` live inbound connections (`None`: unlimited, `Some(0)`: none).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::InboundLimiter;
-    /// use std::time::Instant;
-    ///
-    /// let remote = "198.51.100.1:40000".parse().unwrap();
-    /// assert!(InboundLimiter::new(Some(0)).admit(Instant::now(), remote).is_none(), "none");
-    /// assert!(InboundLimiter::new(None).admit(Instant::now(), remote).is_some(), "unlimited");
-    /// ```
-    pub fn new(max: Option<u32>) -> Self {
+    pub(crate) fn new(max: Option<u32>) -> Self {
         InboundLimiter {
             occupied: Arc::new(AtomicUsize::new(0)),
             max: max.map(|m| m as usize),
@@ -91,25 +55,8 @@ impl InboundLimiter {
         }
     }
 
-    /// Takes a slot for a socket just accepted from `remote`, or rejects it (counting the
-    /// rejection and warning, rate-limited as btcd). The caller closes a rejected socket before
-    /// any user code sees it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::InboundLimiter;
-    /// use std::time::Instant;
-    ///
-    /// let mut limiter = InboundLimiter::new(Some(1));
-    /// let remote = "198.51.100.1:40000".parse().unwrap();
-    /// let slot = limiter.admit(Instant::now(), remote);
-    /// assert!(slot.is_some());
-    /// assert!(limiter.admit(Instant::now(), remote).is_none());
-    /// drop(slot);
-    /// assert!(limiter.admit(Instant::now(), remote).is_some(), "the slot was freed");
-    /// ```
-    pub fn admit(&mut self, now: Instant, remote: SocketAddr) -> Option<InboundSlot> {
+    /// A slot for a connection from `remote`, or `None` (counted, and maybe logged) when full.
+    pub(crate) fn admit(&mut self, now: Instant, remote: SocketAddr) -> Option<InboundSlot> {
         if let Some(max) = self.max {
             if self.occupied.load(Ordering::Acquire) >= max {
                 self.rejected += 1;
@@ -130,52 +77,31 @@ impl InboundLimiter {
         }
     }
 
-    /// Slots held right now.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::InboundLimiter;
-    /// use std::time::Instant;
-    ///
-    /// let mut limiter = InboundLimiter::new(None);
-    /// let slot = limiter.admit(Instant::now(), "198.51.100.1:40000".parse().unwrap());
-    /// assert_eq!(limiter.occupied(), 1);
-    /// std::thread::spawn(move || drop(slot)).join().unwrap(); // freed on any thread
-    /// assert_eq!(limiter.occupied(), 0);
-    /// ```
-    pub fn occupied(&self) -> usize {
+    pub(crate) fn occupied(&self) -> usize {
         self.occupied.load(Ordering::Acquire)
     }
 
-    /// Sockets rejected so far.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::InboundLimiter;
-    /// use std::time::Instant;
-    ///
-    /// let mut limiter = InboundLimiter::new(Some(0));
-    /// limiter.admit(Instant::now(), "198.51.100.1:40000".parse().unwrap());
-    /// assert_eq!(limiter.rejected(), 1);
-    /// ```
-    pub fn rejected(&self) -> u64 {
+    pub(crate) fn rejected(&self) -> u64 {
         self.rejected
     }
+}
 
-    /// The configured limit.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::InboundLimiter;
-    ///
-    /// assert_eq!(InboundLimiter::new(Some(117)).max(), Some(117));
-    /// assert_eq!(InboundLimiter::new(None).max(), None);
-    /// ```
-    pub fn max(&self) -> Option<usize> {
-        self.max
+/// The core's record of an admitted inbound connection.
+#[derive(Debug)]
+pub(crate) struct InboundRecord {
+    pub(crate) serial: u64,
+    pub(crate) io: IoKey,
+    remote: PackedAddr,
+    pub(crate) slot: InboundSlot,
+}
+
+impl InboundRecord {
+    pub(crate) fn new(serial: u64, io: IoKey, remote: SocketAddr, slot: InboundSlot) -> Self {
+        InboundRecord { serial, io, remote: PackedAddr::new(Some(remote)), slot }
+    }
+
+    pub(crate) fn remote(&self) -> SocketAddr {
+        self.remote.get().expect("an inbound record always has its remote address")
     }
 }
 
@@ -195,23 +121,20 @@ mod tests {
         let b = l.admit(now, remote(1002)).expect("B admitted");
         assert!(l.admit(now, remote(1003)).is_none(), "C rejected");
         assert_eq!(l.occupied(), 2);
-        // A socket's slot goes with its one owner: closing it twice is not expressible, and
-        // dropping it frees exactly one slot.
+        // A slot goes with its one owner: closing twice is not expressible, and dropping it
+        // frees exactly one slot.
         drop(a);
         assert_eq!(l.occupied(), 1);
         let d = l.admit(now, remote(1004)).expect("D admitted");
-        drop(b);
-        drop(d);
-        assert_eq!(l.occupied(), 0);
-        assert_eq!(l.rejected(), 1);
+        drop((b, d));
+        assert_eq!((l.occupied(), l.rejected()), (0, 1));
     }
 
     #[test]
     fn s03_limit_of_zero_rejects_everything() {
         let mut l = InboundLimiter::new(Some(0));
         assert!(l.admit(Instant::now(), remote(1001)).is_none());
-        assert_eq!(l.rejected(), 1);
-        assert_eq!(l.occupied(), 0);
+        assert_eq!((l.rejected(), l.occupied()), (1, 0));
     }
 
     #[test]
@@ -220,11 +143,8 @@ mod tests {
         // with no closes, exactly 8 are admitted and 92 rejected; after closing all, 0 held.
         let now = Instant::now();
         let mut l = InboundLimiter::new(Some(8));
-        let held: Vec<_> =
-            (0..100u16).filter_map(|i| l.admit(now, SocketAddr::from(([198, 51, 100, 1], 10000 + i)))).collect();
-        assert_eq!(held.len(), 8);
-        assert_eq!(l.rejected(), 92);
-        assert_eq!(l.occupied(), 8);
+        let held: Vec<_> = (0..100u16).filter_map(|i| l.admit(now, remote(10000 + i))).collect();
+        assert_eq!((held.len(), l.rejected(), l.occupied()), (8, 92, 8));
         drop(held);
         assert_eq!(l.occupied(), 0);
     }
@@ -238,15 +158,6 @@ mod tests {
     }
 
     #[test]
-    fn unlimited_still_counts_for_the_gauge() {
-        let mut l = InboundLimiter::new(None);
-        let held: Vec<_> = (0..5).filter_map(|i| l.admit(Instant::now(), remote(i))).collect();
-        assert_eq!(l.occupied(), 5);
-        assert_eq!(held.len(), 5);
-        assert_eq!(l.rejected(), 0);
-    }
-
-    #[test]
     fn rejection_warnings_are_rate_limited() {
         let t0 = Instant::now();
         let mut l = InboundLimiter::new(Some(0));
@@ -254,8 +165,7 @@ mod tests {
             l.admit(t0, remote(i));
             assert_eq!(l.last_warn, Some(t0), "the first three always warn");
         }
-        let t1 = t0 + Duration::from_secs(10);
-        l.admit(t1, remote(9));
+        l.admit(t0 + Duration::from_secs(10), remote(9));
         assert_eq!(l.last_warn, Some(t0), "the fourth within 30 s is silent");
         let t2 = t0 + Duration::from_secs(30);
         l.admit(t2, remote(10));

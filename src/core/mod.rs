@@ -2,45 +2,58 @@
 //!
 //! [`Core`] never touches a socket, a `Poll` or the clock. Every input carries `now`; outputs
 //! ([`Action`]s) are pulled with [`Core::poll_action`]; [`Core::poll_timeout`] says when the
-//! core next needs [`Core::handle_timeout`]. The mio reactor in [`crate::reactor`] is one I/O
-//! layer for it; the simulator in `tests/support` is another, which is how every btcd scenario
-//! runs on a simulated clock, instantly and the same every time. The shape follows quinn-proto
+//! core next needs [`Core::handle_timeout`]. The mio [`Reactor`](crate::Reactor) is one I/O layer
+//! for it; the simulator (the `sim` feature) is another, which is how every btcd scenario runs
+//! on a simulated clock, instantly and the same every time. The shape follows quinn-proto
 //! (`handle_*` / `poll_*`) and smoltcp (explicit timestamps).
 //!
-//! Requests live in a [`slab`] with an id-to-slot map beside it; every timer (connect
-//! timeouts, retries, throttled replacements, accept pauses, user timers) sits in one
-//! hierarchical [`Wheel`]. The retry arithmetic is its own unit, [`RetryPolicy`].
+//! Requests live in a [`slab`] with an id-to-slot index beside it, accepted connections in
+//! another; every timer (connect timeouts, retries, throttled replacements, accept pauses, user
+//! timers) sits in one hierarchical timer wheel.
 //!
-//! # Using it directly
+//! The operations are the reactor's (`connect`, `disconnect`, `remove`, `close`, `stop`, ...),
+//! with the time as their first argument.
+//!
+//! # Driving it
+//!
+//! An I/O layer feeds an input, then performs every action in order; here the "network"
+//! connects every dial at once.
 //!
 //! ```
 //! use connmgr::core::{Action, Core, Event, IoKey};
-//! use connmgr::{Config, ConnState};
+//! use connmgr::{Config, ConnState, ConnectOptions};
 //! use std::time::Instant;
 //!
 //! let now = Instant::now();
-//! let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now).unwrap();
-//! let id = core.connect(now, "127.0.0.1:8333".parse().unwrap(), true).unwrap();
+//! let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
+//! let id = core.connect(now, "192.0.2.1:8333".parse()?, ConnectOptions::permanent())?;
 //! core.start(now);
-//! // The I/O layer is asked to dial; it starts a non-blocking connect and reports back.
-//! match core.poll_action() {
-//!     Some(Action::Dial { id: dial, .. }) => {
-//!         assert_eq!(dial, id);
-//!         core.dial_started(id, IoKey(1));
+//! while let Some(action) = core.poll_action() {
+//!     match action {
+//!         Action::Dial { id, .. } => {
+//!             // A real layer starts a non-blocking connect here, keyed by its own socket slot,
+//!             // and reports the outcome when the socket says so.
+//!             core.dial_started(id, IoKey(7));
+//!             core.dial_succeeded(now, id);
+//!         }
+//!         Action::Event(Event::Connected { info, io }) => assert_eq!((info.id, io), (id, IoKey(7))),
+//!         other => panic!("unexpected {other:?}"),
 //!     }
-//!     other => panic!("{other:?}"),
 //! }
-//! core.dial_succeeded(now, id);
-//! assert!(matches!(core.poll_action(), Some(Action::Event(Event::Connected { .. }))));
 //! assert_eq!(core.state(id), Some(ConnState::Established));
+//! if let Some(deadline) = core.poll_timeout() {
+//!     // Sleep until then (or until a socket is ready), then `core.handle_timeout(now)`.
+//!     let _ = deadline;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod accept;
 mod action;
 mod addr;
 mod backoff;
 mod counters;
 mod dialing;
+mod history;
 mod inbound;
 mod index;
 mod listen;
@@ -48,66 +61,55 @@ mod ops;
 mod request;
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-pub use accept::{accept_error_is_transient, AcceptDecision, ListenerKey, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN};
 pub use action::{Action, DisconnectReason, Event};
-pub use backoff::{NextStep, RetryPolicy};
+pub use backoff::NextStep;
 pub use counters::Counters;
-pub use inbound::{InboundLimiter, InboundSlot};
+pub use inbound::InboundSlot;
+pub use listen::{AcceptDecision, ListenerKey};
 pub use request::{ConnInfo, ConnState, ConnectOptions, DisconnectOptions, IoKey};
 
-use crate::config::Config;
-use crate::error::ConfigError;
+use crate::config::{Config, ConfigError};
+use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator};
-use crate::time::{TickClock, Wheel};
-use accept::ListenerState;
+use crate::peer::Peer;
+use crate::time::{TickClock, TimerKey, Wheel};
+use backoff::RetryPolicy;
+use history::History;
+use inbound::{InboundLimiter, InboundRecord};
 use index::IdIndex;
+use listen::ListenerState;
 use request::{flag, Record, TimerPurpose};
 
-/// What a wheel entry is for.
+/// What a wheel entry is for. Kept to 8 bytes (slab keys as `u32`; a user timer's data lives
+/// in `Core::user_timers`), so a wheel entry is 32 bytes: every dial in flight has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-///
-/// Kept to 8 bytes (slab keys as `u32`; a user timer's data lives in `Core::user_timers`), so a
-/// wheel entry is 32 bytes: every dial in flight has one.
 enum Timer {
     Request { key: u32, purpose: TimerPurpose },
     Accept(u32),
     User(u32),
 }
 
+/// A user timer, as `set_timer` returns it: its serial is never reused, so a key kept after
+/// its timer fired can never cancel a later one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimerId {
+    serial: u64,
+    slot: u32,
+}
+
+#[derive(Debug)]
+struct UserTimer {
+    serial: u64,
+    data: u64,
+    key: TimerKey,
+}
+
 /// The connection manager's state machine. See the [module docs](self).
-///
-/// # Examples
-///
-/// An I/O layer's loop in miniature: feed inputs, then drain the outputs.
-///
-/// ```
-/// use connmgr::core::{Action, Core, Event, IoKey};
-/// use connmgr::Config;
-/// use std::time::Instant;
-///
-/// let now = Instant::now();
-/// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-/// core.connect(now, "192.0.2.1:8333".parse()?, false)?;
-/// core.start(now);
-/// let mut connected = 0;
-/// while let Some(action) = core.poll_action() {
-///     match action {
-///         Action::Dial { id, .. } => {
-///             // A real layer starts a non-blocking connect here and reports its outcome later.
-///             core.dial_started(id, IoKey(id.get()));
-///             core.dial_succeeded(now, id);
-///         }
-///         Action::Event(Event::Connected { .. }) => connected += 1,
-///         other => panic!("unexpected {other:?}"),
-///     }
-/// }
-/// assert_eq!(connected, 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
 #[derive(Debug)]
 pub struct Core {
     target_outbound: u32,
@@ -117,8 +119,13 @@ pub struct Core {
     ids: IdAllocator,
     clock: TickClock,
     wheel: Wheel<Timer>,
+    /// No timer is armed before this tick: set just past the tick of the last
+    /// `handle_timeout`, so a timer armed while timers fire (a user timer re-arming itself with
+    /// no delay) fires on a later call, never in a loop inside this one.
+    floor_tick: u64,
     reqs: Slab<Record>,
     by_id: IdIndex,
+    history: History,
     /// Requests waiting for a dial slot, by id: a removed request is skipped when reached
     /// rather than searched for, which keeps removal O(1).
     dial_queue: VecDeque<ConnId>,
@@ -129,16 +136,19 @@ pub struct Core {
     /// never exceed `target_outbound`.
     auto_live: u32,
     auto_wanted: u32,
-    /// `NeedAddress` outputs owed but not yet pulled. They are counted rather than queued: a
-    /// start with a target of N would otherwise queue N of them at once (N x 96 bytes that the
-    /// queue keeps for good), and each answer's `Dial` would wait behind all the others.
+    /// `NeedAddress` outputs owed but not yet pulled. Counted rather than queued: a start with a
+    /// target of N would otherwise queue N of them at once, and each answer's `Dial` would wait
+    /// behind all the others.
     need_address: u32,
     auto_established: u32,
     established: u32,
     listeners: Slab<ListenerState>,
-    /// The data of each armed user timer, by the slot its wheel entry names.
-    user_timers: Slab<u64>,
-    inbound: InboundLimiter,
+    limiter: InboundLimiter,
+    inbound: Slab<InboundRecord>,
+    inbound_serial: u64,
+    /// Each armed user timer, by the slot its wheel entry names.
+    user_timers: Slab<UserTimer>,
+    user_timer_serial: u64,
     counters: Counters,
     actions: VecDeque<Action>,
     started: bool,
@@ -146,50 +156,12 @@ pub struct Core {
 }
 
 impl Core {
-    /// A core for this configuration, with its own id sequence. `now` is its time origin.
-    ///
-    /// # Errors
-    ///
-    /// The configuration's [`ConfigError`], if it cannot work.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::Core;
-    /// use connmgr::{Config, ConfigError};
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let core = Core::new(&Config::default(), Instant::now())?;
-    /// assert!(!core.is_started());
-    /// let bad = Config { retry_duration: Duration::ZERO, ..Config::default() };
-    /// assert_eq!(Core::new(&bad, Instant::now()).unwrap_err(), ConfigError::ZeroRetryDuration);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// A core for this configuration; `now` is its time origin.
     pub fn new(config: &Config, now: Instant) -> Result<Self, ConfigError> {
-        Self::with_ids(config, IdAllocator::new(), now)
+        Self::with_ids(config, IdAllocator::default(), now)
     }
 
-    /// A core that draws request ids from `ids`, shared with handles on other threads.
-    ///
-    /// # Errors
-    ///
-    /// The configuration's [`ConfigError`], if it cannot work.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::Core;
-    /// use connmgr::{Config, IdAllocator};
-    /// use std::time::Instant;
-    ///
-    /// let ids = IdAllocator::new();
-    /// let mut core = Core::with_ids(&Config::default(), ids.clone(), Instant::now())?;
-    /// let elsewhere = ids.next_id(); // e.g. drawn by a handle on another thread
-    /// let here = core.connect(Instant::now(), "192.0.2.1:8333".parse()?, false)?;
-    /// assert_eq!((elsewhere.get(), here.get()), (1, 2));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn with_ids(config: &Config, ids: IdAllocator, now: Instant) -> Result<Self, ConfigError> {
+    pub(crate) fn with_ids(config: &Config, ids: IdAllocator, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
         let cap = config.capacity;
         Ok(Core {
@@ -200,8 +172,10 @@ impl Core {
             ids,
             clock: TickClock::new(now),
             wheel: Wheel::with_capacity(cap),
+            floor_tick: 0,
             reqs: Slab::with_capacity(cap),
             by_id: IdIndex::with_capacity(cap),
+            history: History::new(config.ended_history),
             dial_queue: VecDeque::new(),
             in_flight: 0,
             failed_attempts: 0,
@@ -211,8 +185,11 @@ impl Core {
             auto_established: 0,
             established: 0,
             listeners: Slab::new(),
+            limiter: InboundLimiter::new(config.max_inbound),
+            inbound: Slab::new(),
+            inbound_serial: 0,
             user_timers: Slab::new(),
-            inbound: InboundLimiter::new(config.max_inbound),
+            user_timer_serial: 0,
             counters: Counters::default(),
             // Room for the few outputs one input produces, so steady state never grows it.
             actions: VecDeque::with_capacity(16),
@@ -221,49 +198,12 @@ impl Core {
         })
     }
 
-    /// The id sequence, to share with handles.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::Core;
-    /// use connmgr::Config;
-    /// use std::time::Instant;
-    ///
-    /// let mut core = Core::new(&Config::default(), Instant::now())?;
-    /// assert_eq!(core.ids().last(), 0);
-    /// let id = core.connect(Instant::now(), "192.0.2.1:8333".parse()?, false)?;
-    /// assert_eq!(core.ids().last(), id.get());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn ids(&self) -> &IdAllocator {
+    pub(crate) fn ids(&self) -> &IdAllocator {
         &self.ids
     }
 
-    /// Starts dialling: requests made before start dial now (in id order), and
-    /// `target_outbound` automatic requests are launched. Only the first call does anything,
-    /// as btcd's `Start`; a call after [`stop`](Self::stop) does nothing.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Action, Core};
-    /// use connmgr::Config;
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 1, ..Config::default() }, now)?;
-    /// let a = core.connect(now, "192.0.2.1:8333".parse()?, false)?;
-    /// let b = core.connect(now, "192.0.2.2:8333".parse()?, false)?;
-    /// assert!(core.poll_action().is_none(), "nothing before start");
-    /// core.start(now);
-    /// assert!(matches!(core.poll_action(), Some(Action::Dial { id, .. }) if id == a));
-    /// assert!(matches!(core.poll_action(), Some(Action::Dial { id, .. }) if id == b));
-    /// assert!(matches!(core.poll_action(), Some(Action::NeedAddress)), "one automatic request");
-    /// core.start(now);
-    /// assert!(core.poll_action().is_none(), "only the first start counts");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Starts dialling: requests made before now, then `target_outbound` automatic ones
+    /// (btcd's `Start`). Later calls do nothing.
     pub fn start(&mut self, now: Instant) {
         if self.started || self.stopped {
             return;
@@ -287,42 +227,14 @@ impl Core {
         }
     }
 
-    /// Shuts down: cancels every timer and pending request, closes every socket, reports each
-    /// established connection once with [`DisconnectReason::Shutdown`], and refuses further
-    /// operations. btcd's `Stop` only stops accepting new work and leaves connections open.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Action, Core, Event, IoKey};
-    /// use connmgr::{Config, ConnState, DisconnectReason};
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-    /// let id = core.connect(now, "192.0.2.1:8333".parse()?, false)?;
-    /// core.start(now);
-    /// core.dial_started(id, IoKey(1));
-    /// core.dial_succeeded(now, id);
-    /// while core.poll_action().is_some() {}
-    ///
-    /// core.stop(now);
-    /// assert!(matches!(core.poll_action(), Some(Action::Close { io: IoKey(1) })));
-    /// assert!(matches!(
-    ///     core.poll_action(),
-    ///     Some(Action::Event(Event::Disconnected { reason: DisconnectReason::Shutdown, .. }))
-    /// ));
-    /// assert!(matches!(
-    ///     core.poll_action(),
-    ///     Some(Action::Event(Event::Ended { state: ConnState::Disconnected, .. }))
-    /// ));
-    /// assert!(core.is_stopped());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn stop(&mut self, now: Instant) {
+    /// Shuts down: every established connection is closed and reported once
+    /// ([`DisconnectReason::Shutdown`]), every other request ends `Canceled`, inbound
+    /// connections close, timers are cancelled. Later operations return
+    /// [`OpError::Stopped`].
+    pub fn stop(&mut self, now: Instant) -> Result<(), OpError> {
         if self.stopped {
             log::warn!("Connection manager already stopped");
-            return;
+            return Err(OpError::Stopped);
         }
         self.stopped = true;
         let mut live: Vec<(ConnId, usize)> = self.reqs.iter().map(|(key, r)| (r.id, key)).collect();
@@ -335,6 +247,12 @@ impl Core {
                 self.end(now, key, ConnState::Canceled);
             }
         }
+        let mut inbound: Vec<(u64, usize)> = self.inbound.iter().map(|(key, r)| (r.serial, key)).collect();
+        inbound.sort_unstable();
+        for (serial, key) in inbound {
+            let rec = self.inbound.remove(key);
+            self.inbound_closed(crate::id::InboundId::new(serial, slot_u32(key)), rec, DisconnectReason::Shutdown);
+        }
         // Dials still queued, and addresses still owed, are for requests that have just ended;
         // the I/O layer would only open sockets to throw away.
         self.actions.retain(|a| !matches!(a, Action::Dial { .. }));
@@ -344,74 +262,23 @@ impl Core {
         self.wheel.clear();
         self.user_timers.clear();
         for (_, listener) in self.listeners.iter_mut() {
-            listener.timer = None;
+            listener.clear_timer();
         }
         log::trace!("Connection manager stopped");
+        Ok(())
     }
 
-    /// Whether [`start`](Self::start) has run.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::Core;
-    /// use connmgr::Config;
-    /// use std::time::Instant;
-    ///
-    /// let mut core = Core::new(&Config::default(), Instant::now())?;
-    /// assert!(!core.is_started());
-    /// core.start(Instant::now());
-    /// assert!(core.is_started());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Whether `start` has run.
     pub fn is_started(&self) -> bool {
         self.started
     }
 
-    /// Whether [`stop`](Self::stop) has run.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::Core;
-    /// use connmgr::Config;
-    /// use std::time::Instant;
-    ///
-    /// let mut core = Core::new(&Config::default(), Instant::now())?;
-    /// core.stop(Instant::now());
-    /// assert!(core.is_stopped());
-    /// core.start(Instant::now());
-    /// assert!(!core.is_started(), "a stopped core never starts");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Whether `stop` has run.
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }
 
-    /// The next output, in the order things happened, except that requests for addresses
-    /// ([`Action::NeedAddress`]) come after the other outputs waiting: each answer's dial then
-    /// starts before the next address is asked for, and a large `target_outbound` never queues
-    /// more than a few outputs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Action, Core};
-    /// use connmgr::Config;
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 2, ..Config::default() }, now)?;
-    /// core.start(now);
-    /// let mut asked = 0;
-    /// while let Some(action) = core.poll_action() {
-    ///     assert!(matches!(action, Action::NeedAddress));
-    ///     asked += 1;
-    ///     core.address(now, None); // every NeedAddress gets exactly one answer
-    /// }
-    /// assert_eq!(asked, 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// The next output, in the order things happened.
     pub fn poll_action(&mut self) -> Option<Action> {
         if let Some(action) = self.actions.pop_front() {
             return Some(action);
@@ -423,71 +290,24 @@ impl Core {
         None
     }
 
-    /// When the core next needs [`handle_timeout`](Self::handle_timeout), or `None` if no
-    /// timer is armed (an idle manager needs no wake-up at all). Ask after draining
-    /// [`poll_action`](Self::poll_action). The instant may be early (a timer wheel slot boundary,
-    /// never later than the real deadline); calling `handle_timeout` then is harmless.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Core, IoKey};
-    /// use connmgr::Config;
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let t0 = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, t0)?;
-    /// assert_eq!(core.poll_timeout(), None, "idle");
-    /// let id = core.connect(t0, "192.0.2.1:8333".parse()?, false)?;
-    /// core.start(t0); // the dial arms its 30 s connect timeout
-    /// core.dial_started(id, IoKey(1));
-    /// let wake = core.poll_timeout().expect("armed");
-    /// assert!(wake > t0 && wake <= t0 + Duration::from_secs(30));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// When [`handle_timeout`](Self::handle_timeout) is next due, if any timer is armed. It may
+    /// be early by up to a millisecond (never late); calling back early is harmless.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.wheel.next_deadline().map(|tick| self.clock.instant(tick))
     }
 
-    /// Fires every timer due at `now`: connect timeouts, retries, throttled replacements,
-    /// accept pauses and user timers.
-    ///
-    /// # Examples
-    ///
-    /// A dial that never completes times out:
-    ///
-    /// ```
-    /// use connmgr::core::{Action, Core, Event, IoKey};
-    /// use connmgr::{Config, ConnectOptions, DialError, NextStep};
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let t0 = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, t0)?;
-    /// let opts = ConnectOptions::once().connect_timeout(Duration::from_secs(5));
-    /// let id = core.connect(t0, "192.0.2.1:8333".parse()?, opts)?;
-    /// core.start(t0);
-    /// core.dial_started(id, IoKey(1));
-    /// while core.poll_action().is_some() {}
-    ///
-    /// core.handle_timeout(t0 + Duration::from_secs(5));
-    /// assert!(matches!(core.poll_action(), Some(Action::Close { io: IoKey(1) })));
-    /// assert!(matches!(
-    ///     core.poll_action(),
-    ///     Some(Action::Event(Event::DialFailed { error: DialError::TimedOut(_), next: NextStep::Ended, .. }))
-    /// ));
-    /// assert_eq!(core.counters().failed_timed_out, 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Fires every timer due at `now`: connect timeouts, retries, throttled replacements, accept
+    /// pauses, user timers. A timer armed meanwhile fires on a later call.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.handle_timeout_batch(now, usize::MAX);
     }
 
-    /// [`handle_timeout`](Self::handle_timeout), stopping once `max_actions` outputs are
-    /// waiting; returns whether it stopped early (more timers may be due: pull the outputs and
-    /// call again). Lets the I/O layer take a burst of due retries a batch at a time, so the
-    /// output queue never holds more than a batch.
+    /// Fires due timers until `max_actions` outputs are queued; true if more are due. The
+    /// reactor performs each batch's actions before the next, so a burst of retries due in the
+    /// same millisecond never queues more than a batch of dials.
     pub(crate) fn handle_timeout_batch(&mut self, now: Instant, max_actions: usize) -> bool {
         let tick = self.clock.now_tick(now);
+        self.floor_tick = self.floor_tick.max(tick.saturating_add(1));
         loop {
             if self.actions.len() >= max_actions {
                 return true;
@@ -508,203 +328,101 @@ impl Core {
                 }
                 Timer::Accept(listener) => self.resume_accept(listener as usize),
                 Timer::User(slot) => {
-                    let data = self.user_timers.remove(slot as usize);
+                    let data = self.user_timers.remove(slot as usize).data;
                     self.actions.push_back(Action::Event(Event::Timer { data }));
                 }
             }
         }
     }
 
-    /// The state of a live request; `None` once it has ended (its terminal state was reported
-    /// then) or if the id was never issued.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Core, IoKey};
-    /// use connmgr::{Config, ConnState};
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-    /// let id = core.connect(now, "192.0.2.1:8333".parse()?, false)?;
-    /// assert_eq!(core.state(id), Some(ConnState::Pending));
-    /// core.start(now);
-    /// core.dial_started(id, IoKey(1));
-    /// core.dial_succeeded(now, id);
-    /// assert_eq!(core.state(id), Some(ConnState::Established));
-    /// assert_eq!(core.remove(now, id)?, ConnState::Disconnected);
-    /// assert_eq!(core.state(id), None, "forgotten once ended");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn state(&self, id: ConnId) -> Option<ConnState> {
-        self.record(id).map(|r| r.state)
+    /// Arms a user timer: `Event::Timer { data }` after `after`.
+    pub fn set_timer(&mut self, now: Instant, after: Duration, data: u64) -> Result<TimerId, OpError> {
+        if self.stopped {
+            return Err(OpError::Stopped);
+        }
+        let deadline = self.deadline_tick(now, after);
+        self.user_timer_serial += 1;
+        let serial = self.user_timer_serial;
+        let entry = self.user_timers.vacant_entry();
+        let slot = slot_u32(entry.key());
+        let key = self.wheel.insert(deadline, Timer::User(slot));
+        entry.insert(UserTimer { serial, data, key });
+        Ok(TimerId { serial, slot })
     }
 
-    /// What is known about a live request.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::Core;
-    /// use connmgr::{Config, ConnId};
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config::default(), now)?;
-    /// let addr = "192.0.2.1:8333".parse()?;
-    /// let id = core.connect(now, addr, true)?;
-    /// let info = core.info(id).expect("live");
-    /// assert_eq!((info.id, info.addr, info.permanent, info.automatic), (id, Some(addr), true, false));
-    /// assert_eq!(core.info(ConnId::new(9)), None);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Cancels a user timer; false if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        match self.user_timers.get(id.slot as usize) {
+            Some(t) if t.serial == id.serial => {
+                let t = self.user_timers.remove(id.slot as usize);
+                self.wheel.cancel(t.key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A request's state; an ended one's final state while `Config::ended_history` remembers
+    /// it; `None` for an id never issued or long forgotten.
+    pub fn state(&self, id: ConnId) -> Option<ConnState> {
+        match self.record(id) {
+            Some(r) => Some(r.state),
+            None => self.history.get(id),
+        }
+    }
+
+    /// A live request's details.
     pub fn info(&self, id: ConnId) -> Option<ConnInfo> {
         self.record(id).map(Record::info)
     }
 
-    /// The socket key of a live request's connection or dial, if it has one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Core, IoKey};
-    /// use connmgr::Config;
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-    /// let id = core.connect(now, "192.0.2.1:8333".parse()?, false)?;
-    /// assert_eq!(core.io(id), None);
-    /// core.start(now);
-    /// core.dial_started(id, IoKey(7));
-    /// assert_eq!(core.io(id), Some(IoKey(7)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn io(&self, id: ConnId) -> Option<IoKey> {
-        self.record(id).and_then(Record::io)
+    /// The socket of an established outbound connection or a live inbound one.
+    pub fn io(&self, peer: Peer) -> Option<IoKey> {
+        match peer {
+            Peer::Outbound(id) => self.record(id).filter(|r| r.state == ConnState::Established).and_then(Record::io),
+            Peer::Inbound(id) => self.inbound_record(id).map(|r| r.io),
+        }
     }
 
-    /// Every live request and its state, in no particular order (btcd offers no way to list
-    /// requests; callers such as lnd keep their own lists and leak them).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::Core;
-    /// use connmgr::{Config, ConnState};
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config::default(), now)?;
-    /// core.connect(now, "192.0.2.1:8333".parse()?, true)?;
-    /// core.connect(now, "192.0.2.2:8333".parse()?, false)?;
-    /// let permanent: Vec<_> = core.requests().filter(|(info, _)| info.permanent).collect();
-    /// assert_eq!(permanent.len(), 1);
-    /// assert_eq!(permanent[0].1, ConnState::Pending);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// The remote address of a connection: the dialled one, or the accepted one's.
+    pub fn peer_addr(&self, peer: Peer) -> Option<SocketAddr> {
+        match peer {
+            Peer::Outbound(id) => self.record(id).and_then(Record::addr),
+            Peer::Inbound(id) => self.inbound_record(id).map(InboundRecord::remote),
+        }
+    }
+
+    /// Every live request and its state, in no particular order.
     pub fn requests(&self) -> impl Iterator<Item = (ConnInfo, ConnState)> + '_ {
         self.reqs.iter().map(|(_, r)| (r.info(), r.state))
     }
 
-    /// Live requests.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::Core;
-    /// use connmgr::Config;
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config::default(), now)?;
-    /// let id = core.connect(now, "192.0.2.1:8333".parse()?, true)?;
-    /// assert_eq!(core.live_requests(), 1);
-    /// core.remove(now, id)?;
-    /// assert_eq!(core.live_requests(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn live_requests(&self) -> usize {
-        self.reqs.len()
-    }
-
-    /// Timers armed, including user timers and accept pauses.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::Core;
-    /// use connmgr::Config;
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-    /// core.connect(now, "192.0.2.1:8333".parse()?, false)?;
-    /// core.start(now); // a connect timeout
-    /// core.set_timer(now + Duration::from_secs(1), 0); // and a user timer
-    /// assert_eq!(core.timers_armed(), 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn timers_armed(&self) -> usize {
-        self.wheel.len()
-    }
-
-    /// btcd's `failedAttempts`: failed automatic attempts since the last success.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Action, Core, IoKey};
-    /// use connmgr::Config;
-    /// use std::io;
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 1, ..Config::default() }, now)?;
-    /// core.start(now);
-    /// assert!(matches!(core.poll_action(), Some(Action::NeedAddress)));
-    /// core.address(now, Some(Ok("192.0.2.1:8333".parse()?)));
-    /// let Some(Action::Dial { id, .. }) = core.poll_action() else { panic!("a dial") };
-    /// core.dial_started(id, IoKey(1));
-    /// core.dial_failed(now, id, io::ErrorKind::ConnectionRefused.into());
-    /// assert_eq!(core.failed_attempts(), 1, "an automatic attempt failed; it is replaced");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn failed_attempts(&self) -> u32 {
-        self.failed_attempts
-    }
-
     /// Counters and gauges.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::core::{Core, IoKey};
-    /// use connmgr::Config;
-    /// use std::io;
-    /// use std::time::Instant;
-    ///
-    /// let now = Instant::now();
-    /// let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-    /// let id = core.connect(now, "192.0.2.1:8333".parse()?, true)?;
-    /// core.start(now);
-    /// core.dial_started(id, IoKey(1));
-    /// core.dial_failed(now, id, io::ErrorKind::ConnectionRefused.into());
-    /// let c = core.counters();
-    /// assert_eq!((c.dials, c.failed_refused, c.retries, c.pending), (1, 1, 1, 1));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn counters(&self) -> Counters {
         Counters {
             pending: (self.reqs.len() as u64).saturating_sub(u64::from(self.established)),
             in_flight: u64::from(self.in_flight),
             established: u64::from(self.established),
             established_automatic: u64::from(self.auto_established),
-            inbound: self.inbound.occupied() as u64,
-            rejected_inbound: self.inbound.rejected(),
+            inbound: self.limiter.occupied() as u64,
+            rejected_inbound: self.limiter.rejected(),
             ..self.counters
         }
+    }
+
+    #[cfg(any(test, feature = "sim"))]
+    pub(crate) fn timers_armed(&self) -> usize {
+        self.wheel.len()
+    }
+
+    #[cfg(any(test, feature = "sim"))]
+    pub(crate) fn failed_attempts(&self) -> u32 {
+        self.failed_attempts
+    }
+
+    #[cfg(any(test, feature = "sim"))]
+    pub(crate) fn live_requests(&self) -> usize {
+        self.reqs.len()
     }
 
     fn record(&self, id: ConnId) -> Option<&Record> {
@@ -715,13 +433,7 @@ impl Core {
         self.by_id.get(id)
     }
 
-    fn register(
-        &mut self,
-        id: ConnId,
-        addr: Option<std::net::SocketAddr>,
-        opts: ConnectOptions,
-        automatic: bool,
-    ) -> usize {
+    fn register(&mut self, id: ConnId, addr: Option<SocketAddr>, opts: ConnectOptions, automatic: bool) -> usize {
         let key = self.reqs.insert(Record::new(id, addr, opts, automatic));
         self.by_id.insert(id, slot_u32(key));
         if automatic {
@@ -730,8 +442,13 @@ impl Core {
         key
     }
 
+    /// The wheel tick of `now + delay`, never before the floor (see `floor_tick`).
+    fn deadline_tick(&self, now: Instant, delay: Duration) -> u64 {
+        self.clock.deadline_tick(crate::time::deadline_after(now, delay)).max(self.floor_tick)
+    }
+
     fn arm(&mut self, now: Instant, key: usize, purpose: TimerPurpose, delay: Duration) {
-        let deadline = self.clock.deadline_tick(crate::time::deadline_after(now, delay));
+        let deadline = self.deadline_tick(now, delay);
         let timer = self.wheel.insert(deadline, Timer::Request { key: slot_u32(key), purpose });
         let old = self.reqs[key].timer.replace(timer);
         debug_assert!(old.is_none(), "a request has one timer at a time");
@@ -743,8 +460,7 @@ impl Core {
         }
     }
 
-    /// Ends a live request: forgets it, cancels its timer, closes its socket if it still has
-    /// one, and reports the terminal state. The one place a request leaves the slab.
+    /// Ends a request in a terminal state: forgets it, closes its socket, reports it once.
     fn end(&mut self, now: Instant, key: usize, state: ConnState) {
         debug_assert!(state.is_terminal());
         self.disarm(key);
@@ -764,6 +480,7 @@ impl Core {
             self.actions.push_back(Action::Close { io });
         }
         rec.state = state;
+        self.history.push(rec.id, state);
         let info = rec.info();
         log::debug!("Request {} ended: {}", info, state);
         self.actions.push_back(Action::Event(Event::Ended { info, state }));
@@ -779,7 +496,14 @@ impl Core {
         }
     }
 
-    /// Asks the address source for one more automatic request, if the target has room.
+    fn inbound_closed(&mut self, id: crate::id::InboundId, rec: InboundRecord, reason: DisconnectReason) {
+        log::debug!("Inbound connection {id} closed: {reason}");
+        self.actions.push_back(Action::Close { io: rec.io });
+        drop(rec.slot);
+        self.actions.push_back(Action::Event(Event::InboundClosed { id, reason }));
+    }
+
+    /// Owes the address source one more question, if the automatic set is below its target.
     fn request_automatic(&mut self) {
         if self.stopped || self.auto_live + self.auto_wanted >= self.target_outbound {
             return;
@@ -789,8 +513,6 @@ impl Core {
     }
 }
 
-/// A slab key as the `u32` a timer stores. The wheel itself holds at most `u32::MAX - 1`
-/// timers, so a table with more slots than that is already out of reach.
 fn slot_u32(key: usize) -> u32 {
     u32::try_from(key).expect("fewer than 2^32 requests and listeners")
 }
@@ -830,7 +552,7 @@ mod tests {
         let now = Instant::now();
         let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now).unwrap();
         core.start(now);
-        let ids: Vec<_> = (0..100).map(|_| core.connect(now, addr(), true).unwrap()).collect();
+        let ids: Vec<_> = (0..100).map(|_| core.connect(now, addr(), ConnectOptions::permanent()).unwrap()).collect();
         while core.poll_action().is_some() {}
         for &id in &ids {
             core.dial_failed(now, id, std::io::ErrorKind::ConnectionRefused.into());
@@ -853,6 +575,32 @@ mod tests {
         assert_eq!(dials, 100);
         assert!(calls > 10, "{calls} calls");
         assert_eq!(core.counters().in_flight, 100);
+    }
+
+    #[test]
+    fn timers_rearmed_with_no_delay_while_firing_wait_for_a_later_call() {
+        // Regression: 32 user timers that re-armed themselves with Duration::ZERO at a
+        // millisecond-aligned `now` (simulated time always is) fired 200,039 times in one call.
+        let t0 = Instant::now();
+        let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, t0).unwrap();
+        for i in 0..32 {
+            core.set_timer(t0, Duration::ZERO, i).unwrap();
+        }
+        let mut fired = 0;
+        for call in 1..=3u64 {
+            let now = t0 + Duration::from_millis(call);
+            let mut more = true;
+            while more {
+                more = core.handle_timeout_batch(now, 32);
+                while let Some(action) = core.poll_action() {
+                    if let Action::Event(Event::Timer { data }) = action {
+                        fired += 1;
+                        core.set_timer(now, Duration::ZERO, data).unwrap();
+                    }
+                }
+            }
+            assert_eq!(fired, 32 * call, "each timer fires once per call");
+        }
     }
 
     #[test]

@@ -1,89 +1,54 @@
-//! The mio I/O layer: [`Reactor`] owns every socket the manager dials or accepts, registers
-//! them with a `Poll`, turns readiness into core inputs and core actions into syscalls and
+//! The mio I/O layer: [`Reactor`] owns every socket the manager dials or accepts, registers them
+//! with a `Poll`, turns readiness into core inputs and core actions into syscalls and
 //! [`Handler`] callbacks.
 //!
-//! It can run inside the caller's own `mio::Poll` (it owns the tokens of a [`TokenSpace`]; feed
-//! it [`handle_event`](Reactor::handle_event) for those tokens, sleep until
-//! [`poll_timeout`](Reactor::poll_timeout), then call [`handle_timeout`](Reactor::handle_timeout)),
-//! or be driven by [`Manager`](crate::Manager), which owns a `Poll` and runs this same reactor
-//! in a loop. One implementation under both, so they cannot drift.
+//! It runs inside the caller's own `mio::Poll` (it owns the tokens of a [`TokenSpace`]), or
+//! inside [`Manager`](crate::Manager), which owns a `Poll` and runs this same reactor in a loop:
+//! one implementation under both, so they cannot drift.
 //!
-//! Sockets are registered once, for both readable and writable readiness, and never
-//! re-registered: edge-triggered readiness costs nothing while idle, and it saves an
-//! `epoll_ctl` per connection on the churn path (a dialling socket needs writable, an
-//! established one readable).
-//!
-//! # Embedding
-//!
-//! ```
-//! use connmgr::reactor::{Reactor, TokenSpace};
-//! use connmgr::{Config, Handler};
-//! use mio::{Events, Poll, Token};
-//! use std::time::Instant;
-//!
-//! struct Quiet;
-//! impl Handler for Quiet {}
-//!
-//! const MY_LISTENER: Token = Token(0); // the application's own tokens stay small
-//!
-//! let mut poll = Poll::new()?;
-//! let config = Config { target_outbound: 0, ..Config::default() };
-//! let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default(), Instant::now())?;
-//! reactor.start(Instant::now());
-//! let mut events = Events::with_capacity(256);
-//! for _ in 0..3 {
-//!     let now = Instant::now();
-//!     let timeout = reactor.poll_timeout().map(|t| t.saturating_duration_since(now));
-//!     // An idle manager has no timer armed: cap the wait here only so the example ends.
-//!     poll.poll(&mut events, Some(timeout.unwrap_or(std::time::Duration::from_millis(1))))?;
-//!     let now = Instant::now();
-//!     for event in events.iter() {
-//!         if reactor.owns(event.token()) {
-//!             reactor.handle_event(event, now);
-//!         } else if event.token() == MY_LISTENER {
-//!             // the application's own source
-//!         }
-//!     }
-//!     reactor.handle_timeout(now);
-//! }
-//! reactor.stop(Instant::now());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! Sockets are registered once, for readable and writable, and never re-registered:
+//! edge-triggered readiness costs nothing while idle, and it saves an `epoll_ctl` per
+//! connection on the churn path.
 
 mod ctx;
 mod dial;
+mod handler;
+mod listen;
 mod sockets;
 mod token;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token, Waker};
+use mio::{Interest, Registry, Token};
 
 pub use ctx::Ctx;
-pub use token::{TokenSpace, DEFAULT_TAG};
+pub use handler::Handler;
+pub use token::TokenSpace;
 
+use crate::command::{Command, Shared};
 use crate::config::Config;
 use crate::core::{
-    Action, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason, Event, InboundSlot,
+    Action, ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason, Event,
+    InboundSlot, TimerId,
 };
 use crate::error::{Error, OpError};
-use crate::handle::{Command, Handle, Shared};
-use crate::handler::{Handler, Peer, Ready};
 use crate::id::{ConnId, IdAllocator};
+use crate::peer::{Peer, Ready};
 use dial::Progress;
 use sockets::{io_key, token_of, Kind, Sockets};
 
-/// Timers fired per batch in [`Reactor::handle_timeout`].
+/// Due timers fired per batch in `handle_timeout`, each batch's actions performed before the
+/// next: a burst of retries due in the same millisecond never queues more than this many dials.
 const TIMER_BATCH: usize = 32;
 
-/// Builds a [`Ctx`] from a reactor's fields, leaving `handler` free to borrow beside it.
+/// A `Ctx` over the reactor's parts, leaving `handler` free to be borrowed beside it.
 macro_rules! ctx_of {
     ($reactor:ident, $now:expr) => {
         Ctx {
@@ -91,86 +56,64 @@ macro_rules! ctx_of {
             sockets: &mut $reactor.sockets,
             registry: &$reactor.registry,
             cmds: &mut $reactor.cmds,
+            stop_queued: &mut $reactor.stop_queued,
             now: $now,
         }
     };
 }
 
-// Declared after `ctx_of!`, which they use (macros are in scope from their definition on).
-mod listen;
-
-/// A stream taken out of the manager with `detach`.
-///
-/// # Examples
-///
-/// Hand an accepted connection to blocking code; its inbound slot stays taken until the
-/// `Detached` is dropped:
-///
-/// ```
-/// use connmgr::reactor::Detached;
-/// use connmgr::{Config, Ctx, Handler, InboundId, Manager, Peer};
-/// use std::io::{Read, Write};
-/// use std::net::{SocketAddr, TcpStream};
-/// use std::time::{Duration, Instant};
-///
-/// #[derive(Default)]
-/// struct Detacher(Option<Detached>);
-///
-/// impl Handler for Detacher {
-///     fn on_accept(&mut self, ctx: &mut Ctx<'_>, id: InboundId, _remote: SocketAddr) {
-///         self.0 = Some(ctx.detach(Peer::Inbound(id)).expect("just accepted"));
-///         ctx.stop();
-///     }
-/// }
-///
-/// let config = Config { target_outbound: 0, listeners: vec!["127.0.0.1:0".parse()?], ..Config::default() };
-/// let mut manager = Manager::new(config, Detacher::default())?;
-/// let mut client = TcpStream::connect(manager.local_addrs()[0])?;
-/// assert!(manager.run_until(Instant::now() + Duration::from_secs(5))?);
-///
-/// let detached = manager.handler_mut().0.take().expect("accepted");
-/// assert!(detached.slot.is_some());
-/// assert_eq!(manager.counters().inbound, 1, "the slot travels with the stream");
-/// let mut stream = TcpStream::from(detached.stream); // back to std, blocking
-/// stream.set_nonblocking(false)?;
-/// stream.write_all(b"over to you")?;
-/// drop(stream);
-/// let mut text = String::new();
-/// client.read_to_string(&mut text)?;
-/// assert_eq!(text, "over to you");
-/// drop(detached.slot);
-/// assert_eq!(manager.counters().inbound, 0);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
+/// A connection's stream handed over by `detach`, with its inbound slot if it was accepted:
+/// the slot counts against `max_inbound` until you drop it.
 #[derive(Debug)]
 pub struct Detached {
-    /// The stream, deregistered from the manager's `Poll`.
+    /// The stream, still non-blocking and no longer registered.
     pub stream: TcpStream,
-    /// For an inbound connection, its slot: dropping it frees the slot for the next
-    /// connection. `None` for an outbound connection.
+    /// The inbound slot of an accepted connection.
     pub slot: Option<InboundSlot>,
 }
 
-/// The mio reactor. See the [module docs](self).
+/// The connection manager on a mio `Poll`: the core, the sockets, and your [`Handler`].
 ///
-/// # Examples
+/// Its operations apply at once and return the same errors on every layer; [`Ctx`] (inside
+/// callbacks) and [`Handle`](crate::Handle) (other threads) queue the same operations for it.
+///
+/// # Embedding
+///
+/// Give it a registry and a token space, feed it the events of its tokens, sleep until its
+/// [`poll_timeout`](Self::poll_timeout), and call [`handle_timeout`](Self::handle_timeout) after
+/// every batch of events:
 ///
 /// ```
-/// use connmgr::reactor::{Reactor, TokenSpace};
-/// use connmgr::{Config, Handler};
-/// use mio::Poll;
-/// use std::time::Instant;
+/// use connmgr::{Config, Handler, Reactor, TokenSpace};
+/// use mio::{Events, Poll, Token};
+/// use std::time::{Duration, Instant};
 ///
 /// struct Quiet;
 /// impl Handler for Quiet {}
 ///
-/// let poll = Poll::new()?;
+/// const MY_LISTENER: Token = Token(0); // the application's own tokens stay small
+///
+/// let mut poll = Poll::new()?;
 /// let config = Config { target_outbound: 0, ..Config::default() };
-/// let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default(), Instant::now())?;
-/// reactor.start(Instant::now());
-/// assert_eq!(reactor.poll_timeout(), None, "idle: no wake-up needed");
-/// reactor.stop(Instant::now());
-/// assert!(reactor.is_stopped());
+/// let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default())?;
+/// reactor.start();
+/// let mut events = Events::with_capacity(256);
+/// for _ in 0..3 {
+///     let now = Instant::now();
+///     let timeout = reactor.poll_timeout().map(|t| t.saturating_duration_since(now));
+///     // An idle manager arms no timer; the cap is only so that this example ends.
+///     poll.poll(&mut events, Some(timeout.unwrap_or(Duration::from_millis(1))))?;
+///     let now = Instant::now();
+///     for event in events.iter() {
+///         if reactor.owns(event.token()) {
+///             reactor.handle_event(event, now);
+///         } else if event.token() == MY_LISTENER {
+///             // the application's own source
+///         }
+///     }
+///     reactor.handle_timeout(now);
+/// }
+/// reactor.stop()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Reactor<H: Handler> {
@@ -179,48 +122,32 @@ pub struct Reactor<H: Handler> {
     registry: Registry,
     sockets: Sockets,
     listeners: Vec<(Token, SocketAddr)>,
+    /// Commands queued by callbacks.
     cmds: VecDeque<Command>,
-    commands: Option<(Sender<Command>, Receiver<Command>)>,
+    /// A `Ctx::stop` is queued: later operations in callbacks are refused.
+    stop_queued: bool,
+    /// Commands from handles, made when the first handle is.
+    inbox: Option<(SyncSender<Command>, Receiver<Command>)>,
+    command_queue: usize,
     shared: Arc<Shared>,
-    stop_requested: bool,
     finished: bool,
 }
 
 impl<H: Handler> Reactor<H> {
-    /// A reactor registering with `registry`, owning the tokens of `space`, and listening on
-    /// `config.listeners`. `now` is its time origin. Nothing dials before [`start`](Self::start).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`] for a configuration that cannot work, [`Error::Listen`] if a listener
-    /// cannot be bound, [`Error::Io`] if the registry cannot be cloned.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::reactor::{Reactor, TokenSpace};
-    /// use connmgr::{Config, Handler};
-    /// use mio::Poll;
-    /// use std::time::Instant;
-    ///
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// let poll = Poll::new()?;
-    /// let config = Config { listeners: vec!["127.0.0.1:0".parse()?], ..Config::default() };
-    /// let space = TokenSpace::new(0x5A); // tokens apart from another library's
-    /// let reactor = Reactor::new(config, Quiet, poll.registry(), space, Instant::now())?;
-    /// assert_eq!(reactor.token_space(), space);
-    /// assert_eq!(reactor.local_addrs().len(), 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn new(
+    /// A reactor registering its sockets with `registry` under `space`'s tokens; it binds the
+    /// configured listeners now.
+    pub fn new(config: Config, handler: H, registry: &Registry, space: TokenSpace) -> Result<Self, Error> {
+        Self::with_ids(config, handler, registry, space, IdAllocator::default())
+    }
+
+    pub(crate) fn with_ids(
         config: Config,
         handler: H,
         registry: &Registry,
         space: TokenSpace,
-        now: Instant,
+        ids: IdAllocator,
     ) -> Result<Self, Error> {
-        let core = Core::with_ids(&config, IdAllocator::new(), now)?;
+        let core = Core::with_ids(&config, ids, Instant::now())?;
         let mut reactor = Reactor {
             core,
             handler,
@@ -228,304 +155,77 @@ impl<H: Handler> Reactor<H> {
             sockets: Sockets::new(space, config.capacity),
             listeners: Vec::new(),
             cmds: VecDeque::with_capacity(8),
-            commands: None,
+            stop_queued: false,
+            inbox: None,
+            command_queue: config.command_queue,
             shared: Arc::new(Shared::default()),
-            stop_requested: false,
             finished: false,
         };
-        // Most reactors are driven by the thread that builds them; recording it now means a
-        // `Handle::state` called there before the first turn fails instead of waiting for ever.
-        reactor.shared.set_driver();
         for &addr in &config.listeners {
             let listener = std::net::TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })?;
-            reactor.add_listener(listener).map_err(|source| Error::Listen { addr, source })?;
+            reactor.add_listener(listener).map_err(|e| match e {
+                Error::Io(source) => Error::Listen { addr, source },
+                other => other,
+            })?;
         }
         Ok(reactor)
     }
 
-    /// The tokens this reactor owns.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// let reactor = Reactor::new(Config::default(), Quiet, poll.registry(), TokenSpace::new(7), Instant::now())?;
-    /// assert_eq!(reactor.token_space(), TokenSpace::new(7));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// The tokens this reactor owns in the `Poll`.
     pub fn token_space(&self) -> TokenSpace {
         self.sockets.space()
     }
 
-    /// Whether `token` is one of this reactor's (hand those events to
-    /// [`handle_event`](Self::handle_event)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::{Poll, Token};
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// let reactor = Reactor::new(Config::default(), Quiet, poll.registry(), TokenSpace::default(), Instant::now())?;
-    /// assert!(reactor.owns(reactor.token_space().waker()));
-    /// assert!(!reactor.owns(Token(0)), "an application token");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Whether `token` is this reactor's (including its waker token).
     pub fn owns(&self, token: Token) -> bool {
         self.sockets.space().owns(token)
     }
 
-    /// A [`Handle`] for other threads. `waker` must be the `Poll`'s waker; create it with
-    /// [`TokenSpace::waker`] as its token, or with a token of your own and call
-    /// [`process_commands`](Self::process_commands) when it fires.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::reactor::{Reactor, TokenSpace};
-    /// use connmgr::{Config, ConnState, Handler};
-    /// use mio::{Events, Poll, Waker};
-    /// use std::sync::Arc;
-    /// use std::time::{Duration, Instant};
-    ///
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// let mut poll = Poll::new()?;
-    /// let space = TokenSpace::default();
-    /// let waker = Arc::new(Waker::new(poll.registry(), space.waker())?);
-    /// let config = Config { target_outbound: 0, ..Config::default() };
-    /// let mut reactor = Reactor::new(config, Quiet, poll.registry(), space, Instant::now())?;
-    /// let handle = reactor.handle(waker);
-    ///
-    /// let id = handle.connect("127.0.0.1:8333".parse()?, false)?;
-    /// let mut events = Events::with_capacity(16);
-    /// poll.poll(&mut events, Some(Duration::from_secs(1)))?;
-    /// for event in events.iter() {
-    ///     if reactor.owns(event.token()) {
-    ///         reactor.handle_event(event, Instant::now()); // the waker's token: drains the commands
-    ///     }
-    /// }
-    /// assert_eq!(reactor.state(id), Some(ConnState::Pending));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn handle(&mut self, waker: Arc<Waker>) -> Handle {
-        let (tx, _) = self.commands.get_or_insert_with(mpsc::channel);
-        Handle::new(tx.clone(), waker, self.core.ids().clone(), Arc::clone(&self.shared))
-    }
-
-    /// Starts the manager (btcd's `Start`): queued requests dial and the automatic ones are
-    /// launched. Only the first call has an effect.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    /// let config = Config { target_outbound: 0, ..Config::default() };
-    /// let now = Instant::now();
-    /// let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// reactor.connect(now, listener.local_addr()?, false)?;
-    /// assert_eq!(reactor.sockets(), 0);
-    /// reactor.start(now);
-    /// assert_eq!(reactor.sockets(), 1, "dialling");
-    /// reactor.start(now); // only the first call does anything
-    /// assert_eq!(reactor.counters().dials, 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn start(&mut self, now: Instant) {
+    /// Starts the manager: [`Handler::on_start`], then the requests made so far and the
+    /// automatic ones (btcd's `Start`). Later calls do nothing.
+    pub fn start(&mut self) {
         if self.core.is_started() || self.core.is_stopped() {
             return;
         }
+        let shared = Arc::clone(&self.shared);
+        let _inside = shared.enter();
+        let now = Instant::now();
         let mut ctx = ctx_of!(self, now);
         self.handler.on_start(&mut ctx);
         self.core.start(now);
         self.run(now);
     }
 
-    /// Stops the manager: listeners closed, dials and timers canceled, every connection closed
-    /// and reported once (outbound with [`DisconnectReason::Shutdown`] to
-    /// [`on_disconnection`](Handler::on_disconnection), inbound to
-    /// [`on_inbound_closed`](Handler::on_inbound_closed)). Later operations are refused.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::reactor::{Reactor, TokenSpace};
-    /// use connmgr::{Config, ConnInfo, ConnState, Ctx, Handler, OpError};
-    /// use mio::Poll;
-    /// use std::time::Instant;
-    ///
-    /// #[derive(Default)]
-    /// struct Ended(Vec<ConnState>);
-    ///
-    /// impl Handler for Ended {
-    ///     fn on_request_ended(&mut self, _ctx: &mut Ctx<'_>, _conn: &ConnInfo, state: ConnState) {
-    ///         self.0.push(state);
-    ///     }
-    /// }
-    ///
-    /// let poll = Poll::new()?;
-    /// let now = Instant::now();
-    /// let config = Config { target_outbound: 0, ..Config::default() };
-    /// let mut reactor = Reactor::new(config, Ended::default(), poll.registry(), TokenSpace::default(), now)?;
-    /// let id = reactor.connect(now, "127.0.0.1:8333".parse()?, true)?;
-    /// reactor.stop(now);
-    /// assert_eq!(reactor.handler().0, [ConnState::Canceled]);
-    /// assert_eq!(reactor.state(id), None);
-    /// assert_eq!(reactor.connect(now, "127.0.0.1:8333".parse()?, true), Err(OpError::Stopped));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn stop(&mut self, now: Instant) {
-        if self.finished {
-            log::warn!("Connection manager already stopped");
-            return;
-        }
-        self.shared.set_stopped();
-        self.core.stop(now);
+    /// Shuts down (btcd's `Stop`, made a real shutdown): closes listeners, cancels dials and
+    /// timers, closes every connection and reports each once with
+    /// [`DisconnectReason::Shutdown`]. Every later operation returns [`OpError::Stopped`].
+    pub fn stop(&mut self) -> Result<(), OpError> {
+        let shared = Arc::clone(&self.shared);
+        let _inside = shared.enter();
+        let now = Instant::now();
+        let result = self.shutdown(now);
         self.run(now);
-        for token in self.sockets.tokens() {
-            match self.sockets.take(&self.registry, token) {
-                Some(Kind::Inbound { stream, slot }) => {
-                    drop((stream, slot));
-                    let id = self.sockets.inbound_id(token);
-                    let mut ctx = ctx_of!(self, now);
-                    self.handler.on_inbound_closed(&mut ctx, id, &DisconnectReason::Shutdown);
-                }
-                Some(Kind::Listener { key, listener, .. }) => {
-                    self.core.remove_listener(key);
-                    if let Ok(addr) = listener.local_addr() {
-                        log::trace!("Listener handler done for {addr}");
-                    }
-                }
-                Some(Kind::Outbound { id, .. }) => log::error!("socket of connid={id} survived shutdown; closed"),
-                None => {}
-            }
-        }
-        self.listeners.clear();
-        // Commands that raced with the stop are refused like any later call.
-        if let Some((_, rx)) = self.commands.take() {
-            self.cmds.extend(rx.try_iter());
-        }
-        self.run(now);
-        self.finished = true;
-        debug_assert_eq!(self.sockets.len(), 0);
+        result
     }
 
-    /// Records the calling thread as the one that drives this reactor, so that a
-    /// [`Handle::state`] call made on it fails instead of waiting for itself. The thread that
-    /// builds the reactor is recorded at once, and [`Manager`] records its thread on every turn;
-    /// when embedding, call this if the reactor moves to another thread.
-    ///
-    /// [`Manager`]: crate::Manager
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::reactor::{Reactor, TokenSpace};
-    /// use connmgr::{Config, HandleError, Handler};
-    /// use mio::{Poll, Waker};
-    /// use std::sync::Arc;
-    /// use std::time::Instant;
-    ///
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// let poll = Poll::new()?;
-    /// let space = TokenSpace::default();
-    /// let waker = Arc::new(Waker::new(poll.registry(), space.waker())?);
-    /// let mut reactor = Reactor::new(Config::default(), Quiet, poll.registry(), space, Instant::now())?;
-    /// let handle = reactor.handle(waker);
-    /// reactor.set_driver_thread(); // this thread runs the loop
-    /// let id = handle.connect("127.0.0.1:8333".parse()?, false)?;
-    /// assert!(matches!(handle.state(id), Err(HandleError::OnReactorThread)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn set_driver_thread(&self) {
-        self.shared.set_driver();
-    }
-
-    /// Whether [`stop`](Self::stop) has completed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// # let now = Instant::now();
-    /// let mut reactor = Reactor::new(Config::default(), Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// assert!(!reactor.is_stopped());
-    /// reactor.stop(Instant::now());
-    /// assert!(reactor.is_stopped());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Whether the manager has stopped.
     pub fn is_stopped(&self) -> bool {
         self.finished
     }
 
-    /// Handles one event of a token this reactor [`owns`](Self::owns).
-    ///
-    /// # Examples
-    ///
-    /// Turn a `Poll` by hand until a dial has connected:
-    ///
-    /// ```
-    /// use connmgr::reactor::{Reactor, TokenSpace};
-    /// use connmgr::{Config, ConnState, Handler};
-    /// use mio::{Events, Poll};
-    /// use std::time::{Duration, Instant};
-    ///
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    /// let mut poll = Poll::new()?;
-    /// let config = Config { target_outbound: 0, ..Config::default() };
-    /// let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default(), Instant::now())?;
-    /// let id = reactor.connect(Instant::now(), listener.local_addr()?, false)?;
-    /// reactor.start(Instant::now());
-    ///
-    /// let mut events = Events::with_capacity(64);
-    /// let deadline = Instant::now() + Duration::from_secs(5);
-    /// while reactor.state(id) != Some(ConnState::Established) {
-    ///     assert!(Instant::now() < deadline, "loopback connects at once");
-    ///     poll.poll(&mut events, Some(Duration::from_millis(100)))?;
-    ///     for event in events.iter() {
-    ///         if reactor.owns(event.token()) {
-    ///             reactor.handle_event(event, Instant::now());
-    ///         }
-    ///     }
-    ///     reactor.handle_timeout(Instant::now());
-    /// }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Handles one event of this reactor's tokens (check with [`owns`](Self::owns)).
     pub fn handle_event(&mut self, event: &MioEvent, now: Instant) {
+        let shared = Arc::clone(&self.shared);
+        let _inside = shared.enter();
         let token = event.token();
         if token == self.sockets.space().waker() {
-            self.process_commands(now);
+            self.take_commands();
+            self.run(now);
             return;
         }
         let Some(entry) = self.sockets.get_mut(token) else {
-            // Closed earlier in this batch, perhaps with its slot reused: the generation in the
-            // token no longer matches, so the event cannot reach the new socket.
+            // Closed earlier in this batch: its slot is quarantined, so the event cannot reach
+            // another socket.
             log::trace!("event for a closed socket {:?} dropped", token);
             return;
         };
@@ -534,7 +234,7 @@ impl<H: Handler> Reactor<H> {
                 let key = *key;
                 self.accept_all(now, token, key);
             }
-            Kind::Listener { paused: true, .. } => {}
+            Kind::Listener { paused: true, .. } | Kind::Closed => {}
             Kind::Outbound { stream, id, connected: false } => {
                 let id = *id;
                 let closed = event.is_error() || event.is_write_closed() || event.is_read_closed();
@@ -574,8 +274,8 @@ impl<H: Handler> Reactor<H> {
                 let mut ctx = ctx_of!(self, now);
                 self.handler.on_ready(&mut ctx, peer, Ready::from_event(event));
             }
-            Kind::Inbound { .. } => {
-                let peer = Peer::Inbound(self.sockets.inbound_id(token));
+            Kind::Inbound { id, .. } => {
+                let peer = Peer::Inbound(*id);
                 let mut ctx = ctx_of!(self, now);
                 self.handler.on_ready(&mut ctx, peer, Ready::from_event(event));
             }
@@ -583,77 +283,20 @@ impl<H: Handler> Reactor<H> {
         self.run(now);
     }
 
-    /// Fires the timers due at `now`. Call it on every turn of the loop, not only when `poll`
-    /// timed out: a busy `Poll` might otherwise never let a timer fire.
-    ///
-    /// # Examples
-    ///
-    /// Time is an input, so a timer can be fired without waiting for it:
-    ///
-    /// ```
-    /// use connmgr::reactor::{Reactor, TokenSpace};
-    /// use connmgr::{Config, Ctx, Handler};
-    /// use mio::Poll;
-    /// use std::time::{Duration, Instant};
-    ///
-    /// #[derive(Default)]
-    /// struct Ticks(Vec<u64>);
-    ///
-    /// impl Handler for Ticks {
-    ///     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
-    ///         ctx.set_timer(Duration::from_secs(30), 1);
-    ///     }
-    ///
-    ///     fn on_timer(&mut self, _ctx: &mut Ctx<'_>, data: u64) {
-    ///         self.0.push(data);
-    ///     }
-    /// }
-    ///
-    /// let poll = Poll::new()?;
-    /// let t0 = Instant::now();
-    /// let config = Config { target_outbound: 0, ..Config::default() };
-    /// let mut reactor = Reactor::new(config, Ticks::default(), poll.registry(), TokenSpace::default(), t0)?;
-    /// reactor.start(t0);
-    /// reactor.handle_timeout(t0 + Duration::from_millis(29_999));
-    /// assert!(reactor.handler().0.is_empty(), "never early");
-    /// reactor.handle_timeout(t0 + Duration::from_secs(30));
-    /// assert_eq!(reactor.handler().0, [1]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Fires due timers. Call it after every batch of events (not only when the timeout
+    /// passed): it also frees the slots of sockets closed during the batch.
     pub fn handle_timeout(&mut self, now: Instant) {
-        // A batch of due timers at a time, each batch's actions performed before the next: a
-        // burst of retries due in the same millisecond (a thousand requests refused at once)
-        // then never queues more than a batch of dials.
+        let shared = Arc::clone(&self.shared);
+        let _inside = shared.enter();
         while self.core.handle_timeout_batch(now, TIMER_BATCH) {
             self.run(now);
         }
         self.run(now);
+        self.sockets.release();
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) is next needed; `None` when no timer is
-    /// armed, in which case an idle loop may block with no timeout at all.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::{Duration, Instant};
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    /// let t0 = Instant::now();
-    /// let config = Config { target_outbound: 0, ..Config::default() };
-    /// let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default(), t0)?;
-    /// assert_eq!(reactor.poll_timeout(), None);
-    /// reactor.connect(t0, listener.local_addr()?, false)?;
-    /// reactor.start(t0); // dials, and arms the 30 s connect timeout
-    /// let wake = reactor.poll_timeout().expect("a timer is armed");
-    /// assert!(wake > t0 && wake <= t0 + Duration::from_secs(30), "possibly early, never late");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// When [`handle_timeout`](Self::handle_timeout) is next due; `None` when no timer is armed
+    /// (an idle manager needs no wake-up at all).
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.finished {
             return None;
@@ -661,408 +304,194 @@ impl<H: Handler> Reactor<H> {
         self.core.poll_timeout()
     }
 
-    /// Applies every command queued by [`Handle`]s.
-    ///
-    /// # Examples
-    ///
-    /// With a waker on a token of the application's own:
-    ///
-    /// ```
-    /// use connmgr::reactor::{Reactor, TokenSpace};
-    /// use connmgr::{Config, ConnState, Handler};
-    /// use mio::{Events, Poll, Token, Waker};
-    /// use std::sync::Arc;
-    /// use std::time::{Duration, Instant};
-    ///
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// const WAKE: Token = Token(1);
-    /// let mut poll = Poll::new()?;
-    /// let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-    /// let config = Config { target_outbound: 0, ..Config::default() };
-    /// let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default(), Instant::now())?;
-    /// let handle = reactor.handle(waker);
-    ///
-    /// let id = handle.connect("127.0.0.1:8333".parse()?, false)?;
-    /// let mut events = Events::with_capacity(16);
-    /// poll.poll(&mut events, Some(Duration::from_secs(1)))?;
-    /// assert!(events.iter().any(|e| e.token() == WAKE));
-    /// reactor.process_commands(Instant::now());
-    /// assert_eq!(reactor.state(id), Some(ConnState::Pending));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn process_commands(&mut self, now: Instant) {
-        if let Some((_, rx)) = &self.commands {
-            // Wakes coalesce: one wake may stand for many commands, so take them all.
-            self.cmds.extend(rx.try_iter());
+    /// Dials `addr` (btcd's `Connect`) and returns the request's id at once, even before
+    /// [`start`](Self::start) (it dials then). A permanent request
+    /// ([`ConnectOptions::permanent`]) is retried with linear backoff until removed; a one-shot
+    /// one ends [`ConnState::Failed`] if its dial fails.
+    pub fn connect(&mut self, addr: SocketAddr, opts: ConnectOptions) -> Result<ConnId, OpError> {
+        opts.check()?;
+        if self.core.is_stopped() {
+            return Err(OpError::Stopped);
         }
-        self.run(now);
-    }
-
-    /// btcd's `Connect`: see [`Core::connect`].
-    ///
-    /// # Errors
-    ///
-    /// [`OpError::Stopped`] after stop.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler, ConnState, ConnectOptions};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// let now = Instant::now();
-    /// let config = Config { target_outbound: 0, ..Config::default() };
-    /// let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// let id = reactor.connect(now, "127.0.0.1:8333".parse()?, ConnectOptions::permanent())?;
-    /// assert_eq!(id.get(), 1);
-    /// assert_eq!(reactor.state(id), Some(ConnState::Pending));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn connect(
-        &mut self,
-        now: Instant,
-        addr: SocketAddr,
-        opts: impl Into<ConnectOptions>,
-    ) -> Result<ConnId, OpError> {
-        let id = self.core.connect(now, addr, opts)?;
-        self.run(now);
+        let id = self.core.ids().next_id();
+        self.apply_now(Command::Connect { id, addr, opts })?;
         Ok(id)
     }
 
-    /// btcd's `NewConnReq`: see [`Core::new_conn_req`].
-    ///
-    /// # Errors
-    ///
-    /// [`OpError::Stopped`] after stop.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::reactor::{Reactor, TokenSpace};
-    /// use connmgr::{AddressError, Config, Handler};
-    /// use mio::Poll;
-    /// use std::net::SocketAddr;
-    /// use std::time::Instant;
-    ///
-    /// struct Dry(u32);
-    ///
-    /// impl Handler for Dry {
-    ///     fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
-    ///         self.0 += 1;
-    ///         None
-    ///     }
-    /// }
-    ///
-    /// let poll = Poll::new()?;
-    /// let now = Instant::now();
-    /// let config = Config { target_outbound: 1, ..Config::default() };
-    /// let mut reactor = Reactor::new(config, Dry(0), poll.registry(), TokenSpace::default(), now)?;
-    /// reactor.start(now);
-    /// reactor.new_conn_req(now)?;
-    /// assert_eq!(reactor.handler().0, 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn new_conn_req(&mut self, now: Instant) -> Result<(), OpError> {
-        self.core.new_conn_req()?;
-        self.run(now);
-        Ok(())
+    /// Asks for one more automatic request (btcd's `NewConnReq`) if fewer than
+    /// `target_outbound` are alive; the address source is asked for its address. Unlike btcd it
+    /// never takes the automatic set past the target.
+    pub fn new_conn_req(&mut self) -> Result<(), OpError> {
+        self.apply_now(Command::NewConnReq)
     }
 
-    /// btcd's `Disconnect`: see [`Core::disconnect`].
-    ///
-    /// # Errors
-    ///
-    /// See [`Core::disconnect`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// use connmgr::{ConnState, DisconnectOptions};
-    ///
-    /// let now = Instant::now();
-    /// let mut reactor = Reactor::new(Config::default(), Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// let id = reactor.connect(now, "127.0.0.1:8333".parse()?, true)?;
-    /// assert_eq!(reactor.disconnect(now, id, DisconnectOptions::default())?, ConnState::Canceled);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn disconnect(&mut self, now: Instant, id: ConnId, opts: DisconnectOptions) -> Result<ConnState, OpError> {
-        let state = self.core.disconnect(now, id, opts)?;
-        self.run(now);
-        Ok(state)
+    /// btcd's `Disconnect(id, opts)`. A request that is not established is canceled (even a
+    /// permanent one). An established connection is closed and reported; then a permanent
+    /// request (or one with [`DisconnectOptions::trigger_reconnect`]) redials the same id after
+    /// its backoff, and an automatic one is replaced while the automatic set is below its
+    /// target (counting a failed attempt, as btcd); otherwise it ends `Disconnected`.
+    pub fn disconnect(&mut self, id: ConnId, opts: DisconnectOptions) -> Result<(), OpError> {
+        self.apply_now(Command::Disconnect { id, opts })
     }
 
-    /// btcd's `Remove`: see [`Core::remove`].
-    ///
-    /// # Errors
-    ///
-    /// See [`Core::remove`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// use connmgr::{ConnState, OpError};
-    ///
-    /// let now = Instant::now();
-    /// let mut reactor = Reactor::new(Config::default(), Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// let id = reactor.connect(now, "127.0.0.1:8333".parse()?, true)?;
-    /// assert_eq!(reactor.remove(now, id)?, ConnState::Canceled);
-    /// assert_eq!(reactor.remove(now, id), Err(OpError::UnknownId(id)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn remove(&mut self, now: Instant, id: ConnId) -> Result<ConnState, OpError> {
-        let state = self.core.remove(now, id)?;
-        self.run(now);
-        Ok(state)
+    /// btcd's `Remove(id)`: ends the request whatever its state, closing its connection
+    /// ([`DisconnectReason::Removed`], then `Disconnected`) or cancelling its dial or backoff
+    /// (`Canceled`). Nothing replaces it.
+    pub fn remove(&mut self, id: ConnId) -> Result<(), OpError> {
+        self.apply_now(Command::Remove { id })
     }
 
-    /// Ends a connection for the peer's reasons: see [`Ctx::close`].
-    ///
-    /// # Errors
-    ///
-    /// See [`Core::close`]; [`OpError::UnknownInbound`] for an inbound id that is not live.
-    ///
-    /// # Examples
-    ///
-    /// Only a live connection can be closed:
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// use connmgr::{DisconnectReason, InboundId, OpError, Peer};
-    ///
-    /// let now = Instant::now();
-    /// let mut reactor = Reactor::new(Config::default(), Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// let id = reactor.connect(now, "127.0.0.1:8333".parse()?, false)?;
-    /// let err = reactor.close(now, Peer::Outbound(id), DisconnectReason::RemoteClosed);
-    /// assert_eq!(err, Err(OpError::NotEstablished(id)), "still dialling: use remove");
-    /// let gone = InboundId::from_parts(0, 0);
-    /// let err = reactor.close(now, Peer::Inbound(gone), DisconnectReason::RemoteClosed);
-    /// assert_eq!(err, Err(OpError::UnknownInbound(gone)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn close(&mut self, now: Instant, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
-        let result = self.close_peer(now, peer, reason);
-        self.run(now);
-        result
+    /// Ends a connection because the peer or your protocol is done with it (remote close, I/O
+    /// error, handshake timeout, protocol violation), the way btcd's server treats a finished
+    /// peer: a permanent request reconnects after its backoff, an automatic one is replaced at
+    /// once without counting a failed attempt, a one-shot one ends `Disconnected`, an inbound
+    /// connection is closed. This is the churn path: it never falls into the failure throttle.
+    pub fn close(&mut self, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
+        self.apply_now(Command::Close { peer, reason })
     }
 
-    /// Takes a stream out of the manager: see [`Ctx::detach`].
-    ///
-    /// # Errors
-    ///
-    /// See [`Ctx::detach`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// use connmgr::{OpError, Peer};
-    ///
-    /// let now = Instant::now();
-    /// let mut reactor = Reactor::new(Config::default(), Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// let id = reactor.connect(now, "127.0.0.1:8333".parse()?, false)?;
-    /// assert_eq!(reactor.detach(Peer::Outbound(id)).unwrap_err(), OpError::NotEstablished(id));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Takes a connection's stream out of the manager. An outbound request stays
+    /// `Established` (counting toward its target) until you report the end with `close`,
+    /// `disconnect` or `remove`; an accepted connection is forgotten, its slot handed over.
     pub fn detach(&mut self, peer: Peer) -> Result<Detached, OpError> {
         detach(&mut self.core, &mut self.sockets, &self.registry, peer)
     }
 
-    /// The state of a live request.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// use connmgr::{ConnId, ConnState};
-    ///
-    /// let now = Instant::now();
-    /// let mut reactor = Reactor::new(Config::default(), Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// let id = reactor.connect(now, "127.0.0.1:8333".parse()?, false)?;
-    /// assert_eq!(reactor.state(id), Some(ConnState::Pending));
-    /// assert_eq!(reactor.state(ConnId::new(2)), None);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Calls [`Handler::on_timer`] with `data` after `after`.
+    pub fn set_timer(&mut self, after: Duration, data: u64) -> Result<TimerId, OpError> {
+        self.core.set_timer(Instant::now(), after, data)
+    }
+
+    /// Cancels a timer; false if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.core.cancel_timer(id)
+    }
+
+    /// A request's state; an ended request's final state while `Config::ended_history`
+    /// remembers it (btcd's `ConnReq.State()` after `Remove`).
     pub fn state(&self, id: ConnId) -> Option<ConnState> {
         self.core.state(id)
     }
 
+    /// A live request's details.
+    pub fn info(&self, id: ConnId) -> Option<ConnInfo> {
+        self.core.info(id)
+    }
+
     /// Counters and gauges.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    /// let now = Instant::now();
-    /// let config = Config { target_outbound: 0, ..Config::default() };
-    /// let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// reactor.connect(now, listener.local_addr()?, false)?;
-    /// reactor.start(now);
-    /// let counters = reactor.counters();
-    /// assert_eq!((counters.dials, counters.in_flight, counters.pending), (1, 1, 1));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn counters(&self) -> Counters {
         self.core.counters()
     }
 
-    /// The state machine, for queries.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// let now = Instant::now();
-    /// let mut reactor = Reactor::new(Config::default(), Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// reactor.connect(now, "127.0.0.1:8333".parse()?, true)?;
-    /// let (info, _state) = reactor.core().requests().next().expect("one request");
-    /// assert!(info.permanent);
-    /// assert!(!reactor.core().is_started());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// The state machine, for queries such as [`Core::requests`].
     pub fn core(&self) -> &Core {
         &self.core
     }
 
-    /// The handler.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::Config;
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # let poll = Poll::new()?;
-    /// use connmgr::Handler;
-    ///
-    /// struct Named(&'static str);
-    /// impl Handler for Named {}
-    ///
-    /// # let now = Instant::now();
-    /// let reactor = Reactor::new(Config::default(), Named("a"), poll.registry(), TokenSpace::default(), now)?;
-    /// assert_eq!(reactor.handler().0, "a");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Your handler.
     pub fn handler(&self) -> &H {
         &self.handler
     }
 
-    /// The handler, mutably.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::Config;
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # let poll = Poll::new()?;
-    /// use connmgr::Handler;
-    ///
-    /// struct Named(&'static str);
-    /// impl Handler for Named {}
-    ///
-    /// # let now = Instant::now();
-    /// let mut reactor = Reactor::new(Config::default(), Named("a"), poll.registry(), TokenSpace::default(), now)?;
-    /// reactor.handler_mut().0 = "b";
-    /// assert_eq!(reactor.handler().0, "b");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Your handler, mutably.
     pub fn handler_mut(&mut self) -> &mut H {
         &mut self.handler
     }
 
-    /// Sockets held: listeners, dials and connections.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use connmgr::reactor::{Reactor, TokenSpace};
-    /// # use connmgr::{Config, Handler};
-    /// # use mio::Poll;
-    /// # use std::time::Instant;
-    /// # struct Quiet;
-    /// # impl Handler for Quiet {}
-    /// # let poll = Poll::new()?;
-    /// let config = Config { target_outbound: 0, listeners: vec!["127.0.0.1:0".parse()?], ..Config::default() };
-    /// let now = Instant::now();
-    /// let mut reactor = Reactor::new(config, Quiet, poll.registry(), TokenSpace::default(), now)?;
-    /// reactor.connect(now, reactor.local_addrs()[0], false)?; // dial our own listener
-    /// reactor.start(now);
-    /// assert_eq!(reactor.sockets(), 2, "the listener and the dial");
-    /// reactor.stop(now);
-    /// assert_eq!(reactor.sockets(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Sockets the manager holds (listeners, dials, connections).
     pub fn sockets(&self) -> usize {
         self.sockets.len()
     }
 
-    /// Works until nothing is left to do: performs the core's actions in order, then applies
-    /// the commands callbacks queued, one at a time, since each may produce more actions.
+    /// The pieces a [`Handle`](crate::Handle) needs: the sending half of the bounded command
+    /// queue (made on first use), the id counter and the shared state.
+    pub(crate) fn mailbox(&mut self) -> (SyncSender<Command>, IdAllocator, Arc<Shared>) {
+        let bound = self.command_queue;
+        let (tx, _) = self.inbox.get_or_insert_with(|| mpsc::sync_channel(bound));
+        (tx.clone(), self.core.ids().clone(), Arc::clone(&self.shared))
+    }
+
+    /// Applies an operation now, on behalf of the caller.
+    fn apply_now(&mut self, command: Command) -> Result<(), OpError> {
+        let shared = Arc::clone(&self.shared);
+        let _inside = shared.enter();
+        let now = Instant::now();
+        let result = self.apply(now, command);
+        self.run(now);
+        result
+    }
+
+    /// Moves commands from handles to the queue.
+    fn take_commands(&mut self) {
+        if let Some((_, rx)) = &self.inbox {
+            // Wakes coalesce: one wake may stand for many commands, so take them all.
+            self.cmds.extend(rx.try_iter());
+        }
+        if self.shared.take_stop_request() {
+            self.cmds.push_back(Command::Stop);
+        }
+    }
+
+    /// Performs the core's actions and applies queued commands until neither is left.
     fn run(&mut self, now: Instant) {
         loop {
             if let Some(action) = self.core.poll_action() {
                 self.perform(now, action);
             } else if let Some(cmd) = self.cmds.pop_front() {
-                self.apply(now, cmd);
-            } else if self.stop_requested {
-                self.stop_requested = false;
-                self.stop(now);
+                if let Err(e) = self.apply(now, cmd) {
+                    // The core has already logged unknown ids at btcd's level.
+                    log::debug!("queued operation not applied: {e}");
+                }
             } else {
                 return;
             }
         }
+    }
+
+    /// The one place every operation is applied, whichever front end asked for it.
+    fn apply(&mut self, now: Instant, cmd: Command) -> Result<(), OpError> {
+        match cmd {
+            Command::Connect { id, addr, opts } => self.core.connect_with_id(now, id, addr, opts),
+            Command::NewConnReq => self.core.new_conn_req(now),
+            Command::Disconnect { id, opts } => self.core.disconnect(now, id, opts),
+            Command::Remove { id } => self.core.remove(now, id),
+            Command::Close { peer, reason } => self.core.close(now, peer, reason),
+            Command::Stop => self.shutdown(now),
+            Command::State { id, reply } => {
+                // The asker may have given up; nothing to do then.
+                let _ = reply.try_send(self.core.state(id));
+                Ok(())
+            }
+        }
+    }
+
+    fn shutdown(&mut self, now: Instant) -> Result<(), OpError> {
+        if self.finished || self.core.is_stopped() {
+            log::warn!("Connection manager already stopped");
+            return Err(OpError::Stopped);
+        }
+        self.shared.set_stopped();
+        self.stop_queued = true;
+        self.core.stop(now)?;
+        self.run(now);
+        for (token, addr) in std::mem::take(&mut self.listeners) {
+            if let Some(Kind::Listener { key, .. }) = self.sockets.take(&self.registry, token) {
+                self.core.remove_listener(key);
+                log::trace!("Listener handler done for {addr}");
+            }
+        }
+        for token in self.sockets.tokens() {
+            log::error!("socket {token:?} survived shutdown; closed");
+            self.sockets.close(&self.registry, token);
+        }
+        // Commands from handles that raced with the stop are refused like any later call; a
+        // waiting `state` sees its reply channel dropped.
+        if let Some((_, rx)) = self.inbox.take() {
+            self.cmds.extend(rx.try_iter());
+        }
+        self.finished = true;
+        self.sockets.release();
+        Ok(())
     }
 
     fn perform(&mut self, now: Instant, action: Action) {
@@ -1084,57 +513,9 @@ impl<H: Handler> Reactor<H> {
                     Event::Disconnected { info, reason } => h.on_disconnection(&mut ctx, &info, &reason),
                     Event::DialFailed { info, error, next } => h.on_dial_failed(&mut ctx, &info, &error, next),
                     Event::Ended { info, state } => h.on_request_ended(&mut ctx, &info, state),
+                    Event::Accepted { id, remote } => h.on_accept(&mut ctx, id, remote),
+                    Event::InboundClosed { id, reason } => h.on_inbound_closed(&mut ctx, id, &reason),
                     Event::Timer { data } => h.on_timer(&mut ctx, data),
-                }
-            }
-        }
-    }
-
-    fn apply(&mut self, now: Instant, cmd: Command) {
-        let result = match cmd {
-            Command::Connect { id, addr, opts } => self.core.connect_with_id(now, id, addr, opts),
-            Command::NewConnReq => self.core.new_conn_req(),
-            Command::Disconnect { id, opts } => self.core.disconnect(now, id, opts).map(drop),
-            Command::Remove { id } => self.core.remove(now, id).map(drop),
-            Command::Close { peer, reason } => self.close_peer(now, peer, reason),
-            Command::State { id, reply } => {
-                // The asker may have given up; nothing to do then.
-                let _ = reply.send(self.core.state(id));
-                Ok(())
-            }
-            Command::Stop => {
-                self.stop_requested = !self.finished;
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            // The core has already logged unknown ids at btcd's level.
-            log::debug!("queued operation not applied: {e}");
-        }
-    }
-
-    fn close_peer(&mut self, now: Instant, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
-        match peer {
-            Peer::Outbound(id) => self.core.close(now, id, reason).map(drop),
-            Peer::Inbound(id) => {
-                if self.core.is_stopped() {
-                    return Err(OpError::Stopped);
-                }
-                match self.sockets.take(&self.registry, self.sockets.inbound_token(id)) {
-                    Some(Kind::Inbound { stream, slot }) => {
-                        drop((stream, slot));
-                        log::debug!("Inbound connection {id} closed: {reason}");
-                        let mut ctx = ctx_of!(self, now);
-                        self.handler.on_inbound_closed(&mut ctx, id, &reason);
-                        Ok(())
-                    }
-                    Some(other) => {
-                        // Not an inbound id after all: put nothing back, it cannot be one of ours
-                        // (tokens carry their generation), but never drop a foreign socket silently.
-                        log::error!("inbound id {id} named a non-inbound socket {other:?}");
-                        Err(OpError::UnknownInbound(id))
-                    }
-                    None => Err(OpError::UnknownInbound(id)),
                 }
             }
         }
@@ -1158,9 +539,6 @@ impl<H: Handler> Reactor<H> {
 }
 
 impl<H: Handler> Drop for Reactor<H> {
-    /// Dropping a reactor that was not stopped closes its sockets without callbacks (deregistered
-    /// first, as mio requires) and makes its handles report `Stopped`. Call
-    /// [`stop`](Reactor::stop) first to have every connection reported.
     fn drop(&mut self) {
         self.shared.set_stopped();
         for token in self.sockets.tokens() {
@@ -1180,26 +558,17 @@ impl<H: Handler> fmt::Debug for Reactor<H> {
     }
 }
 
-pub(crate) fn detach(
-    core: &mut Core,
-    sockets: &mut Sockets,
-    registry: &Registry,
-    peer: Peer,
-) -> Result<Detached, OpError> {
-    match peer {
-        Peer::Outbound(id) => {
-            let io = core.detach(id)?;
-            match sockets.take(registry, token_of(io)) {
-                Some(Kind::Outbound { stream, .. }) => Ok(Detached { stream, slot: None }),
-                _ => Err(OpError::NotEstablished(id)),
-            }
+/// `detach` for the reactor and for `Ctx`, which hold the same parts.
+fn detach(core: &mut Core, sockets: &mut Sockets, registry: &Registry, peer: Peer) -> Result<Detached, OpError> {
+    let (io, slot) = core.detach(peer)?;
+    match sockets.take(registry, token_of(io)) {
+        Some(Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. }) => Ok(Detached { stream, slot }),
+        _ => {
+            log::error!("detached {peer} had no socket");
+            Err(match peer {
+                Peer::Outbound(id) => OpError::NotEstablished(id),
+                Peer::Inbound(id) => OpError::UnknownInbound(id),
+            })
         }
-        Peer::Inbound(id) => match sockets.get(sockets.inbound_token(id)).map(|e| &e.kind) {
-            Some(Kind::Inbound { .. }) => match sockets.take(registry, sockets.inbound_token(id)) {
-                Some(Kind::Inbound { stream, slot }) => Ok(Detached { stream, slot: Some(slot) }),
-                _ => Err(OpError::UnknownInbound(id)),
-            },
-            _ => Err(OpError::UnknownInbound(id)),
-        },
     }
 }

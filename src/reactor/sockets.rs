@@ -1,9 +1,13 @@
 //! The reactor's socket table: every listener, dialling socket and connection the manager owns,
-//! in one slab, each registered with the `Poll` under a generation-checked token.
+//! in one slab, each registered with the `Poll` under a token that names its slot.
 //!
-//! Closing always deregisters before dropping (mio requires it: a source dropped while
-//! registered can leak the registration), and happens in exactly one place, [`Sockets::close`].
-//! Entries are kept to 24 bytes: an embedded node pays this per peer.
+//! Closing always deregisters before dropping (mio requires it), and happens in one place,
+//! [`Sockets::take`]. A closed slot is not reused at once: it stays quarantined until
+//! [`Sockets::release`], which the reactor calls once every event of the current `poll` batch
+//! has been delivered. Events already collected for a socket closed earlier in the same batch
+//! therefore find an empty slot, never a newer socket, whatever the platform's token width
+//! (the generation in the token is a second guard). Entries are kept small: an embedded node
+//! pays one per peer.
 
 use std::io;
 
@@ -12,7 +16,7 @@ use mio::{Interest, Registry, Token};
 use slab::Slab;
 
 use super::token::{next_generation, TokenSpace, MAX_SLOTS};
-use crate::core::{InboundSlot, IoKey, ListenerKey};
+use crate::core::{IoKey, ListenerKey};
 use crate::id::{ConnId, InboundId};
 
 /// What a slot holds.
@@ -29,109 +33,114 @@ pub(crate) enum Kind {
         id: ConnId,
         connected: bool,
     },
-    /// An accepted connection; its inbound slot is freed when the entry is dropped.
+    /// An accepted connection.
     Inbound {
         stream: TcpStream,
-        slot: InboundSlot,
+        id: InboundId,
     },
+    /// Closed in this batch; freed by `release`.
+    Closed,
 }
 
 #[derive(Debug)]
 pub(crate) struct Entry {
     generation: u32,
-    pub kind: Kind,
+    pub(crate) kind: Kind,
 }
 
-/// The table.
 #[derive(Debug)]
 pub(crate) struct Sockets {
     slab: Slab<Entry>,
     generation: u32,
     space: TokenSpace,
+    quarantined: Vec<usize>,
 }
 
 impl Sockets {
-    pub fn new(space: TokenSpace, capacity: usize) -> Self {
-        Sockets { slab: Slab::with_capacity(capacity), generation: 0, space }
+    pub(crate) fn new(space: TokenSpace, capacity: usize) -> Self {
+        Sockets { slab: Slab::with_capacity(capacity), generation: 0, space, quarantined: Vec::new() }
     }
 
-    pub fn space(&self) -> TokenSpace {
+    pub(crate) fn space(&self) -> TokenSpace {
         self.space
     }
 
-    pub fn len(&self) -> usize {
-        self.slab.len()
+    /// Live sockets.
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len() - self.quarantined.len()
     }
 
-    /// Registers a source and stores it. On failure nothing is stored and the source is
-    /// dropped unregistered.
-    pub fn insert(&mut self, registry: &Registry, mut kind: Kind, interest: Interest) -> io::Result<Token> {
+    /// The token the next `insert` will use.
+    pub(crate) fn next_token(&self) -> Token {
+        self.space.token(self.slab.vacant_key(), next_generation(self.generation))
+    }
+
+    /// Registers a socket for `interest` and keeps it; its token names it from now on.
+    pub(crate) fn insert(&mut self, registry: &Registry, mut kind: Kind, interest: Interest) -> io::Result<Token> {
         if self.slab.len() >= MAX_SLOTS {
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "socket table full"));
         }
         let entry = self.slab.vacant_entry();
-        self.generation = next_generation(self.generation);
-        let token = self.space.token(entry.key(), self.generation);
+        let generation = next_generation(self.generation);
+        let token = self.space.token(entry.key(), generation);
         match &mut kind {
             Kind::Listener { listener, .. } => registry.register(listener, token, interest)?,
-            Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. } => {
-                registry.register(stream, token, interest)?
-            }
+            Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. } => registry.register(stream, token, interest)?,
+            Kind::Closed => unreachable!("a closed entry is never inserted"),
         }
-        entry.insert(Entry { generation: self.generation, kind });
+        self.generation = generation;
+        entry.insert(Entry { generation, kind });
         Ok(token)
     }
 
-    /// The live entry a token names, or `None` for a stale token.
-    pub fn get_mut(&mut self, token: Token) -> Option<&mut Entry> {
+    pub(crate) fn get_mut(&mut self, token: Token) -> Option<&mut Entry> {
         let (slot, generation) = self.space.split(token);
-        self.slab.get_mut(slot).filter(|e| e.generation == generation)
+        self.slab.get_mut(slot).filter(|e| e.generation == generation && !matches!(e.kind, Kind::Closed))
     }
 
-    pub fn get(&self, token: Token) -> Option<&Entry> {
+    pub(crate) fn get(&self, token: Token) -> Option<&Entry> {
         let (slot, generation) = self.space.split(token);
-        self.slab.get(slot).filter(|e| e.generation == generation)
+        self.slab.get(slot).filter(|e| e.generation == generation && !matches!(e.kind, Kind::Closed))
     }
 
-    /// Takes an entry out of the table after deregistering it, without closing it: for
-    /// [`close`](Self::close) and for handing a stream to the user.
-    pub fn take(&mut self, registry: &Registry, token: Token) -> Option<Kind> {
-        self.get(token)?;
-        let (slot, _) = self.space.split(token);
-        let mut entry = self.slab.remove(slot);
-        let result = match &mut entry.kind {
+    /// Deregisters a live socket and hands it back; its slot is quarantined until `release`.
+    pub(crate) fn take(&mut self, registry: &Registry, token: Token) -> Option<Kind> {
+        let entry = self.get_mut(token)?;
+        let mut kind = std::mem::replace(&mut entry.kind, Kind::Closed);
+        let result = match &mut kind {
             Kind::Listener { listener, .. } => registry.deregister(listener),
             Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. } => registry.deregister(stream),
+            Kind::Closed => Ok(()),
         };
         if let Err(e) = result {
             // The fd is about to be closed, which removes it from the kernel's interest list
             // anyway; there is nothing better to do than say so.
             log::debug!("deregister failed for {:?}: {}", token, e);
         }
-        Some(entry.kind)
+        self.quarantined.push(self.space.split(token).0);
+        Some(kind)
     }
 
-    /// Deregisters and drops the socket a token names. Returns whether it was there.
-    pub fn close(&mut self, registry: &Registry, token: Token) -> bool {
+    /// Deregisters and closes a socket; false if the token names none.
+    pub(crate) fn close(&mut self, registry: &Registry, token: Token) -> bool {
         self.take(registry, token).is_some()
     }
 
-    /// The id an inbound connection's token stands for.
-    pub fn inbound_id(&self, token: Token) -> InboundId {
-        let (slot, generation) = self.space.split(token);
-        InboundId::from_parts(slot as u32, generation)
+    /// Frees the slots closed since the last call. Call once no event collected before the
+    /// closes remains to be delivered.
+    pub(crate) fn release(&mut self) {
+        for slot in self.quarantined.drain(..) {
+            self.slab.remove(slot);
+        }
     }
 
-    /// The token of an inbound id (which may be stale; lookups check the generation).
-    pub fn inbound_token(&self, id: InboundId) -> Token {
-        // An id from elsewhere may name a slot beyond the table; the reserved waker slot never
-        // holds a socket, so such an id simply finds nothing.
-        self.space.token((id.slot() as usize).min(MAX_SLOTS), id.generation())
-    }
-
-    /// Every token in the table, for shutdown.
-    pub fn tokens(&self) -> Vec<Token> {
-        self.slab.iter().map(|(slot, e)| self.space.token(slot, e.generation)).collect()
+    /// The tokens of every live socket.
+    pub(crate) fn tokens(&self) -> Vec<Token> {
+        self.slab
+            .iter()
+            .filter(|(_, e)| !matches!(e.kind, Kind::Closed))
+            .map(|(slot, e)| self.space.token(slot, e.generation))
+            .collect()
     }
 }
 
@@ -148,11 +157,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_socket_costs_24_bytes_of_table() {
+    fn a_socket_costs_at_most_32_bytes_of_table() {
         // mio's sockets carry an extra word in debug builds (it checks that a source stays with
-        // one `Poll`); in release a socket is a file descriptor, and an entry 24 bytes.
-        let limit = if cfg!(debug_assertions) { 40 } else { 24 };
+        // one `Poll`); in release a socket is a file descriptor.
+        let limit = if cfg!(debug_assertions) { 40 } else { 32 };
         assert!(std::mem::size_of::<Entry>() <= limit, "Entry is {} bytes", std::mem::size_of::<Entry>());
         assert!(std::mem::size_of::<Option<Entry>>() <= limit, "the slab's tag fits in a niche");
+    }
+
+    #[test]
+    fn a_closed_slot_is_not_reused_until_released() {
+        let poll = mio::Poll::new().unwrap();
+        let mut sockets = Sockets::new(TokenSpace::default(), 0);
+        let listener = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.set_nonblocking(true).unwrap();
+            TcpListener::from_std(l)
+        };
+        let kind = |l| Kind::Listener { listener: l, key: ListenerKey::for_tests(0), paused: false };
+        let first = sockets.insert(poll.registry(), kind(listener()), Interest::READABLE).unwrap();
+        assert!(sockets.close(poll.registry(), first));
+        assert!(sockets.get(first).is_none(), "an event for the closed socket finds nothing");
+        let second = sockets.insert(poll.registry(), kind(listener()), Interest::READABLE).unwrap();
+        assert_ne!(sockets.space.split(first).0, sockets.space.split(second).0, "slot still quarantined");
+        assert_eq!(sockets.len(), 1);
+        sockets.release();
+        assert_eq!(sockets.next_token(), sockets.space.token(sockets.space.split(first).0, sockets.generation + 1));
+        assert!(sockets.get(first).is_none());
     }
 }

@@ -22,31 +22,12 @@ const SLOT_MASK: usize = (1 << SLOT_BITS) - 1;
 const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
 
 /// The tag used unless the user picks another.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::reactor::{TokenSpace, DEFAULT_TAG};
-///
-/// assert_eq!(TokenSpace::new(DEFAULT_TAG), TokenSpace::default());
-/// ```
-pub const DEFAULT_TAG: u8 = if usize::BITS >= 64 { 0xC3 } else { 0xC };
+const DEFAULT_TAG: u8 = if usize::BITS >= 64 { 0xC3 } else { 0xC };
 
 /// The largest number of sockets the token layout can address at once.
 pub(crate) const MAX_SLOTS: usize = SLOT_MASK; // the all-ones slot is the waker's
 
 /// The crate's share of a `Poll`'s token space.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::reactor::TokenSpace;
-/// use mio::Token;
-///
-/// let space = TokenSpace::default();
-/// assert!(space.owns(space.waker()));
-/// assert!(!space.owns(Token(0)), "small user tokens are never the crate's");
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenSpace {
     tag: usize,
@@ -62,17 +43,6 @@ impl TokenSpace {
     /// The tokens whose top bits equal `tag` (8 bits on 64-bit targets; 4 bits, the low ones
     /// of `tag`, on 32-bit targets). A zero tag is replaced by the default, since small user
     /// tokens would collide with it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::reactor::TokenSpace;
-    ///
-    /// let ours = TokenSpace::new(1);
-    /// let theirs = TokenSpace::new(2);
-    /// assert!(!ours.owns(theirs.waker()), "two reactors can share one Poll");
-    /// assert_eq!(TokenSpace::new(0), TokenSpace::default(), "0 is replaced by the default");
-    /// ```
     pub const fn new(tag: u8) -> Self {
         let bits = usize::BITS - TAG_SHIFT;
         let mut t = (tag as usize) & ((1 << bits) - 1);
@@ -83,39 +53,11 @@ impl TokenSpace {
     }
 
     /// Whether `token` belongs to the crate.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::reactor::TokenSpace;
-    /// use mio::Token;
-    ///
-    /// let space = TokenSpace::default();
-    /// assert!(space.owns(space.waker()));
-    /// assert!(!space.owns(Token(42)));
-    /// ```
     pub fn owns(&self, token: Token) -> bool {
         token.0 & !((1usize << TAG_SHIFT) - 1) == self.tag
     }
 
     /// The token for the reactor's waker (create a `mio::Waker` with it when embedding).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::reactor::TokenSpace;
-    /// use mio::{Events, Poll, Waker};
-    /// use std::time::Duration;
-    ///
-    /// let mut poll = Poll::new()?;
-    /// let space = TokenSpace::default();
-    /// let waker = Waker::new(poll.registry(), space.waker())?;
-    /// waker.wake()?;
-    /// let mut events = Events::with_capacity(4);
-    /// poll.poll(&mut events, Some(Duration::from_secs(1)))?;
-    /// assert!(events.iter().any(|e| e.token() == space.waker()));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn waker(&self) -> Token {
         Token(self.tag | ((GEN_MASK as usize) << SLOT_BITS) | SLOT_MASK)
     }

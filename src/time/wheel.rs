@@ -58,19 +58,6 @@ const NIL: u32 = u32::MAX;
 /// every method given the key answers `None`, even once its slab slot holds a newer timer.
 /// (Generations are a wrapping `u32` counter, so a stale key could only be confused with a live
 /// one after exactly 2^32 further inserts that also reused its slot.)
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::time::Wheel;
-///
-/// let mut wheel = Wheel::new();
-/// let key = wheel.insert(10, 'a');
-/// assert_eq!(wheel.poll(10), Some((key, 'a')));
-/// let newer = wheel.insert(20, 'b'); // may reuse the slot of the timer that fired
-/// assert_ne!(key, newer);
-/// assert_eq!(wheel.get(key), None, "a stale key never reaches the newer timer");
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerKey {
     index: u32,
@@ -161,28 +148,6 @@ struct Expiration {
 /// [`with_capacity`](Wheel::with_capacity) can rule out. [`next_deadline`](Wheel::next_deadline)
 /// is O(levels). Each [`poll`](Wheel::poll) costs O(levels) per occupied slot it reaches, with
 /// at most five cascades per entry over its lifetime, however far time jumps.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::time::Wheel;
-///
-/// let mut wheel = Wheel::new();
-/// let connect = wheel.insert(30, "connect timeout");
-/// let retry = wheel.insert(5_000, "retry");
-/// assert_eq!(wheel.next_deadline(), Some(30));
-///
-/// // Nothing fires before its tick...
-/// assert_eq!(wheel.poll(29), None);
-/// // ...and at its tick it fires once.
-/// assert_eq!(wheel.poll(30), Some((connect, "connect timeout")));
-/// assert_eq!(wheel.poll(30), None);
-///
-/// // Cancelling hands the value back; a second cancel finds nothing.
-/// assert_eq!(wheel.cancel(retry), Some("retry"));
-/// assert_eq!(wheel.cancel(retry), None);
-/// assert!(wheel.is_empty());
-/// ```
 pub struct Wheel<T> {
     entries: Slab<Entry<T>>,
     levels: [Level; LEVELS],
@@ -195,46 +160,14 @@ pub struct Wheel<T> {
 impl<T> Wheel<T> {
     /// The farthest a deadline may lie beyond [`elapsed`](Wheel::elapsed): 2^36 - 1 ticks, about
     /// 795 days at 1 ms ticks. Later deadlines are clamped to this distance.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// let key = wheel.insert(u64::MAX, ());
-    /// assert_eq!(wheel.deadline(key), Some(Wheel::<()>::MAX_DELAY), "clamped");
-    /// ```
     pub const MAX_DELAY: u64 = (1 << (SLOT_BITS as u64 * LEVELS as u64)) - 1;
 
     /// Creates an empty wheel at tick 0.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let wheel: Wheel<u64> = Wheel::new();
-    /// assert!(wheel.is_empty());
-    /// assert_eq!(wheel.elapsed(), 0);
-    /// ```
     pub fn new() -> Self {
         Self::with_capacity(0)
     }
 
     /// Creates an empty wheel at tick 0 with room for `capacity` timers before it allocates.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::with_capacity(1_000); // e.g. one timer per peer
-    /// for peer in 0..1_000_u64 {
-    ///     wheel.insert(30_000 + peer, peer);
-    /// }
-    /// assert_eq!(wheel.len(), 1_000);
-    /// ```
     pub fn with_capacity(capacity: usize) -> Self {
         Wheel {
             entries: Slab::with_capacity(capacity),
@@ -254,18 +187,6 @@ impl<T> Wheel<T> {
     /// # Panics
     ///
     /// If `u32::MAX - 1` timers are already live (over 128 GiB of entries).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// wheel.poll(100); // time is now tick 100
-    /// let late = wheel.insert(40, "in the past");
-    /// assert_eq!(wheel.deadline(late), Some(100), "raised to elapsed");
-    /// assert_eq!(wheel.poll(100), Some((late, "in the past")), "fires at the next poll");
-    /// ```
     pub fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
         let latest = self.elapsed.saturating_add(Self::MAX_DELAY);
         let deadline = deadline.clamp(self.elapsed, latest);
@@ -286,18 +207,6 @@ impl<T> Wheel<T> {
     ///
     /// A stale key (its timer already fired or was cancelled, even if its slab slot now holds a
     /// newer timer) returns `None` and changes nothing.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// let key = wheel.insert(30_000, "connect timeout");
-    /// assert_eq!(wheel.cancel(key), Some("connect timeout"));
-    /// assert_eq!(wheel.cancel(key), None);
-    /// assert_eq!(wheel.poll(30_000), None);
-    /// ```
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
         self.entry(key)?;
         self.unlink(key.index);
@@ -308,35 +217,11 @@ impl<T> Wheel<T> {
     ///
     /// This is the deadline given to [`insert`](Wheel::insert) after clamping: raised to the
     /// `elapsed` of that moment if it was in the past, lowered if it was beyond the range.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// let key = wheel.insert(5_000, ());
-    /// assert_eq!(wheel.deadline(key), Some(5_000));
-    /// wheel.cancel(key);
-    /// assert_eq!(wheel.deadline(key), None);
-    /// ```
     pub fn deadline(&self, key: TimerKey) -> Option<u64> {
         self.entry(key).map(|entry| entry.deadline)
     }
 
     /// The value of the timer `key`, or `None` for a stale key.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// let key = wheel.insert(5, "retry");
-    /// assert_eq!(wheel.get(key), Some(&"retry"));
-    /// wheel.poll(5);
-    /// assert_eq!(wheel.get(key), None, "fired");
-    /// ```
     pub fn get(&self, key: TimerKey) -> Option<&T> {
         self.entry(key).map(|entry| &entry.value)
     }
@@ -349,21 +234,6 @@ impl<T> Wheel<T> {
     /// and polls never misses a timer; it may wake to find only a cascade to do, after which
     /// this answers with a later, finer tick. The result is never before
     /// [`elapsed`](Wheel::elapsed).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// assert_eq!(wheel.next_deadline(), None);
-    /// wheel.insert(10, ());
-    /// assert_eq!(wheel.next_deadline(), Some(10), "exact within 64 ticks");
-    /// let mut far = Wheel::new();
-    /// far.insert(5_000, ());
-    /// let hint = far.next_deadline().unwrap();
-    /// assert!(hint <= 5_000, "a lower bound further out");
-    /// ```
     pub fn next_deadline(&self) -> Option<u64> {
         self.next_expiration().map(|expiration| expiration.start)
     }
@@ -378,23 +248,6 @@ impl<T> Wheel<T> {
     ///
     /// Timers come out in deadline order; timers that share a tick, in no particular order.
     /// Time jumps from occupied slot to occupied slot rather than tick by tick.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// wheel.insert(30, "b");
-    /// wheel.insert(10, "a");
-    /// wheel.insert(90, "c");
-    /// let mut fired = Vec::new();
-    /// while let Some((_, value)) = wheel.poll(50) {
-    ///     fired.push(value);
-    /// }
-    /// assert_eq!(fired, ["a", "b"], "in deadline order, up to now");
-    /// assert_eq!(wheel.elapsed(), 50);
-    /// ```
     pub fn poll(&mut self, now: u64) -> Option<(TimerKey, T)> {
         let now = now.max(self.elapsed);
         while let Some(Expiration { level, slot, start }) = self.next_expiration() {
@@ -417,53 +270,16 @@ impl<T> Wheel<T> {
     }
 
     /// The current tick: the latest `now` reached by [`poll`](Wheel::poll).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel: Wheel<()> = Wheel::new();
-    /// assert_eq!(wheel.poll(1_234), None);
-    /// assert_eq!(wheel.elapsed(), 1_234);
-    /// wheel.poll(1_000);
-    /// assert_eq!(wheel.elapsed(), 1_234, "time never goes backwards");
-    /// ```
     pub fn elapsed(&self) -> u64 {
         self.elapsed
     }
 
     /// The number of armed timers.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// let a = wheel.insert(1, ());
-    /// wheel.insert(2, ());
-    /// assert_eq!(wheel.len(), 2);
-    /// wheel.cancel(a);
-    /// assert_eq!(wheel.len(), 1);
-    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no timer is armed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// wheel.insert(1, ());
-    /// assert!(!wheel.is_empty());
-    /// while wheel.poll(1).is_some() {}
-    /// assert!(wheel.is_empty());
-    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -471,22 +287,6 @@ impl<T> Wheel<T> {
     /// Drops every timer, keeping [`elapsed`](Wheel::elapsed) and the slab's capacity.
     ///
     /// Every key issued before becomes stale, even once new timers reuse the slots.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::time::Wheel;
-    ///
-    /// let mut wheel = Wheel::new();
-    /// let key = wheel.insert(10, ());
-    /// wheel.poll(5);
-    /// wheel.clear();
-    /// assert!(wheel.is_empty());
-    /// assert_eq!(wheel.elapsed(), 5, "time is kept");
-    /// let newer = wheel.insert(10, ());
-    /// assert_eq!(wheel.get(key), None, "old keys are stale");
-    /// assert!(wheel.get(newer).is_some());
-    /// ```
     pub fn clear(&mut self) {
         self.entries.clear();
         self.levels = [Level::EMPTY; LEVELS];

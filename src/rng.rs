@@ -1,0 +1,34 @@
+//! Randomness as an input: a small deterministic generator (SplitMix64). Seeded from the
+//! simulator's seed in tests; later parts seed it from the OS where unpredictability matters.
+
+/// SplitMix64: one `u64` of state, fast, statistically fine for choices, jitter and latencies.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `lo..=hi` (slightly biased for huge ranges; fine for simulation).
+    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        debug_assert!(lo <= hi, "empty range {lo}..={hi}");
+        match (hi - lo).checked_add(1) {
+            Some(span) => lo + self.next_u64() % span,
+            None => self.next_u64(),
+        }
+    }
+
+    /// True with probability `permille / 1000`.
+    pub(crate) fn chance(&mut self, permille: u32) -> bool {
+        self.next_u64() % 1000 < u64::from(permille)
+    }
+}
