@@ -17,7 +17,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use connmgr::{
-    AddressError, Config, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, InboundId, Manager, NextStep,
+    AddressError, Config, ConnInfo, ConnState, ConnectOptions, Ctx, DialError, DisconnectReason, Handler, InboundId,
+    Manager, NextStep,
 };
 
 /// Prints what the manager reports, with the time since start.
@@ -56,7 +57,7 @@ impl Handler for Demo {
             NextStep::RetryIn(d) => format!("retry same id in {d:?}"),
             NextStep::Replaced => "replaced by a new request".to_string(),
             NextStep::ReplaceIn(d) => format!("replaced in {d:?}"),
-            NextStep::Ended => "ended".to_string(),
+            _ => "ended".to_string(),
         };
         self.say(format_args!("dial failed  {conn}: {error}; {next}"));
     }
@@ -118,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut manager = Manager::new(config, Demo { start, addrs, next: 0 })?;
     let listen = manager.local_addrs()[0];
-    let permanent = manager.connect(late, true)?;
+    let permanent = manager.connect(late, ConnectOptions::permanent())?;
     println!("permanent request {permanent} to {late}; automatic target 2; listening on {listen} (max_inbound 1)");
 
     let handle = manager.handle();

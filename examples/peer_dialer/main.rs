@@ -118,7 +118,7 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             println!("[{:>8}] --duration reached: stopping", report::fmt_secs(now - start));
-            manager.stop();
+            manager.stop()?;
             break;
         }
         if now >= next_table {

@@ -12,9 +12,9 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use connmgr::time::TimerKey;
 use connmgr::{
     AddressError, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, InboundId, NextStep, Peer, Ready,
+    TimerId,
 };
 
 use crate::book::AddrBook;
@@ -40,7 +40,7 @@ pub struct Options {
 struct Conn {
     addr: SocketAddr,
     session: Session,
-    timer: Option<(TimerKey, u64)>,
+    timer: Option<(TimerId, u64)>,
     since: Instant,
     rtt: Option<Duration>,
     /// A close has been asked for: ignore further readiness.
@@ -99,7 +99,7 @@ impl Dialer {
             .collect();
         rows.sort_by_key(|r| match r.peer {
             Peer::Outbound(id) => (0, id.get()),
-            Peer::Inbound(id) => (1, id.get()),
+            Peer::Inbound(id) => (1, id.serial()),
         });
         rows
     }
@@ -108,14 +108,15 @@ impl Dialer {
     fn open(&mut self, ctx: &mut Ctx<'_>, peer: Peer, remote: SocketAddr, what: What) {
         let now = ctx.now();
         let Some(local) = ctx.stream(peer).and_then(|s| s.local_addr().ok()) else {
-            ctx.close(peer, DisconnectReason::Io(io::ErrorKind::NotConnected.into()));
+            let _ = ctx.close(peer, DisconnectReason::Io(io::ErrorKind::NotConnected.into()));
             return;
         };
         // Round trips are measured with the clock itself: `ctx.now()` is read once per turn of
         // the reactor's loop, too coarse for loopback.
         let session = Session::new(&self.opts.me, local, remote, Instant::now(), unix_time());
         self.serial += 1;
-        let timer = Some((ctx.set_timer(self.opts.handshake_timeout, self.serial), self.serial));
+        // Refused only while stopping, when the deadline no longer matters.
+        let timer = ctx.set_timer(self.opts.handshake_timeout, self.serial).ok().map(|key| (key, self.serial));
         self.timers.insert(self.serial, peer);
         let conn = Conn { addr: remote, session, timer, since: now, rtt: None, closing: false, failure: None };
         self.conns.insert(peer, conn);
@@ -153,7 +154,7 @@ impl Dialer {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.close(ctx, peer, DisconnectReason::Io(e));
+                    self.close(ctx, peer, e.into());
                     return;
                 }
             }
@@ -165,7 +166,8 @@ impl Dialer {
     fn close(&mut self, ctx: &mut Ctx<'_>, peer: Peer, reason: DisconnectReason) {
         if let Some(conn) = self.conns.get_mut(&peer).filter(|c| !c.closing) {
             conn.closing = true;
-            ctx.close(peer, reason);
+            // Refused only once the manager is stopping, which closes it anyway.
+            let _ = ctx.close(peer, reason);
         }
     }
 
@@ -197,7 +199,7 @@ impl Dialer {
                     // The address source said "nothing now" before; ask again, up to the target
                     // (the manager ignores requests beyond it).
                     for _ in 0..new.min(self.opts.target as usize) {
-                        ctx.new_conn_req();
+                        let _ = ctx.new_conn_req();
                     }
                 }
                 // A dialer keeps no addresses worth sharing; Bitcoin Core also ignores getaddr
@@ -218,7 +220,7 @@ impl Dialer {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     conn.closing = true;
-                    ctx.close(peer, DisconnectReason::Io(e));
+                    let _ = ctx.close(peer, e.into());
                     return;
                 }
             }
@@ -231,7 +233,7 @@ impl Dialer {
         conn.closing = true;
         conn.failure = Some(error.label());
         log::info!("{peer} {}: {error}", conn.addr);
-        ctx.close(peer, DisconnectReason::protocol(error.to_string()));
+        let _ = ctx.close(peer, DisconnectReason::protocol(error.to_string()));
     }
 
     /// A connection ended (reported once by the manager): forget it and say why.
@@ -333,7 +335,7 @@ impl Handler for Dialer {
         }
         conn.closing = true;
         log::info!("{peer} {}: no handshake within {:?}", conn.addr, self.opts.handshake_timeout);
-        ctx.close(peer, DisconnectReason::TimedOut(self.opts.handshake_timeout));
+        let _ = ctx.close(peer, DisconnectReason::TimedOut(self.opts.handshake_timeout));
     }
 }
 

@@ -147,7 +147,7 @@ impl Report {
                 let label = match cause {
                     FailureCause::Refused => "dial refused",
                     FailureCause::TimedOut => "dial timed out",
-                    FailureCause::Other => "dial failed (other)",
+                    _ => "dial failed (other)",
                 };
                 *self.stats.failures.entry(label.into()).or_default() += 1;
             }
@@ -198,7 +198,7 @@ fn fmt_next(next: NextStep) -> String {
         NextStep::RetryIn(d) => format!("retry in {}", fmt_duration(d)),
         NextStep::Replaced => "replaced by a new automatic request".into(),
         NextStep::ReplaceIn(d) => format!("replaced in {}", fmt_duration(d)),
-        NextStep::Ended => "request ended".into(),
+        _ => "request ended".into(),
     }
 }
 
