@@ -81,8 +81,10 @@ mod handle;
 mod handler;
 mod id;
 mod manager;
+pub mod proxy;
 pub mod reactor;
 pub mod seed;
+pub mod target;
 pub mod time;
 pub mod tor;
 
