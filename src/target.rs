@@ -27,7 +27,8 @@
 //! assert_eq!(Target::parse_with_default_port("::1", 8333)?, "[::1]:8333".parse()?);
 //!
 //! // Typos are caught at parse time.
-//! let typo = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wie.onion:80".parse::<Target>();
+//! let typo = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:80".replace("2gzy", "2gzz");
+//! let typo = typo.parse::<Target>();
 //! assert_eq!(typo, Err(TargetError::InvalidOnion(OnionError::Checksum)));
 //! assert_eq!("seed.example.org".parse::<Target>(), Err(TargetError::MissingPort));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -566,11 +567,9 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn any_text_parses_or_fails_without_panic(s in "\\PC{0,80}", port in proptest::prelude::any::<u16>()) {
-            for parsed in [t(&s), Target::parse_with_default_port(&s, port)] {
-                if let Ok(target) = parsed {
-                    // Whatever parses displays as text that parses back to it.
-                    proptest::prop_assert_eq!(t(&target.to_string()), Ok(target));
-                }
+            // Whatever parses displays as text that parses back to it.
+            for target in [t(&s), Target::parse_with_default_port(&s, port)].into_iter().flatten() {
+                proptest::prop_assert_eq!(t(&target.to_string()), Ok(target));
             }
         }
 

@@ -195,8 +195,9 @@ impl fmt::Display for SocksError {
 
 impl StdError for SocksError {}
 
-/// Lets a [`SocksError`] travel where an `io::Error` is expected, with the kind of
-/// [`SocksError::io_kind`]: only reply 5 becomes `ConnectionRefused`.
+/// Lets a [`SocksError`] travel where an `io::Error` is expected. Only reply 5 becomes
+/// `ConnectionRefused`; 6 is `TimedOut`, refusals of us (2, authentication) `PermissionDenied`,
+/// a broken reply `InvalidData`, an early close `UnexpectedEof`.
 impl From<SocksError> for io::Error {
     fn from(e: SocksError) -> Self {
         io::Error::new(e.io_kind(), e)

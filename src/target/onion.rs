@@ -87,7 +87,7 @@ fn checksum(pubkey: &[u8; 32]) -> [u8; 2] {
     [digest[0], digest[1]]
 }
 
-/// Needs a label ending in `.onion`, which only [`OnionAddr::parse_host`] checks for.
+/// Accepts `<56 base32 chars>.onion`, in either case, with an optional trailing dot.
 impl FromStr for OnionAddr {
     type Err = TargetError;
 
