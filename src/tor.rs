@@ -28,20 +28,6 @@ use std::time::{Duration, Instant};
 use crate::proxy::{Auth, Handshake, RequestError, SocksError, Step};
 
 /// Why a Tor lookup failed.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::proxy::SocksError;
-/// use connmgr::tor::TorError;
-/// use std::io;
-///
-/// let err = TorError::Socks(SocksError::HostUnreachable); // reply code 4
-/// assert_eq!(err.reply_code(), Some(4));
-/// assert_eq!(err.to_string(), "SOCKS reply 4: host unreachable");
-/// let io_err = io::Error::from(TorError::TimedOut(std::time::Duration::from_secs(10)));
-/// assert_eq!(io_err.kind(), io::ErrorKind::TimedOut, "usable where io::Error is expected");
-/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum TorError {

@@ -151,7 +151,7 @@ pub enum Step {
     Read,
     /// CONNECT succeeded: the socket is now a tunnel to the target, and its next byte is the
     /// target's. `bound` is the address the proxy connected from, when it gave an IP address
-    /// (informational; Tor reports `0.0.0.0:0`).
+    /// (informational; Tor and microsocks report `0.0.0.0:0`).
     Connected {
         /// The proxy's outbound address, if the reply carried an IP address.
         bound: Option<SocketAddr>,
