@@ -83,9 +83,11 @@ mod error;
 mod front;
 mod id;
 mod peer;
+mod proxy;
 mod reactor;
 #[cfg(feature = "sim")]
 mod rng;
+mod target;
 pub mod time;
 
 #[cfg(feature = "banscore")]
@@ -105,7 +107,9 @@ pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, Op
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::peer::{Peer, Ready};
+pub use crate::proxy::{Credentials, CredentialsError, Fault, Malformed, Phase, ProxyError, SocksError};
 pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
+pub use crate::target::{HostName, NameError, OnionAddr, OnionError, Target, TargetError};
 
 /// The README's code blocks, compiled and run as doc tests so the README cannot rot.
 #[cfg(doctest)]
