@@ -7,18 +7,19 @@
 //! thread is inside the reactor), below both so neither imports the other.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 
-use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason};
+use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, LookupId};
 use crate::id::ConnId;
 use crate::peer::Peer;
+use crate::target::{HostName, Target};
 
 /// An operation, queued.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Connect { id: ConnId, addr: SocketAddr, opts: ConnectOptions },
+    Connect { id: ConnId, target: Target, opts: ConnectOptions },
+    Resolve { id: LookupId, name: HostName },
     NewConnReq,
     Disconnect { id: ConnId, opts: DisconnectOptions },
     Remove { id: ConnId },

@@ -12,6 +12,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::proxy::Proxy;
+
 /// The longest duration any setting accepts: a year. Longer ones are almost certainly a unit
 /// mistake, and keeping them bounded keeps deadline arithmetic far from overflow.
 const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
@@ -51,6 +53,13 @@ pub struct Config {
     /// How many ended requests still answer `state(id)` with their final state (btcd's
     /// "state after Remove"), newest first; 0 forgets them at once. At most 2^20. Default 256.
     pub ended_history: usize,
+    /// Dial everything through this SOCKS5 proxy (Bitcoin Core's `-proxy`): IP addresses, host
+    /// names (unresolved: no DNS leak) and, without `onion_proxy`, onion addresses. Nothing
+    /// goes direct. Default none.
+    pub proxy: Option<Proxy>,
+    /// Dial onion addresses through this proxy, Tor's SOCKS port (Core's `-onion`). Default
+    /// none.
+    pub onion_proxy: Option<Proxy>,
     /// Commands a [`Handle`](crate::Handle) may queue before the reactor takes them; one more
     /// is refused with `OpError::Full`. 1 ..= 2^20. Default 4096.
     pub command_queue: usize,
@@ -69,6 +78,8 @@ impl Default for Config {
             listeners: Vec::new(),
             capacity: 0,
             ended_history: 256,
+            proxy: None,
+            onion_proxy: None,
             command_queue: 4096,
         }
     }

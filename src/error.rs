@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::config::ConfigError;
 use crate::id::{ConnId, InboundId};
+use crate::proxy::{NoRoute, ProxyError, SocksError};
 
 /// Why an operation was not applied. The same type on every layer.
 ///
@@ -42,6 +43,11 @@ pub enum OpError {
     /// A waiting [`Handle`](crate::Handle) call made on the thread that runs the reactor, which
     /// would wait for ever.
     OnReactorThread,
+    /// No configured route reaches this target (an onion address without a Tor proxy, a host
+    /// name without a proxy).
+    NoRoute(NoRoute),
+    /// More than 255 different proxies given to `ConnectOptions::via`.
+    TooManyProxies,
 }
 
 impl fmt::Display for OpError {
@@ -55,6 +61,8 @@ impl fmt::Display for OpError {
             OpError::Full => f.write_str("the connection manager's command queue is full"),
             OpError::TimedOut => f.write_str("the connection manager did not answer in time"),
             OpError::OnReactorThread => f.write_str("cannot wait for the connection manager on its own thread"),
+            OpError::NoRoute(e) => fmt::Display::fmt(e, f),
+            OpError::TooManyProxies => f.write_str("more than 255 different per-request proxies"),
         }
     }
 }
@@ -152,6 +160,10 @@ pub enum DialError {
     TimedOut(Duration),
     /// The address source had no address for this automatic request.
     NoAddress(AddressError),
+    /// Through a proxy: it was unreachable, misbehaved, or reported the target unreachable.
+    Proxy(ProxyError),
+    /// The address source gave a target no configured route reaches.
+    NoRoute(NoRoute),
 }
 
 /// The broad class of a dial failure, for counters and logs.
@@ -162,6 +174,8 @@ pub enum FailureCause {
     Refused,
     /// No answer in time.
     TimedOut,
+    /// The proxy was unreachable, misbehaved, or refused us.
+    Proxy,
     /// Anything else.
     Other,
 }
@@ -173,7 +187,10 @@ impl DialError {
             DialError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => FailureCause::Refused,
             DialError::Io(e) if e.kind() == io::ErrorKind::TimedOut => FailureCause::TimedOut,
             DialError::TimedOut(_) => FailureCause::TimedOut,
-            DialError::Io(_) | DialError::NoAddress(_) => FailureCause::Other,
+            DialError::Proxy(ProxyError::Socks(SocksError::ConnectionRefused)) => FailureCause::Refused,
+            DialError::Proxy(ProxyError::Socks(SocksError::TtlExpired)) => FailureCause::TimedOut,
+            DialError::Proxy(e) if e.is_proxy_fault() => FailureCause::Proxy,
+            _ => FailureCause::Other,
         }
     }
 }
@@ -184,6 +201,8 @@ impl fmt::Display for DialError {
             DialError::Io(e) => fmt::Display::fmt(e, f),
             DialError::TimedOut(d) => write!(f, "connect timed out after {d:?}"),
             DialError::NoAddress(e) => write!(f, "no address: {e}"),
+            DialError::Proxy(e) => fmt::Display::fmt(e, f),
+            DialError::NoRoute(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -193,8 +212,21 @@ impl StdError for DialError {
         match self {
             // Transparent: the message is the OS error's own, so its source is ours.
             DialError::Io(e) => e.source(),
-            DialError::TimedOut(_) | DialError::NoAddress(_) => None,
+            DialError::Proxy(e) => e.source(),
+            _ => None,
         }
+    }
+}
+
+impl From<io::Error> for DialError {
+    fn from(e: io::Error) -> Self {
+        DialError::Io(e.into())
+    }
+}
+
+impl From<ProxyError> for DialError {
+    fn from(e: ProxyError) -> Self {
+        DialError::Proxy(e)
     }
 }
 

@@ -25,7 +25,7 @@
 //! up:
 //!
 //! ```
-//! use connmgr::{AddressError, Config, ConnInfo, ConnectOptions, Ctx, Handler, Manager};
+//! use connmgr::{AddressError, Config, ConnInfo, ConnectOptions, Ctx, Handler, Manager, Target};
 //! use std::net::{SocketAddr, TcpListener};
 //!
 //! struct Node {
@@ -34,8 +34,8 @@
 //! }
 //!
 //! impl Handler for Node {
-//!     fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
-//!         Some(self.seeds.pop().ok_or_else(|| AddressError::new("no valid connect address")))
+//!     fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
+//!         Some(self.seeds.pop().map(Target::from).ok_or_else(|| AddressError::new("no valid connect address")))
 //!     }
 //!
 //!     fn on_connection(&mut self, ctx: &mut Ctx<'_>, _conn: &ConnInfo) {
@@ -85,7 +85,6 @@ mod id;
 mod peer;
 mod proxy;
 mod reactor;
-#[cfg(feature = "sim")]
 mod rng;
 mod target;
 pub mod time;
@@ -101,13 +100,16 @@ pub mod tor;
 
 pub use crate::config::{Config, ConfigError};
 pub use crate::core::{
-    ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, InboundSlot, NextStep, TimerId,
+    ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, InboundSlot, LookupId,
+    NextStep, ResolveError, TimerId,
 };
 pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, OpError};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::peer::{Peer, Ready};
-pub use crate::proxy::{Credentials, CredentialsError, Fault, Malformed, Phase, ProxyError, SocksError};
+pub use crate::proxy::{
+    Credentials, CredentialsError, Fault, Malformed, NoRoute, Phase, Proxy, ProxyError, SocksError,
+};
 pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
 pub use crate::target::{HostName, NameError, OnionAddr, OnionError, Target, TargetError};
 

@@ -32,3 +32,15 @@ impl Rng {
         self.next_u64() % 1000 < u64::from(permille)
     }
 }
+
+impl Rng {
+    /// A generator seeded from the operating system's randomness (through std's `RandomState`,
+    /// whose keys come from the OS), for values an observer must not predict, such as Tor
+    /// isolation credentials.
+    pub(crate) fn from_os() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(0x636f_6e6e_6d67_7200);
+        Rng(hasher.finish())
+    }
+}

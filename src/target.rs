@@ -10,7 +10,7 @@
 //! # Examples
 //!
 //! ```
-//! use connmgr::target::{OnionError, Target, TargetError};
+//! use connmgr::{OnionError, Target, TargetError};
 //!
 //! let ip: Target = "127.0.0.1:8333".parse()?;
 //! assert_eq!(ip.ip(), Some("127.0.0.1:8333".parse()?));

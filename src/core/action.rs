@@ -3,14 +3,18 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::backoff::NextStep;
 use super::listen::ListenerKey;
+use super::lookup::{LookupId, ResolveError};
 use super::request::{ConnInfo, ConnState, IoKey};
 use crate::error::{DialError, IoError};
 use crate::id::{ConnId, InboundId};
+use crate::proxy::Proxy;
+use crate::target::{HostName, Target};
 
 /// An output of the core, pulled with [`Core::poll_action`](super::Core::poll_action) and
 /// performed in order.
@@ -26,7 +30,20 @@ pub enum Action {
         /// The request.
         id: ConnId,
         /// Where to connect.
-        addr: SocketAddr,
+        target: Target,
+        /// Through this proxy, or direct.
+        proxy: Option<Arc<Proxy>>,
+    },
+    /// Resolve `name` through `proxy` (a SOCKS5 RESOLVE): open a socket, report
+    /// [`Core::lookup_started`](super::Core::lookup_started), then
+    /// [`Core::lookup_done`](super::Core::lookup_done).
+    Resolve {
+        /// The lookup.
+        id: LookupId,
+        /// The name.
+        name: HostName,
+        /// Tor's SOCKS port.
+        proxy: Arc<Proxy>,
     },
     /// Close this socket (exactly once; report nothing more about it).
     Close {
@@ -93,6 +110,15 @@ pub enum Event {
         /// Why.
         reason: DisconnectReason,
     },
+    /// A lookup ended (`on_resolved`).
+    Resolved {
+        /// The lookup.
+        id: LookupId,
+        /// The name looked up.
+        name: HostName,
+        /// The addresses, or why there are none.
+        result: Result<Vec<IpAddr>, ResolveError>,
+    },
     /// A user timer fired (`on_timer`).
     Timer {
         /// The value it was set with.
@@ -158,8 +184,9 @@ mod tests {
 
     #[test]
     fn outputs_stay_small() {
-        // One is queued per step of every connection; keep them to about a cache line.
-        assert!(std::mem::size_of::<Action>() <= 96, "Action is {} bytes", std::mem::size_of::<Action>());
+        // One is queued per step of every connection; keep them near a cache line (a target
+        // may be a name or an onion address, hence a little more).
+        assert!(std::mem::size_of::<Action>() <= 112, "Action is {} bytes", std::mem::size_of::<Action>());
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! `Option<SocketAddr>` takes 32 bytes (a 28-byte `SocketAddrV6` plus the enum's tag, padded);
 //! packing the tag into a spare byte brings the record to one 64-byte cache line. Every field
 //! survives the round trip, including an IPv6 address's flow info and scope id (a link-local
-//! peer such as `[fe80::1%2]:8333` needs the scope id to be dialled at all).
+//! peer such as `[fe80::1%2]:8333` needs the scope id to be dialled at all). A target that is
+//! not an IP address (a host name, an onion address) lives in a side table; the packed address
+//! then holds its index.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 const NONE: u8 = 0;
+const OTHER: u8 = 1;
 const V4: u8 = 4;
 const V6: u8 = 6;
 
@@ -40,6 +43,25 @@ impl PackedAddr {
         }
     }
 
+    /// Whether there is a target at all.
+    pub(crate) fn is_some(&self) -> bool {
+        self.kind != NONE
+    }
+
+    /// A reference to entry `index` of the side table of other targets.
+    pub(crate) fn other(index: u32) -> Self {
+        let mut ip = [0; 16];
+        ip[..4].copy_from_slice(&index.to_le_bytes());
+        PackedAddr { ip, flowinfo: 0, scope_id: 0, port: 0, kind: OTHER }
+    }
+
+    /// The side-table index, for another target.
+    pub(crate) fn other_index(&self) -> Option<u32> {
+        let [a, b, c, d, ..] = self.ip;
+        (self.kind == OTHER).then_some(u32::from_le_bytes([a, b, c, d]))
+    }
+
+    /// The socket address, for an IP target.
     pub(crate) fn get(&self) -> Option<SocketAddr> {
         match self.kind {
             V4 => {
@@ -76,6 +98,9 @@ mod tests {
         // An IPv4-mapped IPv6 address stays IPv6: what the caller gave is what gets dialled.
         let mapped: SocketAddr = "[::ffff:127.0.0.1]:1".parse().unwrap();
         assert_eq!(PackedAddr::new(Some(mapped)).get(), Some(mapped));
+        let other = PackedAddr::other(0x0102_0304);
+        assert_eq!((other.get(), other.other_index()), (None, Some(0x0102_0304)));
+        assert_eq!(PackedAddr::new(Some(mapped)).other_index(), None);
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub struct Counters {
     pub failed_refused: u64,
     /// Dials that hit the connect timeout.
     pub failed_timed_out: u64,
+    /// Dials that failed at the proxy: unreachable, misbehaving, or refusing us (not the
+    /// target refusing, which counts as refused).
+    pub failed_proxy: u64,
     /// Dials that failed otherwise, and address-source failures.
     pub failed_other: u64,
     /// Established outbound connections that ended.
@@ -38,6 +41,6 @@ pub struct Counters {
 impl Counters {
     /// All dial failures, whatever the cause.
     pub fn failed(&self) -> u64 {
-        self.failed_refused + self.failed_timed_out + self.failed_other
+        self.failed_refused + self.failed_timed_out + self.failed_proxy + self.failed_other
     }
 }

@@ -24,21 +24,37 @@ impl Core {
             }
             return;
         }
-        let rec = &mut self.reqs[key];
-        let Some(addr) = rec.addr() else {
+        let Some(target) = self.target_at(key) else {
             // An automatic request whose address source failed has nothing to dial; it only
             // waits for its replacement. Touch no flag or count, so the invariant survives.
-            log::error!("Request {} has no address to dial", rec.info());
+            log::error!("Request {} has no address to dial", self.info_at(key));
             return;
         };
+        let rec = &self.reqs[key];
+        let own = rec.via.checked_sub(1).map(|i| &self.own_proxies[usize::from(i)]);
+        let proxy = match self.routes.route(&target, own) {
+            Ok(proxy) => proxy,
+            Err(no_route) => {
+                // Only an address source can hand over such a target (`connect` refuses it):
+                // a failed attempt, replaced like any other, and never retried as it stands.
+                let rec = &mut self.reqs[key];
+                rec.set(flag::QUEUED, false);
+                rec.state = ConnState::Failing;
+                self.counters.failed_other += 1;
+                log::debug!("Failed to connect to {}: {}", self.info_at(key), no_route);
+                self.failed(now, key, false, Some(DialError::NoRoute(no_route)), ConnState::Failed);
+                return;
+            }
+        };
+        let rec = &mut self.reqs[key];
         rec.set(flag::QUEUED, false);
         rec.set(flag::DIALING, true);
         let (id, timeout) = (rec.id, rec.connect_timeout(self.connect_timeout));
         self.in_flight += 1;
         self.counters.dials += 1;
         self.arm(now, key, TimerPurpose::ConnectTimeout, timeout);
-        log::debug!("Attempting to connect to {}", self.reqs[key].info());
-        self.actions.push_back(Action::Dial { id, addr });
+        log::debug!("Attempting to connect to {}", target);
+        self.actions.push_back(Action::Dial { id, target, proxy });
     }
 
     /// Starts queued dials while slots are free. Requests ended while queued are skipped.
@@ -83,7 +99,8 @@ impl Core {
         let rec = &mut self.reqs[key];
         rec.state = ConnState::Established;
         rec.retry_count = 0;
-        let (info, automatic) = (rec.info(), rec.automatic());
+        let automatic = rec.automatic();
+        let info = self.info_at(key);
         self.failed_attempts = 0;
         self.established += 1;
         if automatic {
@@ -96,16 +113,17 @@ impl Core {
         true
     }
 
-    /// The dial failed, synchronously or asynchronously (btcd's `handleFailed`). The I/O layer
-    /// has already closed its socket.
-    pub fn dial_failed(&mut self, now: Instant, id: ConnId, error: std::io::Error) {
+    /// The dial failed, synchronously or asynchronously (btcd's `handleFailed`): an
+    /// `io::Error`, or a [`DialError`] such as a proxy's. The I/O layer has already closed its
+    /// socket.
+    pub fn dial_failed(&mut self, now: Instant, id: ConnId, error: impl Into<DialError>) {
         let Some(key) = self.key_of(id).filter(|&k| self.reqs[k].has(flag::DIALING)) else {
             log::debug!("Ignoring connection for canceled conn req: {id}");
             return;
         };
         self.finish_dial(key);
         self.reqs[key].set_io(None);
-        self.dial_error(now, key, DialError::Io(error.into()));
+        self.dial_error(now, key, error.into());
         self.pump_dial_queue(now);
     }
 
@@ -130,12 +148,13 @@ impl Core {
         match error.cause() {
             FailureCause::Refused => self.counters.failed_refused += 1,
             FailureCause::TimedOut => self.counters.failed_timed_out += 1,
-            FailureCause::Other => self.counters.failed_other += 1,
+            FailureCause::Proxy => self.counters.failed_proxy += 1,
+            _ => self.counters.failed_other += 1,
         }
         let rec = &mut self.reqs[key];
         rec.state = ConnState::Failing;
-        log::debug!("Failed to connect to {}: {}", rec.info(), error);
         let retries = rec.permanent();
+        log::debug!("Failed to connect to {}: {}", self.info_at(key), error);
         self.failed(now, key, retries, Some(error), ConnState::Failed);
     }
 
@@ -152,9 +171,9 @@ impl Core {
     ) -> NextStep {
         let rec = &mut self.reqs[key];
         let next = self.policy.decide(retries, rec.automatic(), &mut rec.retry_count, &mut self.failed_attempts);
-        let info = rec.info();
+        let info = self.info_at(key);
         if let Some(error) = error {
-            self.actions.push_back(Action::Event(Event::DialFailed { info, error, next }));
+            self.actions.push_back(Action::Event(Event::DialFailed { info: info.clone(), error, next }));
         }
         match next {
             NextStep::RetryIn(delay) => {

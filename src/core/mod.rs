@@ -26,7 +26,8 @@
 //!
 //! let now = Instant::now();
 //! let mut core = Core::new(&Config { target_outbound: 0, ..Config::default() }, now)?;
-//! let id = core.connect(now, "192.0.2.1:8333".parse()?, ConnectOptions::permanent())?;
+//! let peer: std::net::SocketAddr = "192.0.2.1:8333".parse()?;
+//! let id = core.connect(now, peer, ConnectOptions::permanent())?;
 //! core.start(now);
 //! while let Some(action) = core.poll_action() {
 //!     match action {
@@ -57,11 +58,13 @@ mod history;
 mod inbound;
 mod index;
 mod listen;
+mod lookup;
 mod ops;
 mod request;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -71,18 +74,23 @@ pub use backoff::NextStep;
 pub use counters::Counters;
 pub use inbound::InboundSlot;
 pub use listen::{AcceptDecision, ListenerKey};
+pub use lookup::{LookupId, ResolveError};
 pub use request::{ConnInfo, ConnState, ConnectOptions, DisconnectOptions, IoKey};
 
 use crate::config::{Config, ConfigError};
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator};
 use crate::peer::Peer;
+use crate::proxy::{Proxy, Routes};
+use crate::target::Target;
 use crate::time::{TickClock, TimerKey, Wheel};
+use addr::PackedAddr;
 use backoff::RetryPolicy;
 use history::History;
 use inbound::{InboundLimiter, InboundRecord};
 use index::IdIndex;
 use listen::ListenerState;
+use lookup::Lookup;
 use request::{flag, Record, TimerPurpose};
 
 /// What a wheel entry is for. Kept to 8 bytes (slab keys as `u32`; a user timer's data lives
@@ -92,6 +100,7 @@ enum Timer {
     Request { key: u32, purpose: TimerPurpose },
     Accept(u32),
     User(u32),
+    Lookup(u32),
 }
 
 /// A user timer, as `set_timer` returns it: its serial is never reused, so a key kept after
@@ -125,6 +134,11 @@ pub struct Core {
     floor_tick: u64,
     reqs: Slab<Record>,
     by_id: IdIndex,
+    /// Targets that are not IP addresses (names, onions), which a record refers to by index.
+    targets: Slab<Target>,
+    routes: Routes,
+    /// Requests' own proxies (`ConnectOptions::via`), shared; a record keeps an index.
+    own_proxies: Vec<Arc<Proxy>>,
     history: History,
     /// Requests waiting for a dial slot, by id: a removed request is skipped when reached
     /// rather than searched for, which keeps removal O(1).
@@ -146,6 +160,8 @@ pub struct Core {
     limiter: InboundLimiter,
     inbound: Slab<InboundRecord>,
     inbound_serial: u64,
+    lookups: Slab<Lookup>,
+    lookup_ids: IdAllocator,
     /// Each armed user timer, by the slot its wheel entry names.
     user_timers: Slab<UserTimer>,
     user_timer_serial: u64,
@@ -175,6 +191,9 @@ impl Core {
             floor_tick: 0,
             reqs: Slab::with_capacity(cap),
             by_id: IdIndex::with_capacity(cap),
+            targets: Slab::new(),
+            routes: Routes::new(config.proxy.as_ref(), config.onion_proxy.as_ref()),
+            own_proxies: Vec::new(),
             history: History::new(config.ended_history),
             dial_queue: VecDeque::new(),
             in_flight: 0,
@@ -188,6 +207,8 @@ impl Core {
             limiter: InboundLimiter::new(config.max_inbound),
             inbound: Slab::new(),
             inbound_serial: 0,
+            lookups: Slab::new(),
+            lookup_ids: IdAllocator::default(),
             user_timers: Slab::new(),
             user_timer_serial: 0,
             counters: Counters::default(),
@@ -200,6 +221,14 @@ impl Core {
 
     pub(crate) fn ids(&self) -> &IdAllocator {
         &self.ids
+    }
+
+    pub(crate) fn lookup_ids(&self) -> &IdAllocator {
+        &self.lookup_ids
+    }
+
+    pub(crate) fn routes(&self) -> &Routes {
+        &self.routes
     }
 
     /// Starts dialling: requests made before now, then `target_outbound` automatic ones
@@ -253,9 +282,10 @@ impl Core {
             let rec = self.inbound.remove(key);
             self.inbound_closed(crate::id::InboundId::new(serial, slot_u32(key)), rec, DisconnectReason::Shutdown);
         }
+        self.cancel_lookups();
         // Dials still queued, and addresses still owed, are for requests that have just ended;
         // the I/O layer would only open sockets to throw away.
-        self.actions.retain(|a| !matches!(a, Action::Dial { .. }));
+        self.actions.retain(|a| !matches!(a, Action::Dial { .. } | Action::Resolve { .. }));
         self.need_address = 0;
         self.auto_wanted = 0;
         self.dial_queue.clear();
@@ -331,6 +361,7 @@ impl Core {
                     let data = self.user_timers.remove(slot as usize).data;
                     self.actions.push_back(Action::Event(Event::Timer { data }));
                 }
+                Timer::Lookup(slot) => self.lookup_timed_out(slot as usize),
             }
         }
     }
@@ -373,7 +404,7 @@ impl Core {
 
     /// A live request's details.
     pub fn info(&self, id: ConnId) -> Option<ConnInfo> {
-        self.record(id).map(Record::info)
+        self.key_of(id).map(|key| self.info_at(key))
     }
 
     /// The socket of an established outbound connection or a live inbound one.
@@ -387,14 +418,14 @@ impl Core {
     /// The remote address of a connection: the dialled one, or the accepted one's.
     pub fn peer_addr(&self, peer: Peer) -> Option<SocketAddr> {
         match peer {
-            Peer::Outbound(id) => self.record(id).and_then(Record::addr),
+            Peer::Outbound(id) => self.record(id).and_then(|r| r.addr().get()),
             Peer::Inbound(id) => self.inbound_record(id).map(InboundRecord::remote),
         }
     }
 
     /// Every live request and its state, in no particular order.
     pub fn requests(&self) -> impl Iterator<Item = (ConnInfo, ConnState)> + '_ {
-        self.reqs.iter().map(|(_, r)| (r.info(), r.state))
+        self.reqs.iter().map(|(_, r)| (r.info(&self.targets), r.state))
     }
 
     /// Counters and gauges.
@@ -433,8 +464,37 @@ impl Core {
         self.by_id.get(id)
     }
 
-    fn register(&mut self, id: ConnId, addr: Option<SocketAddr>, opts: ConnectOptions, automatic: bool) -> usize {
-        let key = self.reqs.insert(Record::new(id, addr, opts, automatic));
+    fn info_at(&self, key: usize) -> ConnInfo {
+        self.reqs[key].info(&self.targets)
+    }
+
+    fn target_at(&self, key: usize) -> Option<Target> {
+        self.reqs[key].target(&self.targets)
+    }
+
+    /// A request's own proxy, shared with earlier requests that named an equal one.
+    fn own_proxy(&mut self, proxy: Option<&Arc<Proxy>>) -> Result<u8, OpError> {
+        let Some(proxy) = proxy else { return Ok(0) };
+        let index = match self.own_proxies.iter().position(|p| Arc::ptr_eq(p, proxy) || **p == **proxy) {
+            Some(index) => index,
+            None if self.own_proxies.len() < usize::from(u8::MAX) => {
+                self.own_proxies.push(Arc::clone(proxy));
+                self.own_proxies.len() - 1
+            }
+            None => return Err(OpError::TooManyProxies),
+        };
+        Ok(index as u8 + 1)
+    }
+
+    fn register(&mut self, id: ConnId, target: Option<Target>, opts: &ConnectOptions, automatic: bool) -> usize {
+        // Checked at the API for manual requests; an automatic one has no proxy of its own.
+        let via = self.own_proxy(opts.via.as_ref()).unwrap_or(0);
+        let addr = match target {
+            None => PackedAddr::new(None),
+            Some(Target::Ip(addr)) => PackedAddr::new(Some(addr)),
+            Some(other) => PackedAddr::other(slot_u32(self.targets.insert(other))),
+        };
+        let key = self.reqs.insert(Record::new(id, addr, opts, via, automatic));
         self.by_id.insert(id, slot_u32(key));
         if automatic {
             self.auto_live += 1;
@@ -464,8 +524,12 @@ impl Core {
     fn end(&mut self, now: Instant, key: usize, state: ConnState) {
         debug_assert!(state.is_terminal());
         self.disarm(key);
+        let info = self.info_at(key);
         let mut rec = self.reqs.remove(key);
         self.by_id.remove(rec.id);
+        if let Some(index) = rec.addr().other_index() {
+            self.targets.remove(index as usize);
+        }
         let was_dialing = rec.has(flag::DIALING);
         if was_dialing {
             self.in_flight -= 1;
@@ -481,7 +545,6 @@ impl Core {
         }
         rec.state = state;
         self.history.push(rec.id, state);
-        let info = rec.info();
         log::debug!("Request {} ended: {}", info, state);
         self.actions.push_back(Action::Event(Event::Ended { info, state }));
         if was_dialing {
@@ -534,7 +597,7 @@ mod tests {
         while let Some(action) = core.poll_action() {
             match action {
                 Action::NeedAddress => {
-                    core.address(now, Some(Ok(addr())));
+                    core.address(now, Some(Ok(addr().into())));
                     // The answer's dial is the very next output, before any other address.
                     assert!(matches!(core.poll_action(), Some(Action::Dial { .. })));
                     dials += 1;
@@ -555,7 +618,7 @@ mod tests {
         let ids: Vec<_> = (0..100).map(|_| core.connect(now, addr(), ConnectOptions::permanent()).unwrap()).collect();
         while core.poll_action().is_some() {}
         for &id in &ids {
-            core.dial_failed(now, id, std::io::ErrorKind::ConnectionRefused.into());
+            core.dial_failed(now, id, std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         }
         while core.poll_action().is_some() {}
         // All 100 retries are due at the same tick; take them 8 outputs at a time.

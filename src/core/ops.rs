@@ -2,7 +2,6 @@
 //! the same name with the time as input: btcd's `Connect`, `NewConnReq`, `Disconnect`, `Remove`,
 //! and `close`, btcd's server's "this peer is done" path, which is also the churn path.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::request::flag;
@@ -11,17 +10,26 @@ use super::InboundSlot;
 use crate::error::{AddressError, DialError, OpError};
 use crate::id::ConnId;
 use crate::peer::Peer;
+use crate::target::Target;
 
 impl Core {
     /// [`Reactor::connect`](crate::Reactor::connect).
-    pub fn connect(&mut self, now: Instant, addr: SocketAddr, opts: ConnectOptions) -> Result<ConnId, OpError> {
+    pub fn connect(&mut self, now: Instant, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
         if self.stopped {
             return Err(OpError::Stopped);
         }
-        opts.check()?;
+        let target = target.into();
+        self.check_connect(&target, &opts)?;
         let id = self.ids.next_id();
-        self.connect_with_id(now, id, addr, opts)?;
+        self.connect_with_id(now, id, target, opts)?;
         Ok(id)
+    }
+
+    /// What `connect` can refuse at once: bad options, a target no route reaches.
+    pub(crate) fn check_connect(&self, target: &Target, opts: &ConnectOptions) -> Result<(), OpError> {
+        opts.check()?;
+        self.routes.route(target, opts.via.as_ref()).map_err(OpError::NoRoute)?;
+        Ok(())
     }
 
     /// `connect` with an id a front end drew earlier, so it could return it before the
@@ -30,13 +38,14 @@ impl Core {
         &mut self,
         now: Instant,
         id: ConnId,
-        addr: SocketAddr,
+        target: Target,
         opts: ConnectOptions,
     ) -> Result<(), OpError> {
         if self.stopped {
             return Err(OpError::Stopped);
         }
-        let key = self.register(id, Some(addr), opts, false);
+        self.own_proxy(opts.via.as_ref())?;
+        let key = self.register(id, Some(target), &opts, false);
         if self.started {
             self.start_dial(now, key);
         }
@@ -57,7 +66,7 @@ impl Core {
     ///
     /// `None` means there is no address source (btcd's nil `GetNewAddress`): no request is made
     /// and no id used. `Some(Err(_))` is a failed attempt, exactly like a failed dial.
-    pub fn address(&mut self, now: Instant, answer: Option<Result<SocketAddr, AddressError>>) {
+    pub fn address(&mut self, now: Instant, answer: Option<Result<Target, AddressError>>) {
         if self.stopped {
             // Asked for before the stop: nothing to make now.
             return;
@@ -73,17 +82,17 @@ impl Core {
         };
         let id = self.ids.next_id();
         match answer {
-            Ok(addr) => {
-                let key = self.register(id, Some(addr), ConnectOptions::once(), true);
+            Ok(target) => {
+                let key = self.register(id, Some(target), &ConnectOptions::once(), true);
                 if self.started {
                     self.start_dial(now, key);
                 }
             }
             Err(error) => {
-                let key = self.register(id, None, ConnectOptions::once(), true);
+                let key = self.register(id, None, &ConnectOptions::once(), true);
                 self.reqs[key].state = ConnState::Failing;
                 self.counters.failed_other += 1;
-                log::debug!("Failed to connect to {}: {}", self.reqs[key].info(), error);
+                log::debug!("Failed to connect to {}: {}", self.info_at(key), error);
                 self.failed(now, key, false, Some(DialError::NoAddress(error)), ConnState::Failed);
             }
         }
@@ -195,7 +204,7 @@ impl Core {
     }
 
     fn cancel(&mut self, now: Instant, key: usize) {
-        log::debug!("Canceling: {}", self.reqs[key].info());
+        log::debug!("Canceling: {}", self.info_at(key));
         self.end(now, key, ConnState::Canceled);
     }
 
@@ -206,8 +215,8 @@ impl Core {
         debug_assert_eq!(rec.state, ConnState::Established);
         let io = rec.take_io();
         let automatic = rec.automatic();
-        let info = rec.info();
         rec.state = ConnState::Pending;
+        let info = self.info_at(key);
         if let Some(io) = io {
             self.actions.push_back(Action::Close { io });
         }
@@ -221,7 +230,7 @@ impl Core {
     fn reconnect(&mut self, now: Instant, key: usize, retries: bool) {
         debug_assert!(!self.reqs[key].has(flag::DIALING));
         self.reqs[key].state = ConnState::Pending;
-        log::debug!("Reconnecting to {}", self.reqs[key].info());
+        log::debug!("Reconnecting to {}", self.info_at(key));
         self.failed(now, key, retries, None, ConnState::Disconnected);
     }
 }

@@ -5,11 +5,13 @@
 //! and a churn workload touches one per connection.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::addr::PackedAddr;
 use crate::id::ConnId;
+use crate::proxy::Proxy;
+use crate::target::Target;
 use crate::time::TimerKey;
 
 /// The state of a connection request, with btcd's numeric values.
@@ -56,11 +58,13 @@ impl fmt::Display for ConnState {
     }
 }
 
-/// How to make a manual request: btcd's `ConnReq{Addr, Permanent}` plus a connect timeout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How to make a manual request: btcd's `ConnReq{Addr, Permanent}`, plus a connect timeout and
+/// a proxy of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectOptions {
     permanent: bool,
     connect_timeout: Option<Duration>,
+    pub(crate) via: Option<Arc<Proxy>>,
 }
 
 impl ConnectOptions {
@@ -74,13 +78,19 @@ impl ConnectOptions {
 
     /// A permanent request: retried with backoff for ever, until removed.
     pub fn permanent() -> Self {
-        ConnectOptions { permanent: true, connect_timeout: None }
+        ConnectOptions { permanent: true, ..ConnectOptions::default() }
     }
 
     /// Overrides the manager's connect timeout for this request's dials, in whole milliseconds
     /// from 1 ms to [`MAX_CONNECT_TIMEOUT`](Self::MAX_CONNECT_TIMEOUT); `connect` refuses others.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Dials through `proxy` instead of the configured one (or instead of going direct).
+    pub fn via(mut self, proxy: Proxy) -> Self {
+        self.via = Some(Arc::new(proxy));
         self
     }
 
@@ -119,14 +129,14 @@ impl DisconnectOptions {
 
 /// What callbacks and queries see of a request.
 ///
-/// Its `Display` is btcd's `ConnReq.String()`: `<addr> (reqid N)`, or `reqid N` with no address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Its `Display` is btcd's `ConnReq.String()`: `<target> (reqid N)`, or `reqid N` with no target.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnInfo {
     /// The request's id.
     pub id: ConnId,
-    /// Where it dials; `None` for an automatic request whose address source failed.
-    pub addr: Option<SocketAddr>,
+    /// Where it dials, as given; `None` for an automatic request whose address source failed.
+    pub target: Option<Target>,
     /// Retried with backoff until removed.
     pub permanent: bool,
     /// Made by the manager from the address source, counted against `target_outbound`.
@@ -135,8 +145,8 @@ pub struct ConnInfo {
 
 impl fmt::Display for ConnInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.addr {
-            Some(addr) => write!(f, "{} (reqid {})", addr, self.id),
+        match &self.target {
+            Some(target) => write!(f, "{} (reqid {})", target, self.id),
             None => write!(f, "reqid {}", self.id),
         }
     }
@@ -179,10 +189,12 @@ pub(crate) struct Record {
     timeout_ms: u32,
     pub(crate) state: ConnState,
     flags: u8,
+    /// The request's own proxy: 1 + its index in the core's table; 0 for none.
+    pub(crate) via: u8,
 }
 
 impl Record {
-    pub(crate) fn new(id: ConnId, addr: Option<SocketAddr>, opts: ConnectOptions, automatic: bool) -> Self {
+    pub(crate) fn new(id: ConnId, addr: PackedAddr, opts: &ConnectOptions, via: u8, automatic: bool) -> Self {
         let mut flags = 0;
         if opts.permanent {
             flags |= flag::PERMANENT;
@@ -195,17 +207,26 @@ impl Record {
         Record {
             id,
             io: NO_IO,
-            addr: PackedAddr::new(addr),
+            addr,
             timer: None,
             retry_count: 0,
             timeout_ms,
             state: ConnState::Pending,
             flags,
+            via,
         }
     }
 
-    pub(crate) fn addr(&self) -> Option<SocketAddr> {
-        self.addr.get()
+    pub(crate) fn addr(&self) -> PackedAddr {
+        self.addr
+    }
+
+    /// The target, looking a name or an onion address up in the core's side table.
+    pub(crate) fn target(&self, others: &slab::Slab<Target>) -> Option<Target> {
+        match self.addr.other_index() {
+            Some(index) => others.get(index as usize).cloned(),
+            None => self.addr.get().map(Target::Ip),
+        }
     }
 
     pub(crate) fn io(&self) -> Option<IoKey> {
@@ -242,8 +263,8 @@ impl Record {
         self.has(flag::AUTOMATIC)
     }
 
-    pub(crate) fn info(&self) -> ConnInfo {
-        ConnInfo { id: self.id, addr: self.addr(), permanent: self.permanent(), automatic: self.automatic() }
+    pub(crate) fn info(&self, others: &slab::Slab<Target>) -> ConnInfo {
+        ConnInfo { id: self.id, target: self.target(others), permanent: self.permanent(), automatic: self.automatic() }
     }
 
     pub(crate) fn connect_timeout(&self, default: Duration) -> Duration {
@@ -267,11 +288,15 @@ mod tests {
         assert_eq!(std::mem::size_of::<Option<Record>>(), 64);
     }
 
+    fn record(opts: &ConnectOptions) -> Record {
+        Record::new(ConnId::new(1), PackedAddr::new(None), opts, 0, false)
+    }
+
     #[test]
     fn a_record_keeps_its_socket_key_and_address() {
-        let addr: SocketAddr = "[fe80::1%3]:8333".parse().unwrap();
-        let mut r = Record::new(ConnId::new(1), Some(addr), ConnectOptions::once(), false);
-        assert_eq!((r.addr(), r.io()), (Some(addr), None));
+        let addr: std::net::SocketAddr = "[fe80::1%3]:8333".parse().unwrap();
+        let mut r = Record::new(ConnId::new(1), PackedAddr::new(Some(addr)), &ConnectOptions::once(), 0, false);
+        assert_eq!((r.target(&slab::Slab::new()), r.io()), (Some(Target::Ip(addr)), None));
         r.set_io(Some(IoKey(0)));
         assert_eq!(r.io(), Some(IoKey(0)), "0 is an ordinary key");
         assert_eq!(r.take_io(), Some(IoKey(0)));
@@ -290,19 +315,20 @@ mod tests {
     #[test]
     fn display_matches_btcd_connreq_string() {
         let mut info =
-            ConnInfo { id: ConnId::new(9), addr: Some("[::1]:18444".parse().unwrap()), permanent: false, automatic: true };
+            ConnInfo { id: ConnId::new(9), target: Some("[::1]:18444".parse().unwrap()), permanent: false, automatic: true };
         assert_eq!(info.to_string(), "[::1]:18444 (reqid 9)");
-        info.addr = None;
+        info.target = Some("seed.example.org:8333".parse().unwrap());
+        assert_eq!(info.to_string(), "seed.example.org:8333 (reqid 9)", "a name shows as given");
+        info.target = None;
         assert_eq!(info.to_string(), "reqid 9");
     }
 
     #[test]
     fn per_request_timeout_overrides_the_default_and_is_range_checked() {
         let default = Duration::from_secs(30);
-        let r = Record::new(ConnId::new(1), None, ConnectOptions::once(), false);
-        assert_eq!(r.connect_timeout(default), default);
+        assert_eq!(record(&ConnectOptions::once()).connect_timeout(default), default);
         let quick = ConnectOptions::once().connect_timeout(Duration::from_millis(250));
-        assert_eq!(Record::new(ConnId::new(1), None, quick, false).connect_timeout(default), Duration::from_millis(250));
+        assert_eq!(record(&quick).connect_timeout(default), Duration::from_millis(250));
         let ms = Duration::from_millis;
         let max = ConnectOptions::MAX_CONNECT_TIMEOUT;
         assert_eq!(ConnectOptions::once().connect_timeout(ms(1)).check(), Ok(()));
@@ -311,7 +337,7 @@ mod tests {
         assert_eq!(ConnectOptions::once().connect_timeout(short).check(), Err(crate::OpError::InvalidTimeout(short)));
         let long = max + ms(1);
         assert_eq!(ConnectOptions::once().connect_timeout(long).check(), Err(crate::OpError::InvalidTimeout(long)));
-        let r = Record::new(ConnId::new(1), None, ConnectOptions::once().connect_timeout(max), false);
+        let r = record(&ConnectOptions::once().connect_timeout(max));
         assert_eq!(r.connect_timeout(default), max, "the longest one is kept exactly");
     }
 }

@@ -9,7 +9,6 @@
 //! gets through.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,11 +16,13 @@ use std::time::Duration;
 use mio::Waker;
 
 use crate::command::{Command, Shared};
-use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason};
+use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, LookupId};
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator};
 use crate::peer::Peer;
-use crate::reactor::{Handler, Reactor};
+use crate::proxy::{NoRoute, Routes};
+use crate::reactor::{Handler, Mailbox, Reactor};
+use crate::target::{HostName, Target};
 
 /// How long a waiting call (`state`) waits for the reactor by default.
 const DEFAULT_WAIT: Duration = Duration::from_secs(5);
@@ -62,7 +63,10 @@ pub struct Handle {
     tx: SyncSender<Command>,
     waker: Arc<Waker>,
     ids: IdAllocator,
+    lookup_ids: IdAllocator,
     shared: Arc<Shared>,
+    /// The reactor's routes, to refuse an unroutable target at once, as every layer does.
+    routes: Routes,
     wait: Duration,
 }
 
@@ -71,8 +75,8 @@ impl Handle {
     /// the reactor's `Poll` with [`TokenSpace::waker`](crate::TokenSpace::waker)'s token.
     /// ([`Manager::handle`](crate::Manager::handle) does this for you.)
     pub fn new<H: Handler>(reactor: &mut Reactor<H>, waker: Arc<Waker>) -> Handle {
-        let (tx, ids, shared) = reactor.mailbox();
-        Handle { tx, waker, ids, shared, wait: DEFAULT_WAIT }
+        let Mailbox { tx, ids, lookup_ids, shared, routes } = reactor.mailbox();
+        Handle { tx, waker, ids, lookup_ids, shared, routes, wait: DEFAULT_WAIT }
     }
 
     /// This handle, with waiting calls giving up after `wait` (default 5 s) with
@@ -83,11 +87,22 @@ impl Handle {
     }
 
     /// [`Reactor::connect`], queued; the id is valid at once.
-    pub fn connect(&self, addr: SocketAddr, opts: ConnectOptions) -> Result<ConnId, OpError> {
+    pub fn connect(&self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
         self.check()?;
+        let target = target.into();
         opts.check()?;
+        self.routes.route(&target, opts.via.as_ref()).map_err(OpError::NoRoute)?;
         let id = self.ids.next_id();
-        self.send(Command::Connect { id, addr, opts })?;
+        self.send(Command::Connect { id, target, opts })?;
+        Ok(id)
+    }
+
+    /// [`Reactor::resolve`], queued; the id is valid at once.
+    pub fn resolve(&self, name: HostName) -> Result<LookupId, OpError> {
+        self.check()?;
+        self.routes.lookup_proxy().ok_or(OpError::NoRoute(NoRoute::Name))?;
+        let id = LookupId::new(self.lookup_ids.next_id().get());
+        self.send(Command::Resolve { id, name })?;
         Ok(id)
     }
 

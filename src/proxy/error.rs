@@ -4,6 +4,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 
+use crate::error::IoError;
+
 /// Which reply of the handshake a [`SocksError`] concerns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
@@ -234,13 +236,13 @@ impl fmt::Display for Malformed {
 /// The reactor sees an `io::Error` when the TCP connect to the proxy fails; wrapping it as
 /// [`ProxyError::Unreachable`] keeps "the proxy is down" apart from "the target refused", which a
 /// bare `ConnectionRefused` would confuse.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProxyError {
     /// The TCP connection to the proxy failed (refused, unreachable, timed out).
-    Unreachable(io::Error),
+    Unreachable(IoError),
     /// Reading from or writing to the proxy failed during the handshake (reset, broken pipe).
-    Io(io::Error),
+    Io(IoError),
     /// The handshake failed.
     Socks(SocksError),
 }

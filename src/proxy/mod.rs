@@ -20,46 +20,6 @@
 //!
 //! Every check fires as soon as its byte arrives, so a broken proxy is reported without waiting
 //! for bytes that may never come; a timeout is the caller's (time is not an input here).
-//!
-//! # Examples
-//!
-//! A whole CONNECT through a proxy, with the proxy's side scripted:
-//!
-//! ```
-//! use connmgr::proxy::{Auth, Handshake, Step};
-//! use connmgr::target::Target;
-//!
-//! let target: Target = "seed.example.org:8333".parse()?;
-//! let mut socks = Handshake::connect(&target, Auth::None);
-//! // Writable: send the greeting (a nonblocking write may take only part of it).
-//! assert_eq!(socks.to_send(), [5, 1, 0]);
-//! assert_eq!(socks.sent(3)?, Step::Read);
-//! // Readable: read at most want() bytes into recv_buf().
-//! assert_eq!(socks.want(), 2);
-//! socks.recv_buf().copy_from_slice(&[5, 0]); // the proxy accepts "no authentication"
-//! assert_eq!(socks.received(2)?, Step::Write);
-//! // The request carries the name, unresolved.
-//! let mut request = vec![5, 1, 0, 3, 16];
-//! request.extend_from_slice(b"seed.example.org");
-//! request.extend_from_slice(&8333_u16.to_be_bytes());
-//! assert_eq!(socks.to_send(), request);
-//! assert_eq!(socks.sent(request.len())?, Step::Read);
-//! // The reply arrives with the peer's first bytes behind it; only the reply is taken.
-//! let from_proxy = [5, 0, 0, 1, 10, 0, 0, 1, 0x20, 0x8d, b'p', b'e', b'e', b'r'];
-//! let mut at = 0;
-//! let step = loop {
-//!     let n = socks.want();
-//!     socks.recv_buf().copy_from_slice(&from_proxy[at..at + n]);
-//!     at += n;
-//!     match socks.received(n)? {
-//!         Step::Read => continue,
-//!         done => break done,
-//!     }
-//! };
-//! assert_eq!(step, Step::Connected { bound: Some("10.0.0.1:8333".parse()?) });
-//! assert_eq!(&from_proxy[at..], b"peer");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -67,9 +27,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::target::{Target, ONION_HOST_LEN};
 
 mod error;
+mod route;
 
 pub(crate) use error::RequestError;
 pub use error::{CredentialsError, Fault, Malformed, Phase, ProxyError, SocksError};
+pub(crate) use route::{ProxyAuth, Routes};
+pub use route::{NoRoute, Proxy};
 
 const VERSION: u8 = 5;
 const AUTH_VERSION: u8 = 1;

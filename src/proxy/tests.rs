@@ -488,3 +488,35 @@ proptest! {
         prop_assert_eq!(done.consumed, 2 + reply.len());
     }
 }
+
+/// The whole CONNECT of the module docs, step by step: what a reactor does at each readiness.
+#[test]
+fn a_connect_walked_through() -> Result<(), Box<dyn std::error::Error>> {
+    let mut socks = Handshake::connect(&target("seed.example.org:8333"), Auth::None);
+    // Writable: send the greeting (a nonblocking write may take only part of it).
+    assert_eq!(socks.to_send(), [5, 1, 0]);
+    assert_eq!(socks.sent(3)?, Step::Read);
+    // Readable: read at most want() bytes into recv_buf().
+    assert_eq!(socks.want(), 2);
+    socks.recv_buf().copy_from_slice(&[5, 0]); // the proxy accepts "no authentication"
+    assert_eq!(socks.received(2)?, Step::Write);
+    // The request carries the name, unresolved.
+    let request = cat(&[&[5, 1, 0, 3, 16], b"seed.example.org", &8333_u16.to_be_bytes()]);
+    assert_eq!(socks.to_send(), request);
+    assert_eq!(socks.sent(request.len())?, Step::Read);
+    // The reply arrives with the peer's first bytes behind it; only the reply is taken.
+    let from_proxy = [5, 0, 0, 1, 10, 0, 0, 1, 0x20, 0x8d, b'p', b'e', b'e', b'r'];
+    let mut at = 0;
+    let step = loop {
+        let n = socks.want();
+        socks.recv_buf().copy_from_slice(&from_proxy[at..at + n]);
+        at += n;
+        match socks.received(n)? {
+            Step::Read => continue,
+            done => break done,
+        }
+    };
+    assert_eq!(step, Step::Connected { bound: Some("10.0.0.1:8333".parse()?) });
+    assert_eq!(&from_proxy[at..], b"peer");
+    Ok(())
+}

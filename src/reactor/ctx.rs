@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 
-use super::sockets::{token_of, Kind, Sockets};
+use super::sockets::{token_of, Kind, Sockets, Stage};
 use super::Detached;
 use crate::command::Command;
-use crate::core::{ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason, TimerId};
+use crate::core::{
+    ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason, LookupId, TimerId,
+};
 use crate::error::OpError;
 use crate::id::ConnId;
 use crate::peer::{Peer, Ready};
+use crate::target::{HostName, Target};
 
 /// The manager, as a callback sees it.
 #[derive(Debug)]
@@ -39,11 +42,22 @@ impl Ctx<'_> {
 
     /// [`Reactor::connect`](super::Reactor::connect), applied when the callback returns; the id
     /// is valid at once.
-    pub fn connect(&mut self, addr: SocketAddr, opts: ConnectOptions) -> Result<ConnId, OpError> {
+    pub fn connect(&mut self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
         self.check()?;
-        opts.check()?;
+        let target = target.into();
+        self.core.check_connect(&target, &opts)?;
         let id = self.core.ids().next_id();
-        self.cmds.push_back(Command::Connect { id, addr, opts });
+        self.cmds.push_back(Command::Connect { id, target, opts });
+        Ok(id)
+    }
+
+    /// [`Reactor::resolve`](super::Reactor::resolve), applied when the callback returns; the id
+    /// is valid at once.
+    pub fn resolve(&mut self, name: HostName) -> Result<LookupId, OpError> {
+        self.check()?;
+        self.core.check_resolve()?;
+        let id = LookupId::new(self.core.lookup_ids().next_id().get());
+        self.cmds.push_back(Command::Resolve { id, name });
         Ok(id)
     }
 
@@ -97,7 +111,7 @@ impl Ctx<'_> {
     pub fn stream(&mut self, peer: Peer) -> Option<&mut TcpStream> {
         let token = token_of(self.core.io(peer)?);
         match (&mut self.sockets.get_mut(token)?.kind, peer) {
-            (Kind::Outbound { stream, connected: true, id }, Peer::Outbound(p)) if *id == p => Some(stream),
+            (Kind::Outbound { stream, stage: Stage::Open, id }, Peer::Outbound(p)) if *id == p => Some(stream),
             (Kind::Inbound { stream, id }, Peer::Inbound(p)) if *id == p => Some(stream),
             _ => None,
         }

@@ -1,13 +1,14 @@
 //! The [`Handler`] trait: the user's side of the manager (btcd's `GetNewAddress`,
 //! `OnConnection`, `OnDisconnection` and `OnAccept`, plus readiness for the user's protocol).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::Ctx;
-use crate::core::{ConnInfo, ConnState, DisconnectReason, NextStep};
+use crate::core::{ConnInfo, ConnState, DisconnectReason, LookupId, NextStep, ResolveError};
 use crate::error::{AddressError, DialError};
 use crate::id::InboundId;
 use crate::peer::{Peer, Ready};
+use crate::target::{HostName, Target};
 
 /// The user's side of the manager. Implement the methods you need; the defaults do nothing,
 /// except [`on_ready`](Handler::on_ready), which closes connections the peer has closed.
@@ -22,8 +23,8 @@ use crate::peer::{Peer, Ready};
 /// A handler that keeps two automatic peers from a fixed list and counts what happens:
 ///
 /// ```
-/// use connmgr::{AddressError, Config, ConnInfo, Ctx, DisconnectReason, Handler, Manager};
-/// use std::net::SocketAddr;
+/// use connmgr::{AddressError, Config, ConnInfo, Ctx, DisconnectReason, Handler, Manager, Target};
+/// use std::net::{IpAddr, SocketAddr};
 /// use std::time::{Duration, Instant};
 ///
 /// struct Counting {
@@ -33,10 +34,10 @@ use crate::peer::{Peer, Ready};
 /// }
 ///
 /// impl Handler for Counting {
-///     fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
+///     fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
 ///         let addr = self.addrs.get(self.next % self.addrs.len().max(1)).copied();
 ///         self.next += 1;
-///         Some(addr.ok_or_else(|| AddressError::new("no valid connect address")))
+///         Some(addr.map(Target::from).ok_or_else(|| AddressError::new("no valid connect address")))
 ///     }
 ///
 ///     fn on_connection(&mut self, _ctx: &mut Ctx<'_>, conn: &ConnInfo) {
@@ -69,7 +70,8 @@ pub trait Handler {
 
     /// The address source (btcd's `GetNewAddress`), asked once per automatic request.
     ///
-    /// - `Some(Ok(addr))`: the request dials `addr`.
+    /// - `Some(Ok(target))`: the request dials `target` (an IP address: `Some(Ok(addr.into()))`,
+    ///   a host name or an onion address; one no route reaches counts as a failed attempt).
     /// - `None`: nothing to offer and nothing to count: no request is made and no id is used.
     ///   A handler without an address source always answers `None` (btcd: a nil
     ///   `GetNewAddress`); one that has run dry can answer `None` and call
@@ -78,7 +80,7 @@ pub trait Handler {
     ///   until `max_failed_attempts` failures in a row, then every `retry_duration`.
     ///
     /// The address must be ready: no blocking lookups here.
-    fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
+    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
         None
     }
 
@@ -125,6 +127,18 @@ pub trait Handler {
     /// error ([`Ctx::close_if_hung_up`]), so a handler with no protocol holds no dead sockets.
     fn on_ready(&mut self, ctx: &mut Ctx<'_>, peer: Peer, ready: Ready) {
         ctx.close_if_hung_up(peer, ready);
+    }
+
+    /// A lookup asked for with [`Ctx::resolve`] ended: the addresses, or why there are none.
+    /// Once per lookup.
+    fn on_resolved(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: LookupId,
+        name: &HostName,
+        result: &Result<Vec<IpAddr>, ResolveError>,
+    ) {
+        let _ = (ctx, id, name, result);
     }
 
     /// A timer set with [`Ctx::set_timer`] fired.

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 
 pub use ctx::Ctx;
 pub use handler::Handler;
@@ -36,13 +36,15 @@ use crate::command::{Command, Shared};
 use crate::config::Config;
 use crate::core::{
     Action, ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason, Event,
-    InboundSlot, TimerId,
+    InboundSlot, LookupId, TimerId,
 };
 use crate::error::{Error, OpError};
 use crate::id::{ConnId, IdAllocator};
 use crate::peer::{Peer, Ready};
-use dial::Progress;
-use sockets::{io_key, token_of, Kind, Sockets};
+use crate::proxy::Routes;
+use crate::rng::Rng;
+use crate::target::{HostName, Target};
+use sockets::{token_of, Kind, Sockets, Stage};
 
 /// Due timers fired per batch in `handle_timeout`, each batch's actions performed before the
 /// next: a burst of retries due in the same millisecond never queues more than this many dials.
@@ -62,6 +64,9 @@ macro_rules! ctx_of {
     };
 }
 
+// Declared after `ctx_of!`, which it uses (macros are in scope from their definition on).
+mod dialing;
+
 /// A connection's stream handed over by `detach`, with its inbound slot if it was accepted:
 /// the slot counts against `max_inbound` until you drop it.
 #[derive(Debug)]
@@ -70,6 +75,15 @@ pub struct Detached {
     pub stream: TcpStream,
     /// The inbound slot of an accepted connection.
     pub slot: Option<InboundSlot>,
+}
+
+/// What a [`Handle`](crate::Handle) shares with its reactor.
+pub(crate) struct Mailbox {
+    pub(crate) tx: SyncSender<Command>,
+    pub(crate) ids: IdAllocator,
+    pub(crate) lookup_ids: IdAllocator,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) routes: Routes,
 }
 
 /// The connection manager on a mio `Poll`: the core, the sockets, and your [`Handler`].
@@ -130,6 +144,8 @@ pub struct Reactor<H: Handler> {
     inbox: Option<(SyncSender<Command>, Receiver<Command>)>,
     command_queue: usize,
     shared: Arc<Shared>,
+    /// For Tor's stream isolation credentials.
+    rng: Rng,
     finished: bool,
 }
 
@@ -159,6 +175,7 @@ impl<H: Handler> Reactor<H> {
             inbox: None,
             command_queue: config.command_queue,
             shared: Arc::new(Shared::default()),
+            rng: Rng::from_os(),
             finished: false,
         };
         for &addr in &config.listeners {
@@ -235,45 +252,12 @@ impl<H: Handler> Reactor<H> {
                 self.accept_all(now, token, key);
             }
             Kind::Listener { paused: true, .. } | Kind::Closed => {}
-            Kind::Outbound { stream, id, connected: false } => {
-                let id = *id;
-                let closed = event.is_error() || event.is_write_closed() || event.is_read_closed();
-                match dial::check(stream, closed) {
-                    Progress::Connecting => return,
-                    Progress::Connected => {
-                        if let Kind::Outbound { connected, .. } = &mut entry.kind {
-                            *connected = true;
-                        }
-                        if !self.core.dial_succeeded(now, id) {
-                            self.sockets.close(&self.registry, token);
-                        } else {
-                            // on_connection first. The event that completed the connect may
-                            // also carry data or a hang-up that arrived before the reactor
-                            // looked; edge-triggered readiness never reports them again, so
-                            // pass them on now, if the connection is still there.
-                            self.run(now);
-                            let ready = Ready::from_event(event);
-                            let live = matches!(
-                                self.sockets.get(token).map(|e| &e.kind),
-                                Some(Kind::Outbound { connected: true, .. })
-                            );
-                            if live && ready != Ready::WRITABLE {
-                                let mut ctx = ctx_of!(self, now);
-                                self.handler.on_ready(&mut ctx, Peer::Outbound(id), ready);
-                            }
-                        }
-                    }
-                    Progress::Failed(error) => {
-                        self.sockets.close(&self.registry, token);
-                        self.core.dial_failed(now, id, error);
-                    }
-                }
-            }
-            Kind::Outbound { id, connected: true, .. } => {
+            Kind::Outbound { stage: Stage::Open, id, .. } => {
                 let peer = Peer::Outbound(*id);
                 let mut ctx = ctx_of!(self, now);
                 self.handler.on_ready(&mut ctx, peer, Ready::from_event(event));
             }
+            Kind::Outbound { .. } | Kind::Lookup { .. } => self.progress(now, token, event),
             Kind::Inbound { id, .. } => {
                 let peer = Peer::Inbound(*id);
                 let mut ctx = ctx_of!(self, now);
@@ -304,17 +288,30 @@ impl<H: Handler> Reactor<H> {
         self.core.poll_timeout()
     }
 
-    /// Dials `addr` (btcd's `Connect`) and returns the request's id at once, even before
-    /// [`start`](Self::start) (it dials then). A permanent request
-    /// ([`ConnectOptions::permanent`]) is retried with linear backoff until removed; a one-shot
-    /// one ends [`ConnState::Failed`] if its dial fails.
-    pub fn connect(&mut self, addr: SocketAddr, opts: ConnectOptions) -> Result<ConnId, OpError> {
-        opts.check()?;
+    /// Dials `target` (btcd's `Connect`): an IP address, a host name or an onion address with
+    /// a port (`SocketAddr` and parsed [`Target`]s convert), through the configured proxy if
+    /// there is one. Returns the request's id at once, even before [`start`](Self::start) (it
+    /// dials then). A permanent request ([`ConnectOptions::permanent`]) is retried with linear
+    /// backoff until removed; a one-shot one ends [`ConnState::Failed`] if its dial fails. A
+    /// target no configured route reaches is refused at once ([`OpError::NoRoute`]).
+    pub fn connect(&mut self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
+        let target = target.into();
+        self.core.check_connect(&target, &opts)?;
         if self.core.is_stopped() {
             return Err(OpError::Stopped);
         }
         let id = self.core.ids().next_id();
-        self.apply_now(Command::Connect { id, addr, opts })?;
+        self.apply_now(Command::Connect { id, target, opts })?;
+        Ok(id)
+    }
+
+    /// Looks `name` up through Tor (btcd's `TorLookupIP`, a SOCKS5 RESOLVE to the onion proxy,
+    /// else the proxy) without blocking; [`Handler::on_resolved`] gets the answer, within the
+    /// connect timeout. Refused at once with no proxy ([`OpError::NoRoute`]).
+    pub fn resolve(&mut self, name: HostName) -> Result<LookupId, OpError> {
+        self.core.check_resolve()?;
+        let id = LookupId::new(self.core.lookup_ids().next_id().get());
+        self.apply_now(Command::Resolve { id, name })?;
         Ok(id)
     }
 
@@ -405,10 +402,16 @@ impl<H: Handler> Reactor<H> {
 
     /// The pieces a [`Handle`](crate::Handle) needs: the sending half of the bounded command
     /// queue (made on first use), the id counter and the shared state.
-    pub(crate) fn mailbox(&mut self) -> (SyncSender<Command>, IdAllocator, Arc<Shared>) {
+    pub(crate) fn mailbox(&mut self) -> Mailbox {
         let bound = self.command_queue;
         let (tx, _) = self.inbox.get_or_insert_with(|| mpsc::sync_channel(bound));
-        (tx.clone(), self.core.ids().clone(), Arc::clone(&self.shared))
+        Mailbox {
+            tx: tx.clone(),
+            ids: self.core.ids().clone(),
+            lookup_ids: self.core.lookup_ids().clone(),
+            shared: Arc::clone(&self.shared),
+            routes: self.core.routes().clone(),
+        }
     }
 
     /// Applies an operation now, on behalf of the caller.
@@ -451,7 +454,8 @@ impl<H: Handler> Reactor<H> {
     /// The one place every operation is applied, whichever front end asked for it.
     fn apply(&mut self, now: Instant, cmd: Command) -> Result<(), OpError> {
         match cmd {
-            Command::Connect { id, addr, opts } => self.core.connect_with_id(now, id, addr, opts),
+            Command::Connect { id, target, opts } => self.core.connect_with_id(now, id, target, opts),
+            Command::Resolve { id, name } => self.core.resolve_with_id(now, id, name),
             Command::NewConnReq => self.core.new_conn_req(now),
             Command::Disconnect { id, opts } => self.core.disconnect(now, id, opts),
             Command::Remove { id } => self.core.remove(now, id),
@@ -500,7 +504,8 @@ impl<H: Handler> Reactor<H> {
                 let answer = if self.core.is_stopped() { None } else { self.handler.new_address() };
                 self.core.address(now, answer);
             }
-            Action::Dial { id, addr } => self.dial(now, id, addr),
+            Action::Dial { id, target, proxy } => self.dial(now, id, target, proxy),
+            Action::Resolve { id, name, proxy } => self.lookup(id, &name, &proxy),
             Action::Close { io } => {
                 self.sockets.close(&self.registry, token_of(io));
             }
@@ -515,27 +520,13 @@ impl<H: Handler> Reactor<H> {
                     Event::Ended { info, state } => h.on_request_ended(&mut ctx, &info, state),
                     Event::Accepted { id, remote } => h.on_accept(&mut ctx, id, remote),
                     Event::InboundClosed { id, reason } => h.on_inbound_closed(&mut ctx, id, &reason),
+                    Event::Resolved { id, name, result } => h.on_resolved(&mut ctx, id, &name, &result),
                     Event::Timer { data } => h.on_timer(&mut ctx, data),
                 }
             }
         }
     }
 
-    fn dial(&mut self, now: Instant, id: ConnId, addr: SocketAddr) {
-        let stream = match dial::start(addr) {
-            Ok(stream) => stream,
-            Err(error) => return self.core.dial_failed(now, id, error),
-        };
-        let kind = Kind::Outbound { stream, id, connected: false };
-        match self.sockets.insert(&self.registry, kind, Interest::READABLE | Interest::WRITABLE) {
-            Ok(token) => {
-                if !self.core.dial_started(id, io_key(token)) {
-                    self.sockets.close(&self.registry, token);
-                }
-            }
-            Err(error) => self.core.dial_failed(now, id, error),
-        }
-    }
 }
 
 impl<H: Handler> Drop for Reactor<H> {

@@ -16,8 +16,9 @@ use mio::{Interest, Registry, Token};
 use slab::Slab;
 
 use super::token::{next_generation, TokenSpace, MAX_SLOTS};
-use crate::core::{IoKey, ListenerKey};
+use crate::core::{IoKey, ListenerKey, LookupId};
 use crate::id::{ConnId, InboundId};
+use crate::proxy::Handshake;
 
 /// What a slot holds.
 #[derive(Debug)]
@@ -27,11 +28,17 @@ pub(crate) enum Kind {
         key: ListenerKey,
         paused: bool,
     },
-    /// A request's socket: a non-blocking connect in progress until `connected`.
+    /// A request's socket, from the non-blocking connect to the open connection.
     Outbound {
         stream: TcpStream,
         id: ConnId,
-        connected: bool,
+        stage: Stage,
+    },
+    /// A name lookup's socket to the proxy.
+    Lookup {
+        stream: TcpStream,
+        id: LookupId,
+        stage: Stage,
     },
     /// An accepted connection.
     Inbound {
@@ -40,6 +47,29 @@ pub(crate) enum Kind {
     },
     /// Closed in this batch; freed by `release`.
     Closed,
+}
+
+/// How far a dialling socket has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Connecting straight to the target.
+    Tcp,
+    /// Connecting to the proxy; the SOCKS handshake waits in this slot of the reactor's table.
+    Proxy(u32),
+    /// The SOCKS handshake in this slot is running.
+    Socks(u32),
+    /// Connected: the user's.
+    Open,
+}
+
+impl Stage {
+    /// The handshake slot the socket holds, if any.
+    pub(crate) fn socks_slot(self) -> Option<usize> {
+        match self {
+            Stage::Proxy(slot) | Stage::Socks(slot) => Some(slot as usize),
+            Stage::Tcp | Stage::Open => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -54,11 +84,20 @@ pub(crate) struct Sockets {
     generation: u32,
     space: TokenSpace,
     quarantined: Vec<usize>,
+    /// SOCKS handshakes of proxied dials and lookups in progress: a fixed buffer each, in
+    /// their own table so that other sockets do not pay for them; reused, not reallocated.
+    handshakes: Slab<Handshake>,
 }
 
 impl Sockets {
     pub(crate) fn new(space: TokenSpace, capacity: usize) -> Self {
-        Sockets { slab: Slab::with_capacity(capacity), generation: 0, space, quarantined: Vec::new() }
+        Sockets {
+            slab: Slab::with_capacity(capacity),
+            generation: 0,
+            space,
+            quarantined: Vec::new(),
+            handshakes: Slab::new(),
+        }
     }
 
     pub(crate) fn space(&self) -> TokenSpace {
@@ -85,8 +124,10 @@ impl Sockets {
         let token = self.space.token(entry.key(), generation);
         match &mut kind {
             Kind::Listener { listener, .. } => registry.register(listener, token, interest)?,
-            Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. } => registry.register(stream, token, interest)?,
-            Kind::Closed => unreachable!("a closed entry is never inserted"),
+            Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. } | Kind::Lookup { stream, .. } => {
+                registry.register(stream, token, interest)?
+            }
+            Kind::Closed => return Err(io::Error::new(io::ErrorKind::InvalidInput, "a closed entry")),
         }
         self.generation = generation;
         entry.insert(Entry { generation, kind });
@@ -103,13 +144,53 @@ impl Sockets {
         self.slab.get(slot).filter(|e| e.generation == generation && !matches!(e.kind, Kind::Closed))
     }
 
-    /// Deregisters a live socket and hands it back; its slot is quarantined until `release`.
+    /// Keeps a handshake for a socket about to be inserted with `Stage::Proxy(slot)`.
+    pub(crate) fn add_handshake(&mut self, handshake: Handshake) -> u32 {
+        u32::try_from(self.handshakes.insert(handshake)).expect("fewer than 2^32 handshakes")
+    }
+
+    /// Frees a handshake whose socket never made it into the table.
+    pub(crate) fn drop_handshake(&mut self, slot: u32) {
+        self.handshakes.try_remove(slot as usize);
+    }
+
+    /// A dialling socket's stream and its running handshake.
+    pub(crate) fn handshake(&mut self, token: Token) -> Option<(&mut TcpStream, &mut Handshake)> {
+        let (slot, generation) = self.space.split(token);
+        let entry = self.slab.get_mut(slot).filter(|e| e.generation == generation)?;
+        match &mut entry.kind {
+            Kind::Outbound { stream, stage: Stage::Socks(h), .. } | Kind::Lookup { stream, stage: Stage::Socks(h), .. } => {
+                Some((stream, self.handshakes.get_mut(*h as usize)?))
+            }
+            _ => None,
+        }
+    }
+
+    /// The handshake of this socket succeeded: it is open, and its handshake slot is free.
+    pub(crate) fn open(&mut self, token: Token) {
+        let slot = match self.get_mut(token).map(|e| &mut e.kind) {
+            Some(Kind::Outbound { stage, .. } | Kind::Lookup { stage, .. }) => {
+                let slot = stage.socks_slot();
+                *stage = Stage::Open;
+                slot
+            }
+            _ => return,
+        };
+        if let Some(slot) = slot {
+            self.handshakes.remove(slot);
+        }
+    }
+
+    /// Deregisters a live socket and hands it back (its handshake, if any, freed); its slot is
+    /// quarantined until `release`.
     pub(crate) fn take(&mut self, registry: &Registry, token: Token) -> Option<Kind> {
         let entry = self.get_mut(token)?;
         let mut kind = std::mem::replace(&mut entry.kind, Kind::Closed);
         let result = match &mut kind {
             Kind::Listener { listener, .. } => registry.deregister(listener),
-            Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. } => registry.deregister(stream),
+            Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. } | Kind::Lookup { stream, .. } => {
+                registry.deregister(stream)
+            }
             Kind::Closed => Ok(()),
         };
         if let Err(e) = result {
@@ -118,6 +199,11 @@ impl Sockets {
             log::debug!("deregister failed for {:?}: {}", token, e);
         }
         self.quarantined.push(self.space.split(token).0);
+        if let Kind::Outbound { stage, .. } | Kind::Lookup { stage, .. } = &kind {
+            if let Some(slot) = stage.socks_slot() {
+                self.handshakes.remove(slot);
+            }
+        }
         Some(kind)
     }
 
@@ -160,7 +246,7 @@ mod tests {
     fn a_socket_costs_at_most_32_bytes_of_table() {
         // mio's sockets carry an extra word in debug builds (it checks that a source stays with
         // one `Poll`); in release a socket is a file descriptor.
-        let limit = if cfg!(debug_assertions) { 40 } else { 32 };
+        let limit = if cfg!(debug_assertions) { 48 } else { 32 };
         assert!(std::mem::size_of::<Entry>() <= limit, "Entry is {} bytes", std::mem::size_of::<Entry>());
         assert!(std::mem::size_of::<Option<Entry>>() <= limit, "the slab's tag fits in a niche");
     }

@@ -47,7 +47,7 @@ mod source;
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub use net::{Flaky, Network, Outcome};
@@ -56,11 +56,12 @@ pub use source::AddressSource;
 use crate::config::{Config, ConfigError};
 use crate::core::{
     AcceptDecision, Action, ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason,
-    Event, IoKey, ListenerKey, NextStep, TimerId,
+    Event, IoKey, ListenerKey, LookupId, NextStep, ResolveError, TimerId,
 };
-use crate::error::{FailureCause, OpError};
+use crate::error::{DialError, FailureCause, OpError};
 use crate::id::{ConnId, InboundId};
 use crate::peer::Peer;
+use crate::target::{HostName, Target};
 use check::{event_id, Checker};
 use net::Fate;
 use sockets::{Closer, Sockets};
@@ -69,7 +70,7 @@ use sockets::{Closer, Sockets};
 #[derive(Debug)]
 enum Wire {
     Connected { id: ConnId, io: IoKey },
-    Failed { id: ConnId, io: IoKey, kind: io::ErrorKind },
+    Failed { id: ConnId, io: IoKey, error: DialError },
     RemoteClosed { peer: Peer, io: IoKey },
 }
 
@@ -83,14 +84,16 @@ pub struct Logged {
 }
 
 /// One dial the core asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DialRecord {
     /// Time since the start of the simulation.
     pub at: Duration,
     /// The request.
     pub id: ConnId,
     /// Where to.
-    pub addr: SocketAddr,
+    pub target: Target,
+    /// Through which proxy, if any.
+    pub proxy: Option<SocketAddr>,
 }
 
 /// One step of a request's life, as [`Sim::trace`] lists them: easy to write down and compare.
@@ -261,8 +264,8 @@ impl Sim {
     }
 
     /// [`Core::connect`].
-    pub fn connect(&mut self, addr: SocketAddr, opts: ConnectOptions) -> Result<ConnId, OpError> {
-        let result = self.core.connect(self.now, addr, opts);
+    pub fn connect(&mut self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
+        let result = self.core.connect(self.now, target, opts);
         self.drain();
         result
     }
@@ -314,6 +317,21 @@ impl Sim {
     pub fn user_close(&mut self, io: IoKey) {
         let at = self.elapsed();
         self.sockets.close(io, Closer::User, at);
+    }
+
+    /// [`Core::resolve`], answered from [`Network::answer`].
+    pub fn resolve(&mut self, name: HostName) -> Result<LookupId, OpError> {
+        let result = self.core.resolve(self.now, name);
+        self.drain();
+        result
+    }
+
+    /// How lookup `id` ended, if it has.
+    pub fn resolved(&self, id: LookupId) -> Option<Result<Vec<IpAddr>, ResolveError>> {
+        self.events.iter().find_map(|l| match &l.event {
+            Event::Resolved { id: done, result, .. } if *done == id => Some(result.clone()),
+            _ => None,
+        })
     }
 
     /// [`Core::set_timer`].
@@ -414,7 +432,7 @@ impl Sim {
         self.events
             .iter()
             .filter_map(|l| match &l.event {
-                Event::Connected { info, .. } => Some((l.at, *info)),
+                Event::Connected { info, .. } => Some((l.at, info.clone())),
                 _ => None,
             })
             .collect()
@@ -435,7 +453,7 @@ impl Sim {
         self.events
             .iter()
             .filter_map(|l| match &l.event {
-                Event::Disconnected { info, reason } => Some((l.at, *info, reason.clone())),
+                Event::Disconnected { info, reason } => Some((l.at, info.clone(), reason.clone())),
                 _ => None,
             })
             .collect()
@@ -451,7 +469,7 @@ impl Sim {
         self.events
             .iter()
             .filter_map(|l| match &l.event {
-                Event::DialFailed { info, next, .. } => Some((l.at, *info, *next)),
+                Event::DialFailed { info, next, .. } => Some((l.at, info.clone(), *next)),
                 _ => None,
             })
             .collect()
@@ -584,7 +602,8 @@ impl Sim {
                     let answer = self.source.next_answer();
                     self.core.address(self.now, answer);
                 }
-                Action::Dial { id, addr } => self.dial(id, addr),
+                Action::Dial { id, target, proxy } => self.dial(id, target, proxy.map(|p| p.addr())),
+                Action::Resolve { id, name, .. } => self.resolve_answer(id, name),
                 Action::Close { io } => {
                     self.closes.push((at, io));
                     self.sockets.close(io, Closer::Core, at);
@@ -597,11 +616,11 @@ impl Sim {
         self.checked = self.events.len();
     }
 
-    fn dial(&mut self, id: ConnId, addr: SocketAddr) {
+    fn dial(&mut self, id: ConnId, target: Target, proxy: Option<SocketAddr>) {
         let at = self.elapsed();
         let io = self.sockets.open(Some(Peer::Outbound(id)));
-        self.dials.push(DialRecord { at, id, addr });
-        let fate = self.net.fate(at, addr);
+        let fate = self.net.fate(at, &target);
+        self.dials.push(DialRecord { at, id, target, proxy });
         if let Fate::FailNow { kind } = fate {
             // `connect` failed synchronously: close the socket, report without `dial_started`.
             self.sockets.close(io, Closer::Io, at);
@@ -614,7 +633,7 @@ impl Sim {
         }
         match fate {
             Fate::FailNow { .. } => unreachable!(),
-            Fate::Fail { after, kind } => self.schedule(after, Wire::Failed { id, io, kind }),
+            Fate::Fail { after, error } => self.schedule(after, Wire::Failed { id, io, error }),
             Fate::Connect { after, lifetime } => {
                 self.schedule(after, Wire::Connected { id, io });
                 if let Some(lifetime) = lifetime {
@@ -623,6 +642,12 @@ impl Sim {
             }
             Fate::Silent => {}
         }
+    }
+
+    /// A lookup: the simulator has no Tor; it answers from the network's script of names.
+    fn resolve_answer(&mut self, id: LookupId, name: HostName) {
+        let answer = self.net.lookup(&name);
+        self.core.lookup_done(id, answer);
     }
 
     fn schedule(&mut self, after: Duration, wire: Wire) {
@@ -640,10 +665,10 @@ impl Sim {
                     self.sockets.close(io, Closer::Io, at);
                 }
             }
-            Wire::Failed { id, io, kind } => {
+            Wire::Failed { id, io, error } => {
                 if self.sockets.is_open(io) {
                     self.sockets.close(io, Closer::Io, at);
-                    self.core.dial_failed(self.now, id, io::Error::new(kind, "simulated dial failure"));
+                    self.core.dial_failed(self.now, id, error);
                 }
             }
             Wire::RemoteClosed { peer, io } => {

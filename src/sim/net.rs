@@ -8,10 +8,18 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::core::ResolveError;
+use crate::error::DialError;
+use crate::proxy::{ProxyError, SocksError};
 use crate::rng::Rng;
+use crate::target::{HostName, Target};
+
+fn refused() -> DialError {
+    DialError::Io(io::Error::new(io::ErrorKind::ConnectionRefused, "simulated refusal").into())
+}
 
 /// What happens to one dial.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +44,14 @@ pub enum Outcome {
         after: Duration,
         /// How long the connection lives.
         lifetime: Duration,
+    },
+    /// The dial goes through a proxy, which fails this way after `after` (a proxy that is
+    /// down, one that misbehaves, or one reporting the target unreachable).
+    ProxyFails {
+        /// Delay before the failure is reported.
+        after: Duration,
+        /// What the proxy did.
+        error: SocksError,
     },
     /// A random outcome per dial.
     Flaky(Flaky),
@@ -64,7 +80,7 @@ pub struct Flaky {
 }
 
 /// A concrete outcome, decided when the dial starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Fate {
     /// The connect call itself fails, before the dial is reported started.
     FailNow {
@@ -75,8 +91,8 @@ pub(crate) enum Fate {
     Fail {
         /// Delay.
         after: Duration,
-        /// The error's kind.
-        kind: io::ErrorKind,
+        /// What failed.
+        error: DialError,
     },
     /// The dial connects after this long, and the peer closes after `lifetime` if set.
     Connect {
@@ -93,8 +109,9 @@ pub(crate) enum Fate {
 #[derive(Clone, Debug)]
 pub struct Network {
     default: Outcome,
-    per_addr: HashMap<SocketAddr, Outcome>,
-    scripts: HashMap<SocketAddr, VecDeque<Outcome>>,
+    per_addr: HashMap<Target, Outcome>,
+    scripts: HashMap<Target, VecDeque<Outcome>>,
+    names: HashMap<HostName, Result<Vec<IpAddr>, ResolveError>>,
     outages: Vec<(Duration, Duration)>,
     rng: Rng,
 }
@@ -102,7 +119,14 @@ pub struct Network {
 impl Network {
     /// A network where every dial has `default`'s outcome.
     pub fn new(default: Outcome) -> Self {
-        Network { default, per_addr: HashMap::new(), scripts: HashMap::new(), outages: Vec::new(), rng: Rng::new(0) }
+        Network {
+            default,
+            per_addr: HashMap::new(),
+            scripts: HashMap::new(),
+            names: HashMap::new(),
+            outages: Vec::new(),
+            rng: Rng::new(0),
+        }
     }
 
     /// Seeds the generator behind [`Outcome::Flaky`].
@@ -111,16 +135,29 @@ impl Network {
         self
     }
 
-    /// Every dial to `addr` has this outcome (unless scripted or during an outage).
-    pub fn set(&mut self, addr: SocketAddr, outcome: Outcome) -> &mut Self {
-        self.per_addr.insert(addr, outcome);
+    /// Every dial to `target` has this outcome (unless scripted or during an outage).
+    pub fn set(&mut self, target: impl Into<Target>, outcome: Outcome) -> &mut Self {
+        self.per_addr.insert(target.into(), outcome);
         self
     }
 
-    /// The next dials to `addr` have these outcomes, in order; then the usual rules apply.
-    pub fn script(&mut self, addr: SocketAddr, outcomes: impl IntoIterator<Item = Outcome>) -> &mut Self {
-        self.scripts.entry(addr).or_default().extend(outcomes);
+    /// The next dials to `target` have these outcomes, in order; then the usual rules apply.
+    pub fn script(&mut self, target: impl Into<Target>, outcomes: impl IntoIterator<Item = Outcome>) -> &mut Self {
+        self.scripts.entry(target.into()).or_default().extend(outcomes);
         self
+    }
+
+    /// A lookup of `name` answers this (at once); unknown names fail as Tor fails them.
+    pub fn answer(&mut self, name: HostName, result: Result<Vec<IpAddr>, ResolveError>) -> &mut Self {
+        self.names.insert(name, result);
+        self
+    }
+
+    pub(crate) fn lookup(&self, name: &HostName) -> Result<Vec<IpAddr>, ResolveError> {
+        self.names
+            .get(name)
+            .cloned()
+            .unwrap_or(Err(ResolveError::Proxy(ProxyError::Socks(SocksError::HostUnreachable))))
     }
 
     /// Every dial started in `from..until` (simulated time since the epoch) fails synchronously
@@ -136,18 +173,19 @@ impl Network {
     }
 
     /// Decides what happens to a dial to `addr` started at `at`.
-    pub(crate) fn fate(&mut self, at: Duration, addr: SocketAddr) -> Fate {
+    pub(crate) fn fate(&mut self, at: Duration, target: &Target) -> Fate {
         if self.is_down(at) {
             return Fate::FailNow { kind: io::ErrorKind::Other };
         }
-        let scripted = self.scripts.get_mut(&addr).and_then(VecDeque::pop_front);
-        let outcome = scripted.or_else(|| self.per_addr.get(&addr).copied()).unwrap_or(self.default);
+        let scripted = self.scripts.get_mut(target).and_then(VecDeque::pop_front);
+        let outcome = scripted.or_else(|| self.per_addr.get(target).copied()).unwrap_or(self.default);
         self.resolve(outcome)
     }
 
     fn resolve(&mut self, outcome: Outcome) -> Fate {
         match outcome {
-            Outcome::Refuse { after } => Fate::Fail { after, kind: io::ErrorKind::ConnectionRefused },
+            Outcome::Refuse { after } => Fate::Fail { after, error: refused() },
+            Outcome::ProxyFails { after, error } => Fate::Fail { after, error: DialError::Proxy(error.into()) },
             Outcome::Accept { after } => Fate::Connect { after, lifetime: None },
             Outcome::BlackHole => Fate::Silent,
             Outcome::ResetAfterConnect { after, lifetime } => Fate::Connect { after, lifetime: Some(lifetime) },
@@ -161,7 +199,7 @@ impl Network {
                         Duration::from_millis(self.rng.range(1, odds.max_lifetime.as_millis().max(1) as u64));
                     Fate::Connect { after, lifetime: Some(lifetime) }
                 } else if roll < odds.accept + odds.reset + odds.refuse {
-                    Fate::Fail { after, kind: io::ErrorKind::ConnectionRefused }
+                    Fate::Fail { after, error: refused() }
                 } else {
                     Fate::Silent
                 }

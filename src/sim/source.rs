@@ -3,6 +3,8 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
+use crate::target::Target;
+
 use crate::error::AddressError;
 use crate::rng::Rng;
 
@@ -15,7 +17,7 @@ enum Kind {
     None,
     Fixed(SocketAddr),
     RoundRobin { addrs: Vec<SocketAddr>, next: usize },
-    Script { answers: VecDeque<Result<SocketAddr, AddressError>>, then: Box<AddressSource> },
+    Script { answers: VecDeque<Result<Target, AddressError>>, then: Box<AddressSource> },
     Failing(AddressError),
     Flaky { addrs: Vec<SocketAddr>, next: usize, error_permille: u32, rng: Rng },
 }
@@ -38,8 +40,9 @@ impl AddressSource {
     }
 
     /// `answers` first (addresses or errors), then whatever `then` gives.
-    pub fn script(answers: impl IntoIterator<Item = Result<SocketAddr, AddressError>>, then: AddressSource) -> Self {
-        AddressSource(Kind::Script { answers: answers.into_iter().collect(), then: Box::new(then) })
+    pub fn script<T: Into<Target>>(answers: impl IntoIterator<Item = Result<T, AddressError>>, then: AddressSource) -> Self {
+        let answers = answers.into_iter().map(|a| a.map(Into::into)).collect();
+        AddressSource(Kind::Script { answers, then: Box::new(then) })
     }
 
     /// Always this error (btcd: "no valid connect address").
@@ -54,14 +57,14 @@ impl AddressSource {
     }
 
     /// The answer to one `NeedAddress`.
-    pub(crate) fn next_answer(&mut self) -> Option<Result<SocketAddr, AddressError>> {
+    pub(crate) fn next_answer(&mut self) -> Option<Result<Target, AddressError>> {
         match &mut self.0 {
             Kind::None => None,
-            Kind::Fixed(addr) => Some(Ok(*addr)),
+            Kind::Fixed(addr) => Some(Ok(Target::Ip(*addr))),
             Kind::RoundRobin { addrs, next } => {
                 let addr = addrs[*next % addrs.len()];
                 *next += 1;
-                Some(Ok(addr))
+                Some(Ok(Target::Ip(addr)))
             }
             Kind::Script { answers, then } => match answers.pop_front() {
                 Some(answer) => Some(answer),
@@ -74,7 +77,7 @@ impl AddressSource {
                 }
                 let addr = addrs[*next % addrs.len()];
                 *next += 1;
-                Some(Ok(addr))
+                Some(Ok(Target::Ip(addr)))
             }
         }
     }

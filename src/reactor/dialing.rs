@@ -1,0 +1,237 @@
+//! A dialling socket's way to open, driven by readiness: the non-blocking connect (to the
+//! target, or to a proxy), then, through a proxy, the SOCKS5 handshake; name lookups through
+//! Tor take the same way to a RESOLVE answer.
+//!
+//! Every failure is typed by where it happened: a connect to the target that fails is the
+//! target's (`DialError::Io`); a connect to the proxy that fails, or a broken handshake, is the
+//! proxy's (`ProxyError`), so a proxy that is down is never taken for a peer refusing. The
+//! handshake reads exactly the proxy's reply, so the peer's first bytes stay in the socket;
+//! edge-triggered readiness would not report them again, so they are handed on at once.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use super::dial::{self, Progress};
+use super::sockets::{io_key, Kind, Stage};
+use super::{Ctx, Handler, Reactor};
+use crate::core::{LookupId, ResolveError};
+use crate::error::DialError;
+use crate::id::ConnId;
+use crate::peer::{Peer, Ready};
+use crate::proxy::{Auth, Handshake, Proxy, ProxyAuth, ProxyError, Step};
+use crate::rng::Rng;
+use crate::target::{HostName, Target};
+
+/// Where a dialling socket's handshake got to.
+enum Pumped {
+    /// Waiting for readiness.
+    Pending,
+    /// The handshake ended with this step.
+    Done(Step),
+    Failed(ProxyError),
+}
+
+/// Runs a handshake over a socket until it would block, ends or fails.
+fn pump(stream: &mut TcpStream, handshake: &mut Handshake) -> Pumped {
+    loop {
+        let progress = match handshake.step() {
+            Ok(Step::Write) => match stream.write(handshake.to_send()) {
+                Ok(n) => handshake.sent(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pumped::Pending,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Pumped::Failed(ProxyError::Io(e.into())),
+            },
+            Ok(Step::Read) => match stream.read(handshake.recv_buf()) {
+                Ok(n) => handshake.received(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pumped::Pending,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Pumped::Failed(ProxyError::Io(e.into())),
+            },
+            Ok(done) => return Pumped::Done(done),
+            Err(e) => return Pumped::Failed(e.into()),
+        };
+        if let Err(e) = progress {
+            return Pumped::Failed(e.into());
+        }
+    }
+}
+
+/// How to authenticate to `proxy` on one connection.
+fn auth<'a>(proxy: &'a Proxy, rng: &mut Rng) -> Auth<'a> {
+    match proxy.auth() {
+        ProxyAuth::None => Auth::None,
+        ProxyAuth::Password(credentials) => Auth::Password(credentials),
+        ProxyAuth::Isolate => Auth::Isolate(rng.next_u64()),
+    }
+}
+
+/// What a dialling socket is for.
+#[derive(Clone, Copy)]
+enum Owner {
+    Request(ConnId),
+    Lookup(LookupId),
+}
+
+impl<H: Handler> Reactor<H> {
+    /// Starts a dial for `Action::Dial`.
+    pub(super) fn dial(&mut self, now: Instant, id: ConnId, target: Target, proxy: Option<Arc<Proxy>>) {
+        let (addr, stage) = match &proxy {
+            Some(proxy) => {
+                let handshake = Handshake::connect(&target, auth(proxy, &mut self.rng));
+                (proxy.addr(), Stage::Proxy(self.sockets.add_handshake(handshake)))
+            }
+            None => match target.ip() {
+                Some(addr) => (addr, Stage::Tcp),
+                None => {
+                    // The core routes only IP targets direct; anything else is a bug here.
+                    log::error!("{target} has no route; not dialled");
+                    return self.core.dial_failed(now, id, io::Error::from(io::ErrorKind::AddrNotAvailable));
+                }
+            },
+        };
+        match self.open(addr, stage, |stream| Kind::Outbound { stream, id, stage }) {
+            Ok(token) => {
+                if !self.core.dial_started(id, io_key(token)) {
+                    self.sockets.close(&self.registry, token);
+                }
+            }
+            Err(error) => self.core.dial_failed(now, id, connect_error(stage, error)),
+        }
+    }
+
+    /// Starts a lookup for `Action::Resolve`.
+    pub(super) fn lookup(&mut self, id: LookupId, name: &HostName, proxy: &Proxy) {
+        let handshake = match Handshake::resolve(name.as_str(), auth(proxy, &mut self.rng)) {
+            Ok(handshake) => handshake,
+            Err(e) => {
+                // A host name is at most 253 bytes: the request always fits.
+                log::error!("{id}: {e}");
+                return self.core.lookup_done(id, Err(ResolveError::Proxy(ProxyError::Io(io::ErrorKind::InvalidInput.into()))));
+            }
+        };
+        let stage = Stage::Proxy(self.sockets.add_handshake(handshake));
+        match self.open(proxy.addr(), stage, |stream| Kind::Lookup { stream, id, stage }) {
+            Ok(token) => {
+                if !self.core.lookup_started(id, io_key(token)) {
+                    self.sockets.close(&self.registry, token);
+                }
+            }
+            Err(error) => self.core.lookup_done(id, Err(connect_error(stage, error).into_resolve())),
+        }
+    }
+
+    /// Connects to `addr` and registers the socket; on failure frees the stage's handshake.
+    fn open(&mut self, addr: std::net::SocketAddr, stage: Stage, kind: impl FnOnce(TcpStream) -> Kind) -> io::Result<Token> {
+        let registered = dial::start(addr)
+            .and_then(|stream| self.sockets.insert(&self.registry, kind(stream), Interest::READABLE | Interest::WRITABLE));
+        if registered.is_err() {
+            if let Some(slot) = stage.socks_slot() {
+                self.sockets.drop_handshake(slot as u32);
+            }
+        }
+        registered
+    }
+
+    /// Readiness on a dialling socket: completes the connect, then runs the handshake.
+    pub(super) fn progress(&mut self, now: Instant, token: Token, event: &mio::event::Event) {
+        let Some((owner, stream, stage)) = self.sockets.get_mut(token).and_then(|e| match &mut e.kind {
+            Kind::Outbound { stream, id, stage } => Some((Owner::Request(*id), stream, stage)),
+            Kind::Lookup { stream, id, stage } => Some((Owner::Lookup(*id), stream, stage)),
+            _ => None,
+        }) else {
+            return;
+        };
+        if let Stage::Tcp | Stage::Proxy(_) = *stage {
+            let closed = event.is_error() || event.is_write_closed() || event.is_read_closed();
+            match dial::check(stream, closed) {
+                Progress::Connecting => return,
+                Progress::Failed(error) => {
+                    let error = connect_error(*stage, error);
+                    return self.fail(now, token, owner, error);
+                }
+                Progress::Connected => match *stage {
+                    Stage::Proxy(slot) => *stage = Stage::Socks(slot),
+                    _ => {
+                        *stage = Stage::Open;
+                        return self.connected(now, token, owner, Ready::from_event(event));
+                    }
+                },
+            }
+        }
+        let Some((stream, handshake)) = self.sockets.handshake(token) else { return };
+        match pump(stream, handshake) {
+            Pumped::Pending => {}
+            Pumped::Failed(error) => self.fail(now, token, owner, DialError::Proxy(error)),
+            Pumped::Done(step) => {
+                // The peer may have spoken in the same segment as the proxy's reply, which
+                // the handshake left in the socket: no new edge will say so.
+                let mut byte = [0_u8; 1];
+                let ready = match stream.peek(&mut byte) {
+                    Ok(0) => Ready::READABLE | Ready::READ_CLOSED,
+                    Ok(_) => Ready::READABLE,
+                    Err(_) => Ready::WRITABLE,
+                };
+                self.sockets.open(token);
+                match (owner, step) {
+                    (Owner::Lookup(id), Step::Resolved(ip)) => {
+                        self.sockets.close(&self.registry, token);
+                        self.core.lookup_done(id, Ok(vec![ip]));
+                    }
+                    (owner, _) => self.connected(now, token, owner, ready),
+                }
+            }
+        }
+    }
+
+    /// The dial is open: the core hears of it, then the handler, then any readiness that came
+    /// with it.
+    fn connected(&mut self, now: Instant, token: Token, owner: Owner, ready: Ready) {
+        let Owner::Request(id) = owner else {
+            // A lookup only ends with its answer.
+            return self.fail(now, token, owner, DialError::Proxy(ProxyError::Io(io::ErrorKind::InvalidData.into())));
+        };
+        if !self.core.dial_succeeded(now, id) {
+            self.sockets.close(&self.registry, token);
+            return;
+        }
+        // on_connection first, then what arrived with the connect, if the connection is still
+        // there (the handler may have closed it).
+        self.run(now);
+        let live = matches!(self.sockets.get(token).map(|e| &e.kind), Some(Kind::Outbound { stage: Stage::Open, .. }));
+        if live && ready != Ready::WRITABLE {
+            let mut ctx = ctx_of!(self, now);
+            self.handler.on_ready(&mut ctx, Peer::Outbound(id), ready);
+        }
+    }
+
+    fn fail(&mut self, now: Instant, token: Token, owner: Owner, error: DialError) {
+        self.sockets.close(&self.registry, token);
+        match owner {
+            Owner::Request(id) => self.core.dial_failed(now, id, error),
+            Owner::Lookup(id) => self.core.lookup_done(id, Err(error.into_resolve())),
+        }
+    }
+}
+
+/// A failed connect: the target's, or the proxy's when it was to the proxy.
+fn connect_error(stage: Stage, error: io::Error) -> DialError {
+    match stage {
+        Stage::Proxy(_) | Stage::Socks(_) => DialError::Proxy(ProxyError::Unreachable(error.into())),
+        Stage::Tcp | Stage::Open => DialError::Io(error.into()),
+    }
+}
+
+impl DialError {
+    /// The same failure, for a lookup (which only ever talks to a proxy).
+    fn into_resolve(self) -> ResolveError {
+        match self {
+            DialError::Proxy(e) => ResolveError::Proxy(e),
+            DialError::Io(e) => ResolveError::Proxy(ProxyError::Io(e)),
+            other => ResolveError::Proxy(ProxyError::Io(io::Error::other(other.to_string()).into())),
+        }
+    }
+}
