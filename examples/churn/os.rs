@@ -56,6 +56,28 @@ pub fn peak_rss_kb(u: &Usage) -> i64 {
     }
 }
 
+/// Sets `IP_BIND_ADDRESS_NO_PORT`: a `bind` to port 0 then leaves the port to `connect`, which
+/// picks it per 4-tuple (and may reuse a TIME_WAIT one) instead of reserving it for the address.
+pub fn bind_address_no_port(s: &socket2::Socket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket fd and a pointer to a c_int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// The kernel's ephemeral port range, if it says.
 pub fn ephemeral_ports() -> Option<(u16, u16)> {
     let s = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
