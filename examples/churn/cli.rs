@@ -110,7 +110,7 @@ options:
   --retry-ms MS      retry_duration in ms (default 100)
   --csv FILE         write the per-second series as CSV
   --svg FILE         write a chart of the series as SVG
-  --ceiling X        draw a reference conn/s (the raw tool's, say) on the cw1 chart
+  --ceiling X        draw a reference rate (the raw loop's, say) on the cw1 / iw1 chart
   -q, --quiet        no progress lines
 
 sink options: --mode close|hold  --port P (0: any)  --addrs A  --secs S  --backlog B

@@ -1,18 +1,22 @@
 // cargo run --release --example churn -- cw1 --k 64
 //
-// The connection-churn benchmark of WORKLOADS.md, run through connmgr's public API:
+// The connection-churn benchmarks of benches/README.md, run through connmgr's public API, or
+// with `--impl raw` through a bare mio loop doing the same socket work (the ceiling, raw.rs):
 //
 //   cargo run --release --example churn -- cw1 --k 64               # outbound churn, K in flight
+//   cargo run --release --example churn -- cw1 --k 64 --impl raw    # the same, raw mio
 //   cargo run --release --example churn -- hw1 --n 5000             # establish N, then idle 10 s
 //   cargo run --release --example churn -- rw1 --n 2000 --retry-ms 100   # retry storm
+//   cargo run --release --example churn -- iw1 --k 64               # inbound churn (iw1.rs)
 //
-// Options (all workloads): --port P (use a sink already running there; without it the example
-// starts its own sink as a child process: this same binary in `sink` mode), --addrs 8, --warm 1,
-// --secs 10, --retry-ms 100, --csv FILE (per-second series), --svg FILE (chart), --ceiling X
-// (draw a reference conn/s, e.g. the raw tool's, on the chart). A progress line goes to stderr
-// every second; the result is one JSON line on stdout with the keys WORKLOADS.md lists.
-// `cargo run --release --example churn -- help` lists everything (parsed with lexopt: see cli.rs for why
-// not clap).
+// Options (all workloads): --impl connmgr|raw, --port P (use a sink already running there;
+// without it the example starts its own sink as a child process: this same binary in `sink`
+// mode; iw1 starts a load client child, `load` mode, instead), --addrs 8, --warm 1, --secs 10,
+// --retry-ms 100, --rules off|on (iw1), --csv FILE (per-second series), --svg FILE (chart),
+// --ceiling X (draw a reference rate, e.g. the raw loop's, on the chart). A progress line goes
+// to stderr every second; the result is one JSON line on stdout with the keys benches/README.md
+// lists, the same for both implementations. `cargo run --release --example churn -- help` lists
+// everything (parsed with lexopt: see cli.rs for why not clap).
 //
 // # The churn path: `Ctx::close`, not `disconnect`
 //
@@ -605,7 +609,7 @@ fn rw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let mut mgr = manager(config, Vec::new(), false)?;
     os::debug_rss("rw1 manager");
     let mut meter = Meter::new("rw1", start, common.quiet, common.secs as usize + 2);
-    // Started first, so each `connect` dials at once, as the raw tool's loop does. (Requests made
+    // Started first, so each `connect` dials at once, as the raw loop does. (Requests made
     // before `start` would all dial inside `start`, queueing N dial actions at once.)
     mgr.start();
     for _ in 0..n {

@@ -1,4 +1,4 @@
-//! The process's own resource use, as WORKLOADS.md asks: CPU time, peak RSS and context
+//! The process's own resource use, as benches/README.md defines it: CPU time, peak RSS and context
 //! switches from `getrusage(RUSAGE_SELF)`, current RSS from `/proc/self/status`. The sink is a
 //! separate process, so none of its work is counted here.
 

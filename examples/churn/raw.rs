@@ -269,11 +269,17 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
         y_label: "connections established per second".into(),
         points: meter.rows.iter().map(|r| (r.t_s - r.dt_s / 2.0, r.conn_per_s)).collect(),
         shade: (common.warm > 0.0).then_some((0.0, common.warm, "warm-up")),
-        hlines: vec![HLine {
+        hlines: std::iter::once(HLine {
             y: conn_per_s,
             label: format!("measured mean {} conn/s", series::thousands(conn_per_s)),
             color: "#d95f02",
-        }],
+        })
+        .chain(common.ceiling.map(|c| HLine {
+            y: c,
+            label: format!("reference (--ceiling) {} conn/s", series::thousands(c)),
+            color: "#c0392b",
+        }))
+        .collect(),
         x_max: common.warm + common.secs,
     })
 }
