@@ -1,10 +1,11 @@
 //! `--impl raw`: the ceiling. The same socket work as connmgr in a bare mio loop with no manager
-//! logic: a fixed table of slots, one nonblocking connect per slot, the strict completion check
-//! (`take_error`, then `peer_addr`, which says `NotConnected` while the connect is in
-//! progress), and (RW1) a binary heap of retry deadlines. No request state, no address source,
-//! no timer wheel, no callbacks, and none of connmgr's extra syscalls (no `epoll_ctl(DEL)`
-//! before a close, which mio does not need on Linux: closing the last fd removes it from the
-//! epoll set; no `getsockname` to catch a dial connected to itself).
+//! logic. Outbound (CW1, HW1, RW1): a fixed table of slots, one nonblocking connect per slot,
+//! the strict completion check (`take_error`, then `peer_addr`, which says `NotConnected` while
+//! the connect is in progress), and for RW1 a binary heap of retry deadlines. Inbound (IW1): an
+//! accept loop over a slab of streams. No request state, no address source, no timer wheel, no
+//! callbacks, and none of connmgr's extra syscalls (no `epoll_ctl(DEL)` before a close, which
+//! mio does not need on Linux: closing the last fd removes it from the epoll set; no
+//! `getsockname` to catch a dial connected to itself).
 //!
 //! What is measured, and how, is shared with the connmgr paths so that the two differ only in
 //! the client: the same sink child, the same warm-up and window, the same [`Meter`] sampled after
@@ -541,6 +542,11 @@ pub fn iw1(k: u32, common: &Common) -> Result<(), BoxError> {
                             }
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // That connection is gone (reset before accept): the rest are not.
+                        Err(e) if matches!(e.kind(), ErrorKind::ConnectionAborted | ErrorKind::Interrupted) => {
+                            accept_errs += 1;
+                        }
+                        // Out of descriptors or memory: the next readiness retries.
                         Err(_) => {
                             accept_errs += 1;
                             break;
