@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""connmgr's churn example against the raw mio ceiling (churn-limit), WORKLOADS.md's rows.
+"""connmgr's churn example against its raw mio ceiling (`churn --impl raw`): benches/README.md's rows.
 
-    python3 benches/compare.py                 # every row, 3 alternating rounds (~8 min)
+    python3 benches/compare.py                 # every row, 3 alternating rounds (~10 min)
     python3 benches/compare.py --only cw1 --runs 3 --secs 10
-    python3 benches/compare.py --raw-dir DIR   # use prebuilt churn-limit and churn-sink
+    python3 benches/compare.py --runs 1 --secs 3   # a quick end-to-end check (~1.5 min)
 
-Both clients use the same sink (churn-sink, started here, a separate process), so the only
-difference between them is the client. Rounds alternate the order (raw first, then connmgr
-first, ...) so drift on a shared machine hits both alike; the table shows medians of the runs
-and the ratios the issue's targets are stated in. Loopback only; every run is bounded.
+Both implementations are the same binary (`cargo run --release --example churn -- WL --impl raw|connmgr`),
+so they share the measurement code. For CW1 and HW1 both use one sink started here (`churn sink`,
+a separate process), so the only difference between them is the client; IW1's load client is a
+child each run starts itself. Rounds alternate the order (raw first, then connmgr first, ...)
+so drift on a shared machine hits both alike; the table shows medians of the runs and the
+ratios the targets are stated in. Loopback only; every run is bounded.
 """
 import argparse
 import json
@@ -19,34 +21,26 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOL = os.path.join(ROOT, "..", "shared", "tools", "churn-limit")
+CHURN = os.path.join(ROOT, "target", "release", "examples", "churn")
 
 
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, **kw)
-
-
-def build(raw_dir):
-    sh(["cargo", "build", "--quiet", "--release", "--example", "churn"], cwd=ROOT)
-    if raw_dir:
-        return raw_dir
-    manifest = os.environ.get("CHURN_LIMIT_MANIFEST", os.path.join(TOOL, "Cargo.toml"))
-    target = os.path.join(ROOT, "target", "churn-limit")
-    sh(["cargo", "build", "--quiet", "--release", "--manifest-path", manifest, "--target-dir", target])
-    return os.path.join(target, "release")
+def build():
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--example", "churn"], cwd=ROOT, check=True)
 
 
 class Sink:
-    """churn-sink on `port`, ready once it has printed its banner; stopped by its PID."""
+    """`churn sink` on a free port (read from its `ready <port>` line); stopped by its PID. Its
+    stdin stays open while it runs: the sink exits by itself if this script goes away."""
 
-    def __init__(self, raw_dir, mode, port, secs):
+    def __init__(self, mode, secs):
         self.p = subprocess.Popen(
-            [os.path.join(raw_dir, "churn-sink"), "--mode", mode, "--port", str(port), "--secs", str(secs)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        line = self.p.stderr.readline()  # "churn-sink: mode=... " once every listener is up
-        if not line.startswith("churn-sink:"):
+            [CHURN, "sink", "--mode", mode, "--port", "0", "--secs", f"{secs:.0f}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.p.stdout.readline()
+        if not line.startswith("ready "):
             self.stop()
-            raise RuntimeError(f"churn-sink did not start: {line!r}")
+            raise RuntimeError(f"churn sink did not start: {line!r}")
+        self.port = int(line.split()[1])
 
     def stop(self):
         if self.p.poll() is None:
@@ -54,22 +48,14 @@ class Sink:
         self.p.wait()
 
 
-def run_json(cmd):
-    # Through `sh -c` (which forks for a command that is not its last): Linux carries
-    # getrusage's ru_maxrss across execve, and Python starts programs with vfork + exec, so a
-    # client started directly would report this Python process's peak RSS as its own. The raw
-    # tool reads ru_maxrss; connmgr's example reads VmHWM, which is immune either way.
-    cmd = ["sh", "-c", '"$@"; exit $?', "sh"] + cmd
+def client(impl, wl, args):
+    # Peak RSS is VmHWM (see examples/churn/os.rs), so starting the client straight from Python
+    # (vfork + exec) does not leak this process's peak into it.
+    cmd = [CHURN, wl, "-q", "--impl", impl] + args
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                          timeout=200).stdout
     lines = [l for l in out.splitlines() if l.startswith("{")]
     return json.loads(lines[-1])
-
-
-def client(raw_dir, impl, wl, args):
-    if impl == "raw":
-        return run_json([os.path.join(raw_dir, "churn-limit"), wl] + args)
-    return run_json([os.path.join(ROOT, "target", "release", "examples", "churn"), wl, "-q"] + args)
 
 
 def med(runs, key):
@@ -86,15 +72,23 @@ def cpu_us(x):
     return x["cpu_s"] / max(x["established"], 1) * 1e6
 
 
+def rw1_expected(n, base_ms, secs):
+    """Dials N permanent requests make in `secs` with linear backoff base x retry (cap 5 min):
+    dial k of a request starts at base x k(k+1)/2, so 14 per request in 10 s."""
+    at, k = 0, 0
+    while at + min(base_ms * (k + 1), 300_000) < secs * 1000:
+        at += min(base_ms * (k + 1), 300_000)
+        k += 1
+    return n * (k + 1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--secs", type=float, default=10)
-    ap.add_argument("--only", choices=["cw1", "hw1", "rw1"])
-    ap.add_argument("--raw-dir", help="directory with churn-limit and churn-sink (default: build them)")
-    ap.add_argument("--port", type=int, default=19100, help="first sink port (several are used)")
+    ap.add_argument("--only", choices=["cw1", "hw1", "rw1", "iw1"])
     ap.add_argument("--json", help="also write every run to this file (JSON lines)")
-    ap.add_argument("--report", help="only print the table for runs saved earlier with --json")
+    ap.add_argument("--report", help="only print the table for runs saved earlier with --json (pass their --secs)")
     a = ap.parse_args()
     if a.report:
         results = {}
@@ -106,7 +100,7 @@ def main():
         return report(results, a)
     if not (1 <= a.runs <= 9 and 0 < a.secs <= 60):
         ap.error("--runs 1..9, --secs (0, 60]")
-    raw_dir = build(a.raw_dir)
+    build()
     secs = f"{a.secs:g}"
     rows = []
     if a.only in (None, "cw1"):
@@ -115,26 +109,31 @@ def main():
         rows += [("hw1", n) for n in (1000, 5000, 15000)]
     if a.only in (None, "rw1"):
         rows += [("rw1", 2000)]
+    if a.only in (None, "iw1"):
+        rows += [("iw1", 64)]
     results = {}
     log = open(a.json, "w") if a.json else None
-    port = a.port
     for wl, p in rows:
         res = {"raw": [], "connmgr": []}
         for r in range(a.runs):
             order = ["raw", "connmgr"] if r % 2 == 0 else ["connmgr", "raw"]
             for impl in order:
-                port += 1
+                # A fresh sink per run: HW1's holds every connection until it exits.
+                sink = None
                 if wl == "cw1":
-                    sink = Sink(raw_dir, "close", port, a.secs + 40)
-                    args = ["--k", str(p), "--port", str(port), "--warm", "1", "--secs", secs]
+                    sink = Sink("close", a.secs + 40)
+                    args = ["--k", str(p), "--port", str(sink.port), "--warm", "1", "--secs", secs]
                 elif wl == "hw1":
-                    sink = Sink(raw_dir, "hold", port, a.secs + 70)
-                    args = ["--n", str(p), "--port", str(port), "--secs", secs]
+                    sink = Sink("hold", a.secs + 70)
+                    args = ["--n", str(p), "--port", str(sink.port), "--secs", secs]
+                elif wl == "rw1":
+                    # No --port: the example picks a port where nothing listens.
+                    args = ["--n", str(p), "--retry-ms", "100", "--secs", secs]
                 else:
-                    sink = None
-                    args = ["--n", str(p), "--port", "19999", "--retry-ms", "100", "--secs", secs]
+                    # IW1 starts its own load client child (`churn load`).
+                    args = ["--k", str(p), "--warm", "1", "--secs", secs]
                 try:
-                    j = client(raw_dir, impl, wl, args)
+                    j = client(impl, wl, args)
                 finally:
                     if sink:
                         sink.stop()
@@ -187,11 +186,27 @@ def report(results, a):
             row(f"HW1 N={p}", "idle voluntary switches", f"{r_cs:g}", f"{c_cs:g}", f"{c_cs - r_cs:+g}", "<= raw + 1", c_cs <= r_cs + 1)
             r_ic, c_ic = med(raw, "idle_cpu_s"), med(cm, "idle_cpu_s")
             row(f"HW1 N={p}", "idle CPU s", f"{r_ic:.4f}", f"{c_ic:.4f}", f"{c_ic - r_ic:+.4f}", "clock resolution (< 1 ms)", c_ic < 0.001)
+        elif wl == "iw1":
+            r_aps, c_aps = med(raw, "accepts_per_s"), med(cm, "accepts_per_s")
+            r_cpu = statistics.median(cpu_us(x) for x in raw)
+            c_cpu = statistics.median(cpu_us(x) for x in cm)
+            q_aps = paired(res, lambda x: x["accepts_per_s"])
+            q_cpu = paired(res, cpu_us)
+            # On 2 cores the load client (one process, one core) is usually slower than either
+            # listener, so the listener waits for it: accepts/s then measures the client, and
+            # CPU per accept is the comparison that tells the two apart.
+            waited = sum(1 for x in raw + cm if x["cpu_s"] < 0.9 * x["secs"])
+            note = f" ({waited} of {len(raw) + len(cm)} runs below 90 % CPU: client-bound)" if waited else ""
+            row(f"IW1 K={p}", "accepts/s", f"{r_aps:,.0f}", f"{c_aps:,.0f}", f"{q_aps:.3f}x{note}", ">= 0.9x", q_aps >= 0.9)
+            row(f"IW1 K={p}", "CPU us/accept", f"{r_cpu:.2f}", f"{c_cpu:.2f}", f"{q_cpu:.3f}x", "<= 1.15x", q_cpu <= 1.15)
+            row(f"IW1 K={p}", "peak RSS KiB", f"{med(raw, 'peak_rss_kb'):,.0f}", f"{med(cm, 'peak_rss_kb'):,.0f}",
+                f"{med(cm, 'peak_rss_kb') - med(raw, 'peak_rss_kb'):+,.0f} KiB", "(context)", True)
         else:
             r_d, c_d = med(raw, "dials"), med(cm, "dials")
             r_c, c_c = med(raw, "cpu_s"), med(cm, "cpu_s")
             r_m, c_m = med(raw, "peak_rss_kb"), med(cm, "peak_rss_kb")
-            row(f"RW1 N={p}", "dials", f"{r_d:,.0f}", f"{c_d:,.0f}", "", "exactly 28,000", all(x["dials"] == 28000 for x in cm))
+            want = rw1_expected(p, 100, a.secs)
+            row(f"RW1 N={p}", "dials", f"{r_d:,.0f}", f"{c_d:,.0f}", "", f"exactly {want:,}", all(x["dials"] == want for x in cm))
             q_c = paired(res, lambda x: x["cpu_s"])
             row(f"RW1 N={p}", "CPU s", f"{r_c:.3f}", f"{c_c:.3f}", f"{q_c:.3f}x", "<= 1.2x", q_c <= 1.2)
             row(f"RW1 N={p}", "peak RSS KiB", f"{r_m:,.0f}", f"{c_m:,.0f}", f"{c_m - r_m:+,.0f} KiB", "<= +1024 KiB", c_m - r_m <= 1024)
@@ -210,11 +225,12 @@ def report(results, a):
             hi = (rss[15000] - rss[5000]) * 1024 / 10000
             row("HW1 N=1000..15000", f"RSS bytes/held conn ({impl})", "", f"{lo:.0f} -> {hi:.0f}",
                 "1k-5k -> 5k-15k", "flat", impl == "raw" or (hi <= lo * 1.25 + 16))
-        # The binaries differ in size (the example links clap and more); the slope removes that.
+        # The intercept is the binary and its libraries (both impls are the same binary) plus
+        # whatever each allocates up front; the slope above is what each held connection costs.
         rs = {impl: {n: med(hw[n][impl], "rss_after_kb") for n in (1000, 15000)} for impl in ("raw", "connmgr")}
         base = {impl: rs[impl][1000] - (rs[impl][15000] - rs[impl][1000]) / 14 for impl in rs}
         row("HW1", "RSS at N=0 (intercept KiB)", f"{base['raw']:,.0f}", f"{base['connmgr']:,.0f}",
-            f"{base['connmgr'] - base['raw']:+,.0f} KiB", "(binary + libs)", True)
+            f"{base['connmgr'] - base['raw']:+,.0f} KiB", "(fixed state)", True)
 
 
 if __name__ == "__main__":

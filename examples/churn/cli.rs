@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::load::LoadArgs;
 use crate::sink::{SinkArgs, SinkMode};
 
 /// What to run.
@@ -16,12 +17,51 @@ pub enum Workload {
     Cw1 { k: u32, common: Common },
     Hw1 { n: u32, common: Common },
     Rw1 { n: u32, common: Common },
+    Iw1 { k: u32, rules: Rules, common: Common },
     Sink(SinkArgs),
+    Load(LoadArgs),
+}
+
+/// Which client does the work: connmgr, or the raw mio loop of `raw.rs` (the ceiling).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Impl {
+    #[default]
+    Connmgr,
+    Raw,
+}
+
+impl Impl {
+    /// The JSON value of `impl`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Impl::Connmgr => "connmgr",
+            Impl::Raw => "raw",
+        }
+    }
+}
+
+/// IW1's admission rules: `off` (max_inbound unlimited) or `on` (every rule, not built yet).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rules {
+    #[default]
+    Off,
+    On,
+}
+
+impl Rules {
+    /// The JSON value of `rules`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rules::Off => "off",
+            Rules::On => "on",
+        }
+    }
 }
 
 /// Options every workload takes.
 #[derive(Debug, Clone)]
 pub struct Common {
+    pub imp: Impl,
     pub port: Option<u16>,
     pub addrs: u8,
     pub warm: f64,
@@ -36,6 +76,7 @@ pub struct Common {
 impl Default for Common {
     fn default() -> Self {
         Common {
+            imp: Impl::Connmgr,
             port: None,
             addrs: 8,
             warm: 1.0,
@@ -50,25 +91,30 @@ impl Default for Common {
 }
 
 pub const USAGE: &str = "\
-usage: churn <cw1|hw1|rw1> [OPTIONS]        (or: churn sink [SINK OPTIONS])
+usage: churn <cw1|hw1|rw1|iw1> [OPTIONS]    (or: churn sink|load [CHILD OPTIONS])
 
   cw1 --k K          outbound churn: K automatic attempts in flight (default 64)
   hw1 --n N          idle hold: establish N connections, then idle (default 5000)
   rw1 --n N          retry storm: N permanent requests to a closed port (default 2000)
+  iw1 --k K          inbound churn: accept K in flight from a load client child (default 64)
 
 options:
-  --port P           use a sink already running on port P (rw1: the closed port to dial);
-                     without it a sink child process is started
-  --addrs A          sink addresses 127.0.0.1 ..= 127.0.0.A (default 8)
-  --warm S           warm-up seconds before measuring, cw1 (default 1)
-  --secs S           seconds measured (cw1), idle (hw1) or run (rw1) (default 10)
+  --impl I           connmgr (default), or raw: the same socket work in a bare mio loop
+  --port P           use a sink already running on port P (rw1: the closed port to dial;
+                     iw1: the port to listen on); without it a sink child process is started
+  --addrs A          sink addresses (iw1: the client's source addresses) 127.0.0.1 ..= 127.0.0.A
+                     (default 8)
+  --warm S           warm-up seconds before measuring, cw1 and iw1 (default 1)
+  --secs S           seconds measured (cw1, iw1), idle (hw1) or run (rw1) (default 10)
+  --rules off|on     iw1, connmgr: admission rules off (default) or all on (not built yet)
   --retry-ms MS      retry_duration in ms (default 100)
   --csv FILE         write the per-second series as CSV
   --svg FILE         write a chart of the series as SVG
-  --ceiling X        draw a reference conn/s (the raw tool's, say) on the cw1 chart
+  --ceiling X        draw a reference rate (the raw loop's, say) on the cw1 / iw1 chart
   -q, --quiet        no progress lines
 
-sink options: --mode close|hold  --port P (0: any)  --addrs A  --secs S  --backlog B";
+sink options: --mode close|hold  --port P (0: any)  --addrs A  --secs S  --backlog B
+load options: --port P (127.0.0.1:P to dial)  --k K  --addrs A (sources)  --secs S";
 
 /// Parses the process's arguments; on a bad one prints one error line and the usage line and
 /// exits with status 2; `help` / `--help` prints the usage and exits.
@@ -102,16 +148,35 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Option<Wor
     if mode == "sink" {
         return parse_sink(&mut p).map(|s| Some(Workload::Sink(s)));
     }
+    if mode == "load" {
+        return parse_load(&mut p).map(|l| Some(Workload::Load(l)));
+    }
     let (mut count, count_name, range) = match mode.as_str() {
         "cw1" => (64, "k", 1..=100_000),
         "hw1" => (5000, "n", 1..=60_000),
         "rw1" => (2000, "n", 1..=60_000),
-        other => return Err(format!("unknown workload '{other}' (expected cw1, hw1, rw1 or sink)")),
+        "iw1" => (64, "k", 1..=10_000),
+        other => return Err(format!("unknown workload '{other}' (expected cw1, hw1, rw1, iw1, sink or load)")),
     };
     let mut c = Common::default();
+    let mut rules = None;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Long(name) if name == count_name => count = number(&mut p, count_name, range.clone())?,
+            Long("impl") => {
+                c.imp = match string(&mut p)?.as_str() {
+                    "connmgr" => Impl::Connmgr,
+                    "raw" => Impl::Raw,
+                    other => return Err(format!("invalid value '{other}' for '--impl' (expected connmgr or raw)")),
+                }
+            }
+            Long("rules") if mode == "iw1" => {
+                rules = Some(match string(&mut p)?.as_str() {
+                    "off" => Rules::Off,
+                    "on" => Rules::On,
+                    other => return Err(format!("invalid value '{other}' for '--rules' (expected off or on)")),
+                })
+            }
             Long("port") => c.port = Some(number(&mut p, "port", 1..=65_535)? as u16),
             Long("addrs") => c.addrs = number(&mut p, "addrs", 1..=254)? as u8,
             Long("warm") => c.warm = seconds(&mut p, "warm", true)?,
@@ -125,11 +190,38 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Option<Wor
             other => return Err(other.unexpected().to_string()),
         }
     }
+    let rules = rules.unwrap_or_default();
+    if rules == Rules::On && c.imp == Impl::Raw {
+        return Err("'--rules on' needs '--impl connmgr': the raw loop has no admission rules".into());
+    }
     Ok(Some(match mode.as_str() {
         "cw1" => Workload::Cw1 { k: count, common: c },
         "hw1" => Workload::Hw1 { n: count, common: c },
+        "iw1" => Workload::Iw1 { k: count, rules, common: c },
         _ => Workload::Rw1 { n: count, common: c },
     }))
+}
+
+fn parse_load(p: &mut lexopt::Parser) -> Result<LoadArgs, String> {
+    use lexopt::prelude::*;
+    let mut l = LoadArgs::default();
+    let mut port = None;
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("port") => port = Some(number(p, "port", 1..=65_535)? as u16),
+            Long("k") => l.k = number(p, "k", 1..=10_000)?,
+            Long("addrs") => l.addrs = number(p, "addrs", 1..=254)? as u8,
+            Long("secs") => l.secs = seconds(p, "secs", false)?,
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    l.port = port.ok_or("load: '--port' is required (the listener to dial)")?;
+    Ok(l)
+}
+
+fn string(p: &mut lexopt::Parser) -> Result<String, String> {
+    use lexopt::ValueExt;
+    p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())
 }
 
 fn parse_sink(p: &mut lexopt::Parser) -> Result<SinkArgs, String> {
@@ -215,6 +307,57 @@ mod tests {
     }
 
     #[test]
+    fn impl_selects_the_client_for_every_workload() {
+        let imp = |args: &str| match parse(args).unwrap().unwrap() {
+            Workload::Cw1 { common, .. }
+            | Workload::Hw1 { common, .. }
+            | Workload::Rw1 { common, .. }
+            | Workload::Iw1 { common, .. } => common.imp,
+            other => panic!("{other:?}"),
+        };
+        for wl in ["cw1", "hw1", "rw1", "iw1"] {
+            assert_eq!(imp(wl), Impl::Connmgr, "{wl}: the default");
+            assert_eq!(imp(&format!("{wl} --impl raw")), Impl::Raw, "{wl}");
+            assert_eq!(imp(&format!("{wl} --impl connmgr")), Impl::Connmgr, "{wl}");
+        }
+        assert_eq!(Impl::Raw.name(), "raw");
+        assert_eq!(Impl::Connmgr.name(), "connmgr");
+    }
+
+    #[test]
+    fn iw1_takes_k_and_rules() {
+        match parse("iw1").unwrap().unwrap() {
+            Workload::Iw1 { k, rules, common } => {
+                assert_eq!((k, rules, common.addrs, common.warm, common.secs), (64, Rules::Off, 8, 1.0, 10.0))
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse("iw1 --k 8 --rules on --addrs 4 --secs 3").unwrap().unwrap() {
+            Workload::Iw1 { k, rules, common } => {
+                assert_eq!((k, rules, common.addrs, common.secs, common.imp), (8, Rules::On, 4, 3.0, Impl::Connmgr))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse("iw1 --impl raw --rules off").unwrap().unwrap(),
+            Workload::Iw1 { rules: Rules::Off, .. }
+        ));
+        assert_eq!((Rules::Off.name(), Rules::On.name()), ("off", "on"));
+    }
+
+    #[test]
+    fn load_child_options() {
+        match parse("load --port 19100 --k 16 --addrs 2 --secs 5").unwrap().unwrap() {
+            Workload::Load(l) => assert_eq!((l.port, l.k, l.addrs, l.secs), (19100, 16, 2, 5.0)),
+            other => panic!("{other:?}"),
+        }
+        match parse("load --port 1").unwrap().unwrap() {
+            Workload::Load(l) => assert_eq!((l.port, l.k, l.addrs), (1, 64, 8)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn bad_arguments_are_one_line_errors() {
         for bad in [
             "cw2",
@@ -225,6 +368,17 @@ mod tests {
             "cw1 --secs",
             "sink --mode loud",
             "rw1 --port 70000",
+            "cw1 --impl fast",
+            "cw1 --impl",
+            "cw1 --rules off",
+            "iw1 --rules maybe",
+            "iw1 --impl raw --rules on",
+            "iw1 --rules on --impl raw",
+            "iw1 --n 5",
+            "iw1 --k 0",
+            "load --k 8",
+            "load --port 0",
+            "load --port 19100 --addrs 0",
         ] {
             let e = parse(bad).unwrap_err();
             assert!(!e.contains('\n') && !e.is_empty(), "{bad}: {e}");

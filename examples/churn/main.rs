@@ -1,18 +1,22 @@
 // cargo run --release --example churn -- cw1 --k 64
 //
-// The connection-churn benchmark of WORKLOADS.md, run through connmgr's public API:
+// The connection-churn benchmarks of benches/README.md, run through connmgr's public API, or
+// with `--impl raw` through a bare mio loop doing the same socket work (the ceiling, raw.rs):
 //
 //   cargo run --release --example churn -- cw1 --k 64               # outbound churn, K in flight
+//   cargo run --release --example churn -- cw1 --k 64 --impl raw    # the same, raw mio
 //   cargo run --release --example churn -- hw1 --n 5000             # establish N, then idle 10 s
 //   cargo run --release --example churn -- rw1 --n 2000 --retry-ms 100   # retry storm
+//   cargo run --release --example churn -- iw1 --k 64               # inbound churn (iw1.rs)
 //
-// Options (all workloads): --port P (use a sink already running there; without it the example
-// starts its own sink as a child process: this same binary in `sink` mode), --addrs 8, --warm 1,
-// --secs 10, --retry-ms 100, --csv FILE (per-second series), --svg FILE (chart), --ceiling X
-// (draw a reference conn/s, e.g. the raw tool's, on the chart). A progress line goes to stderr
-// every second; the result is one JSON line on stdout with the keys WORKLOADS.md lists.
-// `cargo run --release --example churn -- help` lists everything (parsed with lexopt: see cli.rs for why
-// not clap).
+// Options (all workloads): --impl connmgr|raw, --port P (use a sink already running there;
+// without it the example starts its own sink as a child process: this same binary in `sink`
+// mode; iw1 starts a load client child, `load` mode, instead), --addrs 8, --warm 1, --secs 10,
+// --retry-ms 100, --rules off|on (iw1), --csv FILE (per-second series), --svg FILE (chart),
+// --ceiling X (draw a reference rate, e.g. the raw loop's, on the chart). A progress line goes
+// to stderr every second; the result is one JSON line on stdout with the keys benches/README.md
+// lists, the same for both implementations. `cargo run --release --example churn -- help` lists
+// everything (parsed with lexopt: see cli.rs for why not clap).
 //
 // # The churn path: `Ctx::close`, not `disconnect`
 //
@@ -58,7 +62,10 @@
 // `/proc/self/status`; the sink is another process, so its work is not counted.
 
 mod cli;
+mod iw1;
+mod load;
 mod os;
+mod raw;
 mod series;
 mod sink;
 
@@ -71,7 +78,7 @@ use connmgr::{
     AddressError, Config, ConnInfo, Counters, Ctx, DialError, DisconnectReason, Handler, Manager, NextStep, Peer,
 };
 
-use cli::{Common, Workload};
+use cli::{Common, Impl, Workload};
 use os::Usage;
 use series::{Chart, Errs, HLine, Row};
 
@@ -83,9 +90,15 @@ fn main() {
     os::debug_rss("parsed");
     let result = match &workload {
         Workload::Sink(args) => sink::run(args).map_err(BoxError::from),
+        Workload::Load(args) => load::run(args).map_err(BoxError::from),
+        Workload::Cw1 { k, common } if common.imp == Impl::Raw => raw::cw1(*k, common),
+        Workload::Hw1 { n, common } if common.imp == Impl::Raw => raw::hw1(*n, common),
+        Workload::Rw1 { n, common } if common.imp == Impl::Raw => raw::rw1(*n, common),
+        Workload::Iw1 { k, common, .. } if common.imp == Impl::Raw => raw::iw1(*k, common),
         Workload::Cw1 { k, common } => cw1(*k, common),
         Workload::Hw1 { n, common } => hw1(*n, common),
         Workload::Rw1 { n, common } => rw1(*n, common),
+        Workload::Iw1 { k, rules, common } => iw1::connmgr(*k, *rules, common),
     };
     if let Err(e) = result {
         eprintln!("churn: error: {e}");
@@ -147,41 +160,55 @@ fn manager(config: Config, addrs: Vec<SocketAddr>, churn: bool) -> Result<Manage
 // ---------------------------------------------------------------------------------------------
 // The child sink.
 
+/// A child process of this binary (a sink, or IW1's load client); killed and reaped on drop.
+struct ChildProc {
+    child: Child,
+}
+
+impl ChildProc {
+    /// Starts `<this binary> <args>` and waits for its `ready` line; returns what follows `ready`.
+    fn start(args: &[String]) -> Result<(Self, String), BoxError> {
+        let exe = std::env::current_exe()?;
+        let mut child =
+            Command::new(exe).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+        let mut line = String::new();
+        let read = child.stdout.take().map(|out| BufReader::new(out).read_line(&mut line));
+        match (read, line.strip_prefix("ready")) {
+            (Some(Ok(_)), Some(rest)) => Ok((ChildProc { child }, rest.trim().to_string())),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!("the {} child did not start (said {line:?})", args[0]).into())
+            }
+        }
+    }
+
+    fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A sink child process; killed and reaped on drop.
 struct SinkChild {
-    child: Child,
+    child: ChildProc,
     port: u16,
 }
 
 impl SinkChild {
     /// Starts `<this binary> sink ...` and waits for its `ready <port>` line.
     fn start(mode: &str, addrs: u8, secs: f64) -> Result<Self, BoxError> {
-        let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
-            .args(["sink", "--mode", mode, "--port", "0", "--addrs", &addrs.to_string()])
-            .args(["--secs", &format!("{secs:.0}")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let mut line = String::new();
-        let read = child.stdout.take().map(|out| BufReader::new(out).read_line(&mut line));
-        let port = line.strip_prefix("ready ").and_then(|p| p.trim().parse::<u16>().ok());
-        match (read, port) {
-            (Some(Ok(_)), Some(port)) => Ok(SinkChild { child, port }),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(format!("the sink did not start (said {line:?})").into())
-            }
-        }
-    }
-}
-
-impl Drop for SinkChild {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let args =
+            ["sink", "--mode", mode, "--port", "0", "--addrs", &addrs.to_string(), "--secs", &format!("{secs:.0}")];
+        let (child, rest) = ChildProc::start(&args.map(String::from))?;
+        let port = rest.parse::<u16>().map_err(|_| format!("the sink said 'ready {rest}', not a port"))?;
+        Ok(SinkChild { child, port })
     }
 }
 
@@ -216,6 +243,23 @@ fn closed_port() -> Result<u16, BoxError> {
 
 // ---------------------------------------------------------------------------------------------
 // Sampling and progress.
+
+/// What the meter reads from either implementation after a turn.
+#[derive(Clone, Copy, Debug)]
+struct Tally {
+    /// Connections established so far (IW1: accepted).
+    connected: u64,
+    /// Dials started so far.
+    dials: u64,
+    /// Connections held now (IW1: accepted and not yet closed).
+    established: u64,
+}
+
+impl From<&Counters> for Tally {
+    fn from(c: &Counters) -> Self {
+        Tally { connected: c.connected, dials: c.dials, established: c.established }
+    }
+}
 
 /// Samples the manager between turns: time-weighted in-flight, per-second rows, progress.
 struct Meter {
@@ -286,7 +330,8 @@ impl Meter {
     }
 
     /// Closes the current interval: a row, and a progress line.
-    fn row(&mut self, now: Instant, phase: &'static str, c: &Counters, errs: Errs) {
+    fn row(&mut self, now: Instant, phase: &'static str, c: impl Into<Tally>, errs: Errs) {
+        let c: Tally = c.into();
         let dt = now.saturating_duration_since(self.tick_at).as_secs_f64().max(1e-9);
         let cpu = os::usage().cpu_s;
         let in_flight = if self.tick_ns == 0 {
@@ -564,7 +609,7 @@ fn rw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let mut mgr = manager(config, Vec::new(), false)?;
     os::debug_rss("rw1 manager");
     let mut meter = Meter::new("rw1", start, common.quiet, common.secs as usize + 2);
-    // Started first, so each `connect` dials at once, as the raw tool's loop does. (Requests made
+    // Started first, so each `connect` dials at once, as the raw loop does. (Requests made
     // before `start` would all dial inside `start`, queueing N dial actions at once.)
     mgr.start();
     for _ in 0..n {

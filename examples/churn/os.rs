@@ -1,4 +1,4 @@
-//! The process's own resource use, as WORKLOADS.md asks: CPU time, peak RSS and context
+//! The process's own resource use, as benches/README.md defines it: CPU time, peak RSS and context
 //! switches from `getrusage(RUSAGE_SELF)`, current RSS from `/proc/self/status`. The sink is a
 //! separate process, so none of its work is counted here.
 
@@ -53,6 +53,28 @@ pub fn peak_rss_kb(u: &Usage) -> i64 {
     match status_kb("VmHWM:") {
         -1 => u.maxrss_kb,
         kb => kb,
+    }
+}
+
+/// Sets `IP_BIND_ADDRESS_NO_PORT`: a `bind` to port 0 then leaves the port to `connect`, which
+/// picks it per 4-tuple (and may reuse a TIME_WAIT one) instead of reserving it for the address.
+pub fn bind_address_no_port(s: &socket2::Socket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket fd and a pointer to a c_int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The per-second series: what the progress line prints, what `--csv` writes, and what `--svg`
 //! draws. The chart is hand-written SVG (no plotting dependency): axes with round-number ticks,
 //! gridlines, the measured mean as a dashed line, the warm-up shaded, an optional reference line
-//! (`--ceiling`, e.g. the raw tool's conn/s), and a title that says what was run.
+//! (`--ceiling`, e.g. the raw loop's conn/s), and a title that says what was run.
 
 use std::fmt::Write as _;
 use std::io;

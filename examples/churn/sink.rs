@@ -1,10 +1,10 @@
-//! `churn sink`: the loopback sink of WORKLOADS.md, as a mode of the same binary so that the
+//! `churn sink`: the loopback sink of benches/README.md, as a mode of the same binary so that the
 //! benchmark can start it as a child process (its CPU and memory must not count as the client's).
 //!
-//! It behaves like `churn-sink` of the raw ceiling tool: single-threaded mio, listening on
-//! 127.0.0.1 ..= 127.0.0.<addrs> on one port with SO_REUSEADDR and a backlog of 4096, accepting
-//! until `WouldBlock` on every readiness event, then either closing each socket at once with a
-//! plain FIN (`close`) or keeping it open until exit (`hold`). It exits by itself after `--secs`.
+//! Single-threaded mio, listening on 127.0.0.1 ..= 127.0.0.<addrs> on one port with SO_REUSEADDR
+//! and a backlog of 4096, accepting until `WouldBlock` on every readiness event, then either
+//! closing each socket at once with a plain FIN (`close`) or keeping it open until exit (`hold`).
+//! It exits by itself after `--secs`. Both implementations (`--impl`) use it alike.
 //!
 //! With `--port 0` it picks a free port itself (bind 127.0.0.1:0, then the same port on the
 //! other addresses; a few bounded retries if another process holds it there), and in every case
