@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use connmgr::{
     AddressError, Config, ConnInfo, ConnState, ConnectOptions, Ctx, DialError, DisconnectReason, Handler, InboundId,
-    Manager, NextStep,
+    Manager, NextStep, Target,
 };
 
 /// Prints what the manager reports, with the time since start.
@@ -35,10 +35,10 @@ impl Demo {
 }
 
 impl Handler for Demo {
-    fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
+    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
         let addr = self.addrs[self.next % self.addrs.len()];
         self.next += 1;
-        Some(Ok(addr))
+        Some(Ok(addr.into()))
     }
 
     fn on_connection(&mut self, _ctx: &mut Ctx<'_>, conn: &ConnInfo) {

@@ -165,8 +165,12 @@ impl Handler for Acceptor {
         let Some(stream) = ctx.stream(peer) else { return };
         match read_to_eof(stream) {
             Drained::Pending => {}
-            Drained::Eof => ctx.close(peer, DisconnectReason::RemoteClosed),
-            Drained::Failed(e) => ctx.close(peer, DisconnectReason::Io(e)),
+            Drained::Eof => {
+                let _ = ctx.close(peer, DisconnectReason::RemoteClosed);
+            }
+            Drained::Failed(e) => {
+                let _ = ctx.close(peer, e.into());
+            }
         }
     }
 }
@@ -236,7 +240,7 @@ pub fn connmgr(k: u32, rules: Rules, common: &Common) -> Result<(), BoxError> {
     if now.saturating_duration_since(meter.tick_at) > Duration::from_millis(50) {
         meter.row(now, "measure", t1, Errs::default());
     }
-    mgr.stop();
+    mgr.stop()?;
     Report {
         imp: Impl::Connmgr,
         k,

@@ -75,7 +75,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use connmgr::{
-    AddressError, Config, ConnInfo, Counters, Ctx, DialError, DisconnectReason, Handler, Manager, NextStep, Peer,
+    AddressError, Config, ConnInfo, ConnectOptions, Counters, Ctx, DialError, DisconnectReason, Handler, Manager,
+    NextStep, Peer, Target,
 };
 
 use cli::{Common, Impl, Workload};
@@ -118,19 +119,19 @@ struct Bench {
 }
 
 impl Handler for Bench {
-    fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
+    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
         let addr = self.addrs[self.next];
         self.next += 1;
         if self.next == self.addrs.len() {
             self.next = 0;
         }
-        Some(Ok(addr))
+        Some(Ok(addr.into()))
     }
 
     fn on_connection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo) {
         if self.churn {
             // The churn path (see the top of this file): replaced at once, no failure counted.
-            ctx.close(Peer::Outbound(conn.id), DisconnectReason::Requested);
+            let _ = ctx.close(Peer::Outbound(conn.id), DisconnectReason::Requested);
         }
     }
 
@@ -449,7 +450,7 @@ fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let conn_per_s = established as f64 / secs;
     let cpu_s = u1.cpu_s - u0.cpu_s;
     let in_flight_mean = meter.window_mean();
-    mgr.stop();
+    mgr.stop()?;
     print_json(&format!(
         "{{\"impl\":\"connmgr\",\"wl\":\"cw1\",\"k\":{k},\"conn_per_s\":{conn_per_s:.1},\"established\":{established},\"dials\":{},\"dial_errs\":{},\"cpu_s\":{cpu_s:.3},\"peak_rss_kb\":{},\"secs\":{secs:.3},\"in_flight_mean\":{in_flight_mean:.2}}}",
         c1.dials - c0.dials,
@@ -542,10 +543,10 @@ fn hw1(n: u32, common: &Common) -> Result<(), BoxError> {
     }
     if !common.quiet {
         eprintln!(
-            "hw1: {} established in {establish_s:.3} s (capacity preallocated: {capacity}); RSS {rss_after_kb} KiB; idle {} s with no timer armed ({} timers)",
+            "hw1: {} established in {establish_s:.3} s (capacity preallocated: {capacity}); RSS {rss_after_kb} KiB; idle {} s ({})",
             c.established,
             common.secs,
-            mgr.reactor().core().timers_armed()
+            if mgr.poll_timeout().is_none() { "no timer armed" } else { "a timer is armed" }
         );
     }
     // The idle window: no timer is armed, so the manager sleeps in poll until `end`.
@@ -558,7 +559,7 @@ fn hw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let c1 = mgr.counters();
     meter.row(now, "idle", &c1, mgr.handler().errs);
     let e = mgr.handler().errs;
-    mgr.stop();
+    mgr.stop()?;
     print_json(&format!(
         "{{\"impl\":\"connmgr\",\"wl\":\"hw1\",\"n\":{n},\"established\":{},\"dials\":{},\"dial_errs\":{},\"establish_s\":{establish_s:.3},\"rss_after_kb\":{rss_after_kb},\"idle_cpu_s\":{:.4},\"idle_nvcsw\":{},\"idle_nivcsw\":{},\"peak_rss_kb\":{}}}",
         c1.established,
@@ -613,7 +614,7 @@ fn rw1(n: u32, common: &Common) -> Result<(), BoxError> {
     // before `start` would all dial inside `start`, queueing N dial actions at once.)
     mgr.start();
     for _ in 0..n {
-        mgr.connect(addr, true)?;
+        mgr.connect(addr, ConnectOptions::permanent())?;
     }
     os::debug_rss("rw1 connects");
     if !common.quiet {
@@ -641,7 +642,7 @@ fn rw1(n: u32, common: &Common) -> Result<(), BoxError> {
         meter.row(now, "run", &c, e);
     }
     let secs = now.saturating_duration_since(start).as_secs_f64();
-    mgr.stop();
+    mgr.stop()?;
     // Dial k of a request (0-based) starts at 100 ms x k(k+1)/2 (+ a few ms of lateness), so
     // dials 0..=13 fit in 10 s (9.1 s) and the 15th would be at 10.5 s: 14 per request.
     let expected = u64::from(n) * expected_dials_per_request(common.retry_ms, common.secs);
