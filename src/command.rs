@@ -18,15 +18,33 @@ use crate::target::{HostName, Target};
 /// An operation, queued.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Connect { id: ConnId, target: Target, opts: ConnectOptions },
-    Resolve { id: LookupId, name: HostName },
+    Connect {
+        id: ConnId,
+        target: Target,
+        opts: ConnectOptions,
+    },
+    Resolve {
+        id: LookupId,
+        name: HostName,
+    },
     NewConnReq,
-    Disconnect { id: ConnId, opts: DisconnectOptions },
-    Remove { id: ConnId },
-    Close { peer: Peer, reason: DisconnectReason },
+    Disconnect {
+        id: ConnId,
+        opts: DisconnectOptions,
+    },
+    Remove {
+        id: ConnId,
+    },
+    Close {
+        peer: Peer,
+        reason: DisconnectReason,
+    },
     Stop,
     /// A query from another thread; the answer goes back on `reply`.
-    State { id: ConnId, reply: SyncSender<Option<ConnState>> },
+    State {
+        id: ConnId,
+        reply: SyncSender<Option<ConnState>>,
+    },
 }
 
 /// What a reactor and its handles share.

@@ -199,12 +199,30 @@ mod tests {
             (Config { max_retry_duration: zero, ..Config::default() }, ConfigError::ZeroMaxRetryDuration),
             (Config { connect_timeout: zero, ..Config::default() }, ConfigError::ZeroConnectTimeout),
             (Config { max_dials_in_flight: Some(0), ..Config::default() }, ConfigError::ZeroDialLimit),
-            (Config { connect_timeout: long, ..Config::default() }, ConfigError::DurationTooLong { field: "connect_timeout" }),
-            (Config { retry_duration: long, ..Config::default() }, ConfigError::DurationTooLong { field: "retry_duration" }),
-            (Config { capacity: usize::MAX, ..Config::default() }, ConfigError::OutOfRange { field: "capacity", max: MAX_TABLE }),
-            (Config { capacity: 1 << 40, ..Config::default() }, ConfigError::OutOfRange { field: "capacity", max: MAX_TABLE }),
-            (Config { ended_history: MAX_TABLE + 1, ..Config::default() }, ConfigError::OutOfRange { field: "ended_history", max: MAX_TABLE }),
-            (Config { command_queue: 0, ..Config::default() }, ConfigError::OutOfRange { field: "command_queue", max: MAX_TABLE }),
+            (
+                Config { connect_timeout: long, ..Config::default() },
+                ConfigError::DurationTooLong { field: "connect_timeout" },
+            ),
+            (
+                Config { retry_duration: long, ..Config::default() },
+                ConfigError::DurationTooLong { field: "retry_duration" },
+            ),
+            (
+                Config { capacity: usize::MAX, ..Config::default() },
+                ConfigError::OutOfRange { field: "capacity", max: MAX_TABLE },
+            ),
+            (
+                Config { capacity: 1 << 40, ..Config::default() },
+                ConfigError::OutOfRange { field: "capacity", max: MAX_TABLE },
+            ),
+            (
+                Config { ended_history: MAX_TABLE + 1, ..Config::default() },
+                ConfigError::OutOfRange { field: "ended_history", max: MAX_TABLE },
+            ),
+            (
+                Config { command_queue: 0, ..Config::default() },
+                ConfigError::OutOfRange { field: "command_queue", max: MAX_TABLE },
+            ),
         ];
         for (config, error) in cases {
             assert_eq!(config.validate(), Err(error));

@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+
+use connmgr::Target;
 use std::time::{Duration, Instant};
 
 /// How long an address that failed (dial or handshake) is not offered again.
@@ -12,11 +14,11 @@ pub const COOLDOWN: Duration = Duration::from_secs(10 * 60);
 /// Known addresses, in the order learned.
 #[derive(Debug)]
 pub struct AddrBook {
-    order: Vec<SocketAddr>,
-    known: HashSet<SocketAddr>,
-    in_use: HashMap<SocketAddr, u32>,
-    resting: HashMap<SocketAddr, Instant>,
-    excluded: HashSet<SocketAddr>,
+    order: Vec<Target>,
+    known: HashSet<Target>,
+    in_use: HashMap<Target, u32>,
+    resting: HashMap<Target, Instant>,
+    excluded: HashSet<Target>,
     capacity: usize,
 }
 
@@ -34,21 +36,22 @@ impl AddrBook {
     }
 
     /// Adds an address; returns whether it is new and usable.
-    pub fn add(&mut self, addr: SocketAddr) -> bool {
-        let ip = addr.ip();
-        if addr.port() == 0 || ip.is_unspecified() || ip.is_multicast() || self.excluded.contains(&addr) {
+    pub fn add(&mut self, addr: Target) -> bool {
+        let unusable_ip = addr.ip().is_some_and(|a| a.ip().is_unspecified() || a.ip().is_multicast());
+        if addr.port() == 0 || unusable_ip || self.excluded.contains(&addr) {
             return false;
         }
-        if self.order.len() >= self.capacity || !self.known.insert(addr) {
+        if self.order.len() >= self.capacity || self.known.contains(&addr) {
             return false;
         }
+        self.known.insert(addr.clone());
         self.order.push(addr);
         true
     }
 
     /// Never offers `addr` (our own listening address).
     pub fn exclude(&mut self, addr: SocketAddr) {
-        self.excluded.insert(addr);
+        self.excluded.insert(Target::Ip(addr));
     }
 
     /// Addresses known.
@@ -62,33 +65,33 @@ impl AddrBook {
     }
 
     /// The first address neither in use nor resting, now marked in use.
-    pub fn take(&mut self, now: Instant) -> Option<SocketAddr> {
-        let addr = *self.order.iter().find(|a| self.available(a, now))?;
-        self.claim(addr);
+    pub fn take(&mut self, now: Instant) -> Option<Target> {
+        let addr = self.order.iter().find(|a| self.available(a, now))?.clone();
+        self.claim(&addr);
         Some(addr)
     }
 
     /// Marks an address in use (a manual request's).
-    pub fn claim(&mut self, addr: SocketAddr) {
-        *self.in_use.entry(addr).or_insert(0) += 1;
+    pub fn claim(&mut self, addr: &Target) {
+        *self.in_use.entry(addr.clone()).or_insert(0) += 1;
     }
 
     /// A request for `addr` ended.
-    pub fn release(&mut self, addr: SocketAddr) {
-        if let Some(n) = self.in_use.get_mut(&addr) {
+    pub fn release(&mut self, addr: &Target) {
+        if let Some(n) = self.in_use.get_mut(addr) {
             *n -= 1;
             if *n == 0 {
-                self.in_use.remove(&addr);
+                self.in_use.remove(addr);
             }
         }
     }
 
     /// `addr` failed: do not offer it again for [`COOLDOWN`].
-    pub fn rest(&mut self, addr: SocketAddr, now: Instant) {
-        self.resting.insert(addr, now + COOLDOWN);
+    pub fn rest(&mut self, addr: &Target, now: Instant) {
+        self.resting.insert(addr.clone(), now + COOLDOWN);
     }
 
-    fn available(&self, addr: &SocketAddr, now: Instant) -> bool {
+    fn available(&self, addr: &Target, now: Instant) -> bool {
         !self.in_use.contains_key(addr)
             && !self.excluded.contains(addr)
             && self.resting.get(addr).map_or(true, |&until| now >= until)
@@ -102,15 +105,15 @@ mod tests {
     #[test]
     fn addresses_are_offered_once_and_rest_after_failing() {
         let now = Instant::now();
-        let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.2:8333".parse().unwrap(), "127.0.0.3:8333".parse().unwrap());
+        let (a, b): (Target, Target) = ("127.0.0.2:8333".parse().unwrap(), "seed.example.org:8333".parse().unwrap());
         let mut book = AddrBook::new(10);
-        assert!(book.add(a) && book.add(b) && !book.add(a));
+        assert!(book.add(a.clone()) && book.add(b.clone()) && !book.add(a.clone()));
         assert!(!book.add("0.0.0.0:8333".parse().unwrap()) && !book.add("127.0.0.4:0".parse().unwrap()));
-        assert_eq!(book.take(now), Some(a));
+        assert_eq!(book.take(now), Some(a.clone()));
         assert_eq!(book.take(now), Some(b));
         assert_eq!(book.take(now), None);
-        book.release(a);
-        book.rest(a, now);
+        book.release(&a);
+        book.rest(&a, now);
         assert_eq!(book.take(now), None);
         assert_eq!(book.take(now + COOLDOWN), Some(a));
     }

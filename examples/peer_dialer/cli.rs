@@ -1,6 +1,8 @@
-//! Command line: options (clap), networks, and turning address arguments into socket
-//! addresses once, at start-up, before the reactor runs (host names are resolved here, with
-//! the blocking `ToSocketAddrs`, never on the reactor thread).
+//! Command line: options (clap), networks, and turning address arguments into targets once, at
+//! start-up, before the reactor runs. With a proxy, host names and onion addresses stay as
+//! they are (the proxy resolves names: no DNS leak); without one, host names are resolved here,
+//! with the blocking `ToSocketAddrs`, never on the reactor thread, and onion addresses are an
+//! error.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -9,6 +11,7 @@ use std::time::Duration;
 use bitcoin::p2p::Magic;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
+use connmgr::{Proxy, Target};
 
 /// A Bitcoin P2P peer dialer on connmgr's single reactor thread.
 ///
@@ -44,6 +47,14 @@ pub struct Cli {
     /// At most N inbound peers at once
     #[arg(long, value_name = "N", requires = "listen")]
     pub max_inbound: Option<u32>,
+
+    /// Dial everything through this SOCKS5 proxy (host names unresolved: no DNS leak)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub proxy: Option<String>,
+
+    /// Dial .onion addresses through this Tor SOCKS port (stream isolation on)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub onion_proxy: Option<String>,
 
     /// Seconds a TCP connect may take
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
@@ -127,32 +138,48 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Resolves one address argument: `1.2.3.4:8333`, `[::1]:8333`, `::1`, `1.2.3.4`, `host:port`
-/// or `host` (the network's port). A host name may yield several addresses (DNS seeds do).
-pub fn resolve(arg: &str, default_port: u16) -> Result<Vec<SocketAddr>, String> {
+/// Where names and onions may go.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Routes {
+    /// A proxy takes host names (and onions, without an onion proxy).
+    pub proxy: bool,
+    /// An onion proxy takes onion addresses.
+    pub onion: bool,
+}
+
+/// Parses one address argument: `1.2.3.4:8333`, `[::1]:8333`, `::1`, `1.2.3.4`, `host:port`,
+/// `host` (the network's port), or `<56 chars>.onion[:port]`. A host name stays a name when a
+/// proxy will resolve it; otherwise it is resolved now and may yield several addresses (DNS
+/// seeds do). An onion address needs a proxy.
+pub fn resolve(arg: &str, default_port: u16, routes: Routes) -> Result<Vec<Target>, String> {
     let arg = arg.trim();
-    if let Ok(addr) = arg.parse::<SocketAddr>() {
-        return Ok(vec![addr]);
-    }
-    if let Ok(ip) = arg.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, default_port)]);
-    }
-    let (host, port) = match arg.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => {
-            (host, port.parse::<u16>().map_err(|_| format!("bad port in `{arg}`"))?)
+    let target = Target::parse_with_default_port(arg, default_port).map_err(|e| format!("`{arg}`: {e}"))?;
+    match &target {
+        Target::Ip(_) => Ok(vec![target]),
+        Target::Onion(..) if routes.onion || routes.proxy => Ok(vec![target]),
+        Target::Onion(..) => Err(format!("`{arg}` is an onion address: give --onion-proxy or --proxy")),
+        Target::Name(..) if routes.proxy => Ok(vec![target]),
+        Target::Name(name, port) => {
+            let addrs: Vec<Target> = (name.as_str(), *port)
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve `{name}`: {e}"))?
+                .map(Target::Ip)
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("`{name}` has no address"));
+            }
+            Ok(addrs)
         }
-        Some(_) => return Err(format!("bad address `{arg}` (write IPv6 as [addr]:port)")),
-        None => (arg, default_port),
-    };
-    if host.is_empty() {
-        return Err(format!("bad address `{arg}`"));
+        _ => Err(format!("`{arg}`: unsupported address")),
     }
-    let addrs: Vec<SocketAddr> =
-        (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve `{host}`: {e}"))?.collect();
-    if addrs.is_empty() {
-        return Err(format!("`{host}` has no address"));
-    }
-    Ok(addrs)
+}
+
+/// A proxy argument: `HOST:PORT` (resolved once) or `IP:PORT`.
+pub fn proxy_addr(arg: &str) -> Result<SocketAddr, String> {
+    arg.to_socket_addrs()
+        .map_err(|e| format!("bad proxy `{arg}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("proxy `{arg}` has no address"))
 }
 
 /// The address arguments of an address file: one per line, `#` comments, blank lines skipped.
@@ -164,11 +191,15 @@ pub fn addr_file_lines(text: &str) -> Vec<&str> {
 #[derive(Debug, Default)]
 pub struct Plan {
     /// Seeds of the address source.
-    pub seeds: Vec<SocketAddr>,
+    pub seeds: Vec<Target>,
     /// Permanent peers.
-    pub permanent: Vec<SocketAddr>,
+    pub permanent: Vec<Target>,
     /// Where to listen.
     pub listen: Option<SocketAddr>,
+    /// The general proxy.
+    pub proxy: Option<Proxy>,
+    /// The onion proxy.
+    pub onion_proxy: Option<Proxy>,
 }
 
 impl Plan {
@@ -182,23 +213,28 @@ impl Cli {
     /// Reads the address file and resolves every address, once.
     pub fn plan(&self) -> Result<Plan, String> {
         let port = self.network.port();
-        let mut plan = Plan::default();
+        let mut plan = Plan {
+            proxy: self.proxy.as_deref().map(proxy_addr).transpose()?.map(Proxy::socks5),
+            onion_proxy: self.onion_proxy.as_deref().map(proxy_addr).transpose()?.map(Proxy::tor),
+            ..Plan::default()
+        };
+        let routes = Routes { proxy: plan.proxy.is_some(), onion: plan.onion_proxy.is_some() };
         for a in &self.addrs {
-            plan.seeds.extend(resolve(a, port)?);
+            plan.seeds.extend(resolve(a, port, routes)?);
         }
         if let Some(path) = &self.addr_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read address file {}: {e}", path.display()))?;
             for a in addr_file_lines(&text) {
-                plan.seeds.extend(resolve(a, port).map_err(|e| format!("{}: {e}", path.display()))?);
+                plan.seeds.extend(resolve(a, port, routes).map_err(|e| format!("{}: {e}", path.display()))?);
             }
         }
         for a in &self.permanent {
-            plan.permanent.extend(resolve(a, port)?);
+            plan.permanent.extend(resolve(a, port, routes)?);
         }
         if let Some(l) = &self.listen {
-            let addr = resolve(l, port)?;
-            plan.listen = addr.first().copied();
+            let addr = resolve(l, port, Routes::default())?;
+            plan.listen = addr.first().and_then(Target::ip);
         }
         Ok(plan)
     }
@@ -208,16 +244,35 @@ impl Cli {
 mod tests {
     use super::*;
 
+    const ONION: &str = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion";
+
+    fn t(s: &str) -> Target {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn addresses_take_the_network_port_when_they_have_none() {
-        assert_eq!(resolve("127.0.0.2", 8333).unwrap(), vec!["127.0.0.2:8333".parse().unwrap()]);
-        assert_eq!(resolve("127.0.0.2:18444", 8333).unwrap(), vec!["127.0.0.2:18444".parse().unwrap()]);
-        assert_eq!(resolve("[::1]", 8333).unwrap(), vec!["[::1]:8333".parse().unwrap()]);
-        assert_eq!(resolve("::1", 8333).unwrap(), vec!["[::1]:8333".parse().unwrap()]);
-        assert_eq!(resolve("[::1]:9", 8333).unwrap(), vec!["[::1]:9".parse().unwrap()]);
-        assert!(resolve("localhost:8333", 1).unwrap().iter().all(|a| a.ip().is_loopback()));
-        assert!(resolve("127.0.0.1:x", 1).is_err());
-        assert!(resolve(":8333", 1).is_err());
+        let direct = Routes::default();
+        assert_eq!(resolve("127.0.0.2", 8333, direct).unwrap(), vec![t("127.0.0.2:8333")]);
+        assert_eq!(resolve("127.0.0.2:18444", 8333, direct).unwrap(), vec![t("127.0.0.2:18444")]);
+        assert_eq!(resolve("[::1]", 8333, direct).unwrap(), vec![t("[::1]:8333")]);
+        assert_eq!(resolve("::1", 8333, direct).unwrap(), vec![t("[::1]:8333")]);
+        assert_eq!(resolve("[::1]:9", 8333, direct).unwrap(), vec![t("[::1]:9")]);
+        let local = resolve("localhost:8333", 1, direct).unwrap();
+        assert!(local.iter().all(|a| a.ip().is_some_and(|ip| ip.ip().is_loopback())));
+        assert!(resolve("127.0.0.1:x", 1, direct).is_err());
+        assert!(resolve(":8333", 1, direct).is_err());
+    }
+
+    #[test]
+    fn names_and_onions_go_unresolved_to_a_proxy_and_onions_need_one() {
+        let proxied = Routes { proxy: true, onion: false };
+        assert_eq!(resolve("seed.example.org", 8333, proxied).unwrap(), vec![t("seed.example.org:8333")]);
+        assert_eq!(resolve(ONION, 8333, proxied).unwrap(), vec![t(&format!("{ONION}:8333"))]);
+        let onion_only = Routes { proxy: false, onion: true };
+        assert_eq!(resolve(ONION, 9, onion_only).unwrap(), vec![t(&format!("{ONION}:9"))]);
+        assert!(resolve(ONION, 8333, Routes::default()).unwrap_err().contains("--onion-proxy"));
+        assert!(resolve("bad..name", 8333, proxied).is_err());
     }
 
     #[test]
@@ -231,6 +286,11 @@ mod tests {
         assert!(Cli::try_parse_from(["peer_dialer", "--network", "moon"]).is_err());
         assert!(Cli::try_parse_from(["peer_dialer", "--max-inbound", "3"]).is_err(), "needs --listen");
         assert!(Cli::try_parse_from(["peer_dialer", "--duration", "0"]).is_err());
+        let cli = Cli::try_parse_from(["peer_dialer", "--proxy", "127.0.0.1:9050", "--onion-proxy", "127.0.0.1:9051"]);
+        let plan = cli.unwrap().plan().unwrap();
+        assert_eq!(plan.proxy.map(|p| p.addr()), Some("127.0.0.1:9050".parse().unwrap()));
+        assert!(plan.onion_proxy.is_some_and(|p| p.isolates_streams()), "Tor gets stream isolation");
+        assert!(Cli::try_parse_from(["peer_dialer", "--proxy", "nowhere"]).unwrap().plan().is_err());
         let cli = Cli::try_parse_from(["peer_dialer", "--permanent", "a", "--permanent", "b", "c"]).unwrap();
         assert_eq!((cli.permanent.len(), cli.addrs.len()), (2, 1));
     }

@@ -84,22 +84,24 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
         target,
     };
     let mut dialer = Dialer::new(opts, Report::new(start, true));
-    for &seed in &plan.seeds {
-        dialer.book.add(seed);
+    for seed in &plan.seeds {
+        dialer.book.add(seed.clone());
     }
     let config = Config {
         target_outbound: target,
         connect_timeout: cli.connect_timeout,
         listeners: plan.listen.into_iter().collect(),
         max_inbound: cli.max_inbound,
+        proxy: plan.proxy.clone(),
+        onion_proxy: plan.onion_proxy.clone(),
         ..Config::default()
     };
     let mut manager = Manager::new(config, dialer)?;
     for addr in manager.local_addrs() {
         manager.handler_mut().book.exclude(addr);
     }
-    for &addr in &plan.permanent {
-        manager.connect(addr, ConnectOptions::permanent())?;
+    for addr in &plan.permanent {
+        manager.connect(addr.clone(), ConnectOptions::permanent())?;
         manager.handler_mut().book.claim(addr);
     }
     banner(cli, &plan, &manager, target, duration, demo.as_ref());
@@ -170,8 +172,8 @@ fn start_demo(magic: Magic, port: u16, plan: &mut cli::Plan) -> std::io::Result<
     // Every peer but the seed, in order: the bad ones come first.
     let net = LocalNet::start(magic, &specs, |bound| bound.iter().skip(1).map(|&(a, _)| a).collect())?;
     let refusing = SocketAddr::new(ip(2 + behaviours.len() as u8), port);
-    plan.seeds.push(net.addr(0));
-    plan.permanent.push(refusing);
+    plan.seeds.push(net.addr(0).into());
+    plan.permanent.push(refusing.into());
     plan.listen = Some(SocketAddr::new(ip(1), 0));
     Ok(Demo { net, refusing })
 }
@@ -210,6 +212,12 @@ fn banner(
             plan.permanent.len(),
             manager.local_addrs().first().map_or(String::new(), |a| format!(", listening on {a}"))
         );
+    }
+    for (what, proxy) in [("proxy", &plan.proxy), ("onion proxy", &plan.onion_proxy)] {
+        if let Some(proxy) = proxy {
+            let isolation = if proxy.isolates_streams() { ", stream isolation" } else { "" };
+            println!("{what} {}{isolation}: nothing goes around it", proxy.addr());
+        }
     }
 }
 

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use connmgr::{
     AddressError, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, InboundId, NextStep, Peer, Ready,
-    TimerId,
+    Target, TimerId,
 };
 
 use crate::book::AddrBook;
 use crate::protocol::{LocalInfo, ProtocolError, Session, SessionEvent};
-use crate::report::{Report, Row, What};
+use crate::report::{self, Report, Row, What};
 
 /// Size of the read buffer shared by all connections.
 const READ_CHUNK: usize = 64 * 1024;
@@ -38,7 +38,7 @@ pub struct Options {
 /// One live connection.
 #[derive(Debug)]
 struct Conn {
-    addr: SocketAddr,
+    addr: Target,
     session: Session,
     timer: Option<(TimerId, u64)>,
     since: Instant,
@@ -90,7 +90,7 @@ impl Dialer {
             .iter()
             .map(|(&peer, c)| Row {
                 peer,
-                addr: c.addr,
+                addr: c.addr.clone(),
                 age: now.saturating_duration_since(c.since),
                 rtt: c.rtt,
                 version: c.session.peer().map(|v| (v.user_agent.clone(), v.services, v.start_height)),
@@ -105,7 +105,7 @@ impl Dialer {
     }
 
     /// A connection is up: start its session (our `version` goes out now) and its deadline.
-    fn open(&mut self, ctx: &mut Ctx<'_>, peer: Peer, remote: SocketAddr, what: What) {
+    fn open(&mut self, ctx: &mut Ctx<'_>, peer: Peer, remote: Target, what: What) {
         let now = ctx.now();
         let Some(local) = ctx.stream(peer).and_then(|s| s.local_addr().ok()) else {
             let _ = ctx.close(peer, DisconnectReason::Io(io::ErrorKind::NotConnected.into()));
@@ -113,14 +113,17 @@ impl Dialer {
         };
         // Round trips are measured with the clock itself: `ctx.now()` is read once per turn of
         // the reactor's loop, too coarse for loopback.
-        let session = Session::new(&self.opts.me, local, remote, Instant::now(), unix_time());
+        // Through a proxy, the socket's peer is the proxy: `version` names the target's address
+        // if it is an IP address, and no address otherwise (as Bitcoin Core does for onions).
+        let remote_ip = remote.ip().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let session = Session::new(&self.opts.me, local, remote_ip, Instant::now(), unix_time());
         self.serial += 1;
         // Refused only while stopping, when the deadline no longer matters.
         let timer = ctx.set_timer(self.opts.handshake_timeout, self.serial).ok().map(|key| (key, self.serial));
         self.timers.insert(self.serial, peer);
+        self.report.event(now, peer, remote.clone(), what);
         let conn = Conn { addr: remote, session, timer, since: now, rtt: None, closing: false, failure: None };
         self.conns.insert(peer, conn);
-        self.report.event(now, peer, remote, what);
         // Our `version` goes out now; if the peer has spoken already, `on_ready` follows at once
         // with that readiness (connmgr passes on what arrived with the connect or the accept).
         self.flush(ctx, peer);
@@ -175,7 +178,7 @@ impl Dialer {
         let now = ctx.now();
         for event in events.drain(..) {
             let Some(conn) = self.conns.get_mut(&peer) else { return };
-            let addr = conn.addr;
+            let addr = conn.addr.clone();
             match event {
                 SessionEvent::Handshaken { rtt } => {
                     if let Some((key, serial)) = conn.timer.take() {
@@ -194,7 +197,7 @@ impl Dialer {
                 }
                 SessionEvent::Addresses(list) => {
                     let received = list.len();
-                    let new = list.into_iter().filter(|&a| self.book.add(a)).count();
+                    let new = list.into_iter().filter(|a| self.book.add(a.clone())).count();
                     self.report.event(now, peer, addr, What::Learned { received, new });
                     // The address source said "nothing now" before; ask again, up to the target
                     // (the manager ignores requests beyond it).
@@ -259,7 +262,7 @@ impl Dialer {
         let normal_close = handshaken && matches!(reason, DisconnectReason::RemoteClosed);
         let failure = !reason.is_local() && !normal_close;
         if failure {
-            self.book.rest(conn.addr, ctx.now());
+            self.book.rest(&conn.addr, ctx.now());
         }
         let reason = match reason {
             DisconnectReason::TimedOut(_) => format!("handshake {reason}"),
@@ -271,7 +274,7 @@ impl Dialer {
 }
 
 impl Handler for Dialer {
-    fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
+    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
         // `None` rather than `Err` when the book has nothing to offer: no request is made and no
         // failure is counted, so the manager does not burn through `max_failed_attempts`
         // replacements in a burst and then throttle the very requests that addresses arriving
@@ -280,7 +283,7 @@ impl Handler for Dialer {
     }
 
     fn on_connection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo) {
-        let Some(addr) = conn.addr else { return };
+        let Some(addr) = conn.target.clone() else { return };
         let what = What::Connected { permanent: conn.permanent, automatic: conn.automatic };
         self.open(ctx, Peer::Outbound(conn.id), addr, what);
     }
@@ -290,22 +293,22 @@ impl Handler for Dialer {
     }
 
     fn on_dial_failed(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo, error: &DialError, next: NextStep) {
-        let Some(addr) = conn.addr else { return };
+        let Some(addr) = conn.target.clone() else { return };
         if conn.automatic {
-            self.book.rest(addr, ctx.now());
+            self.book.rest(&addr, ctx.now());
         }
-        let what = What::DialFailed { error: error.to_string(), cause: error.cause(), next };
+        let what = What::DialFailed { error: report::error_chain(error), label: report::failure_label(error), next };
         self.report.event(ctx.now(), Peer::Outbound(conn.id), addr, what);
     }
 
     fn on_request_ended(&mut self, _ctx: &mut Ctx<'_>, conn: &ConnInfo, _state: ConnState) {
-        if let Some(addr) = conn.addr {
+        if let Some(addr) = &conn.target {
             self.book.release(addr);
         }
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<'_>, id: InboundId, remote: SocketAddr) {
-        self.open(ctx, Peer::Inbound(id), remote, What::Accepted);
+        self.open(ctx, Peer::Inbound(id), remote.into(), What::Accepted);
     }
 
     fn on_inbound_closed(&mut self, ctx: &mut Ctx<'_>, id: InboundId, reason: &DisconnectReason) {

@@ -18,9 +18,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin::consensus::encode;
+use bitcoin::p2p::address::AddrV2;
 use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::{Address, Magic, ServiceFlags};
+use connmgr::{OnionAddr, Target};
 
 /// Size of a message header: magic (4), command (12), payload length (4), checksum (4).
 pub const HEADER_LEN: usize = 24;
@@ -281,8 +283,8 @@ pub enum SessionEvent {
         /// The handshake's round trip.
         rtt: Duration,
     },
-    /// Addresses from an `addr` or `addrv2` (IPv4 and IPv6 only; Tor and I2P are skipped).
-    Addresses(Vec<SocketAddr>),
+    /// Addresses from an `addr` or `addrv2`: IPv4, IPv6 and Tor v3 (I2P and CJDNS are skipped).
+    Addresses(Vec<Target>),
     /// The peer asked for addresses (the session does not answer: it has no address book).
     GetAddr,
     /// The answer to a [`Session::ping`].
@@ -497,14 +499,20 @@ impl Session {
                 if list.len() > MAX_ADDRS {
                     return Err(ProtocolError::TooManyAddresses(list.len()));
                 }
-                let addrs = list.iter().filter_map(|(_, a)| a.socket_addr().ok()).collect();
+                let addrs = list.iter().filter_map(|(_, a)| a.socket_addr().ok()).map(Target::Ip).collect();
                 events.push(SessionEvent::Addresses(addrs));
             }
             NetworkMessage::AddrV2(list) => {
                 if list.len() > MAX_ADDRS {
                     return Err(ProtocolError::TooManyAddresses(list.len()));
                 }
-                let addrs = list.iter().filter_map(|a| a.socket_addr().ok()).collect();
+                let addrs = list
+                    .iter()
+                    .filter_map(|a| match a.addr {
+                        AddrV2::TorV3(key) => Some(Target::Onion(OnionAddr::from_pubkey(key), a.port)),
+                        _ => a.socket_addr().ok().map(Target::Ip),
+                    })
+                    .collect();
                 events.push(SessionEvent::Addresses(addrs));
             }
             NetworkMessage::GetAddr => events.push(SessionEvent::GetAddr),

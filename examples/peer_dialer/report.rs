@@ -3,11 +3,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::ServiceFlags;
-use connmgr::{Counters, FailureCause, NextStep, Peer};
+use connmgr::{Counters, DialError, FailureCause, Fault, NextStep, Peer, ProxyError, Target};
 
 use crate::protocol::services_str;
 
@@ -22,7 +21,7 @@ pub struct Record {
     /// The connection (`out3`, `in1`).
     pub peer: Peer,
     /// Its address.
-    pub addr: SocketAddr,
+    pub addr: Target,
     /// What happened.
     pub what: What,
 }
@@ -59,10 +58,10 @@ pub enum What {
     },
     /// A dial failed.
     DialFailed {
-        /// The error.
+        /// The error, with its causes.
         error: String,
-        /// Its kind.
-        cause: FailureCause,
+        /// The summary's label for it.
+        label: String,
         /// What the manager does next.
         next: NextStep,
     },
@@ -83,7 +82,7 @@ pub struct Row {
     /// The connection.
     pub peer: Peer,
     /// Its address.
-    pub addr: SocketAddr,
+    pub addr: Target,
     /// How long it has been up.
     pub age: Duration,
     /// Handshake round trip, once done.
@@ -133,7 +132,7 @@ impl Report {
     }
 
     /// Records (and prints) an event.
-    pub fn event(&mut self, now: Instant, peer: Peer, addr: SocketAddr, what: What) {
+    pub fn event(&mut self, now: Instant, peer: Peer, addr: Target, what: What) {
         match &what {
             What::Connected { .. } => self.stats.connected += 1,
             What::Accepted => self.stats.accepted += 1,
@@ -143,13 +142,8 @@ impl Report {
                 self.stats.addresses_received += *received as u64;
                 self.stats.addresses_learned += *new as u64;
             }
-            What::DialFailed { cause, .. } => {
-                let label = match cause {
-                    FailureCause::Refused => "dial refused",
-                    FailureCause::TimedOut => "dial timed out",
-                    _ => "dial failed (other)",
-                };
-                *self.stats.failures.entry(label.into()).or_default() += 1;
+            What::DialFailed { label, .. } => {
+                *self.stats.failures.entry(label.clone()).or_default() += 1;
             }
             What::Disconnected { label, failure, .. } => {
                 let map = if *failure { &mut self.stats.failures } else { &mut self.stats.closed };
@@ -191,6 +185,35 @@ pub fn status_line(r: &Record) -> String {
         What::Disconnected { reason, .. } => format!("disconnected: {reason}"),
     };
     format!("[{:>8}] {:<5} {:<22} {what}", fmt_secs(r.at), r.peer.to_string(), r.addr.to_string())
+}
+
+/// A dial error with its causes, `a: b: c`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The summary's label for a dial failure: by cause, and for a proxy by what the proxy did, so
+/// a proxy that is down is never counted as peers refusing.
+pub fn failure_label(error: &DialError) -> String {
+    match error {
+        DialError::Proxy(ProxyError::Unreachable(_)) => "proxy unreachable".into(),
+        DialError::Proxy(ProxyError::Io(_)) => "proxy connection failed".into(),
+        DialError::Proxy(ProxyError::Socks(e)) if e.fault() == Fault::Proxy => format!("proxy: {e}"),
+        DialError::Proxy(ProxyError::Socks(e)) => format!("via proxy: {e}"),
+        DialError::NoRoute(_) => "no route (needs a proxy)".into(),
+        _ => match error.cause() {
+            FailureCause::Refused => "dial refused".into(),
+            FailureCause::TimedOut => "dial timed out".into(),
+            _ => "dial failed (other)".into(),
+        },
+    }
 }
 
 fn fmt_next(next: NextStep) -> String {

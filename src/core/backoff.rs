@@ -65,7 +65,13 @@ impl RetryPolicy {
     /// `retries` is "permanent, or disconnected with `trigger_reconnect`"; `automatic` is
     /// whether the request came from the address source. `retry_count` is the request's own
     /// counter, `failed_attempts` the manager-wide run of failures.
-    pub(crate) fn decide(&self, retries: bool, automatic: bool, retry_count: &mut u32, failed_attempts: &mut u32) -> NextStep {
+    pub(crate) fn decide(
+        &self,
+        retries: bool,
+        automatic: bool,
+        retry_count: &mut u32,
+        failed_attempts: &mut u32,
+    ) -> NextStep {
         if retries {
             *retry_count = retry_count.saturating_add(1);
             return NextStep::RetryIn(self.retry_delay(*retry_count));

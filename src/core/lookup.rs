@@ -105,7 +105,8 @@ impl Core {
         let proxy = self.routes.lookup_proxy().ok_or(OpError::NoRoute(NoRoute::Name))?;
         let entry = self.lookups.vacant_entry();
         let slot = super::slot_u32(entry.key());
-        let deadline = self.clock.deadline_tick(crate::time::deadline_after(now, self.connect_timeout)).max(self.floor_tick);
+        let deadline =
+            self.clock.deadline_tick(crate::time::deadline_after(now, self.connect_timeout)).max(self.floor_tick);
         let timer = self.wheel.insert(deadline, Timer::Lookup(slot));
         entry.insert(Lookup { id, name: name.clone(), io: None, timer: Some(timer) });
         log::debug!("Resolving {name} through {proxy} ({id})");

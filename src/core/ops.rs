@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use super::request::flag;
-use super::{Action, ConnState, ConnectOptions, Core, DisconnectOptions, DisconnectReason, Event, IoKey};
 use super::InboundSlot;
+use super::{Action, ConnState, ConnectOptions, Core, DisconnectOptions, DisconnectReason, Event, IoKey};
 use crate::error::{AddressError, DialError, OpError};
 use crate::id::ConnId;
 use crate::peer::Peer;
@@ -14,7 +14,12 @@ use crate::target::Target;
 
 impl Core {
     /// [`Reactor::connect`](crate::Reactor::connect).
-    pub fn connect(&mut self, now: Instant, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        target: impl Into<Target>,
+        opts: ConnectOptions,
+    ) -> Result<ConnId, OpError> {
         if self.stopped {
             return Err(OpError::Stopped);
         }

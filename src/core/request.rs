@@ -204,17 +204,7 @@ impl Record {
         }
         // In range by now (`ConnectOptions::check` runs at the API), so the cast is exact.
         let timeout_ms = opts.connect_timeout.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1));
-        Record {
-            id,
-            io: NO_IO,
-            addr,
-            timer: None,
-            retry_count: 0,
-            timeout_ms,
-            state: ConnState::Pending,
-            flags,
-            via,
-        }
+        Record { id, io: NO_IO, addr, timer: None, retry_count: 0, timeout_ms, state: ConnState::Pending, flags, via }
     }
 
     pub(crate) fn addr(&self) -> PackedAddr {
@@ -314,8 +304,12 @@ mod tests {
 
     #[test]
     fn display_matches_btcd_connreq_string() {
-        let mut info =
-            ConnInfo { id: ConnId::new(9), target: Some("[::1]:18444".parse().unwrap()), permanent: false, automatic: true };
+        let mut info = ConnInfo {
+            id: ConnId::new(9),
+            target: Some("[::1]:18444".parse().unwrap()),
+            permanent: false,
+            automatic: true,
+        };
         assert_eq!(info.to_string(), "[::1]:18444 (reqid 9)");
         info.target = Some("seed.example.org:8333".parse().unwrap());
         assert_eq!(info.to_string(), "seed.example.org:8333 (reqid 9)", "a name shows as given");

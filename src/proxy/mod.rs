@@ -31,8 +31,8 @@ mod route;
 
 pub(crate) use error::RequestError;
 pub use error::{CredentialsError, Fault, Malformed, Phase, ProxyError, SocksError};
-pub(crate) use route::{ProxyAuth, Routes};
 pub use route::{NoRoute, Proxy};
+pub(crate) use route::{ProxyAuth, Routes};
 
 const VERSION: u8 = 5;
 const AUTH_VERSION: u8 = 1;

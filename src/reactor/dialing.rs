@@ -110,7 +110,9 @@ impl<H: Handler> Reactor<H> {
             Err(e) => {
                 // A host name is at most 253 bytes: the request always fits.
                 log::error!("{id}: {e}");
-                return self.core.lookup_done(id, Err(ResolveError::Proxy(ProxyError::Io(io::ErrorKind::InvalidInput.into()))));
+                return self
+                    .core
+                    .lookup_done(id, Err(ResolveError::Proxy(ProxyError::Io(io::ErrorKind::InvalidInput.into()))));
             }
         };
         let stage = Stage::Proxy(self.sockets.add_handshake(handshake));
@@ -125,9 +127,15 @@ impl<H: Handler> Reactor<H> {
     }
 
     /// Connects to `addr` and registers the socket; on failure frees the stage's handshake.
-    fn open(&mut self, addr: std::net::SocketAddr, stage: Stage, kind: impl FnOnce(TcpStream) -> Kind) -> io::Result<Token> {
-        let registered = dial::start(addr)
-            .and_then(|stream| self.sockets.insert(&self.registry, kind(stream), Interest::READABLE | Interest::WRITABLE));
+    fn open(
+        &mut self,
+        addr: std::net::SocketAddr,
+        stage: Stage,
+        kind: impl FnOnce(TcpStream) -> Kind,
+    ) -> io::Result<Token> {
+        let registered = dial::start(addr).and_then(|stream| {
+            self.sockets.insert(&self.registry, kind(stream), Interest::READABLE | Interest::WRITABLE)
+        });
         if registered.is_err() {
             if let Some(slot) = stage.socks_slot() {
                 self.sockets.drop_handshake(slot as u32);

@@ -526,7 +526,6 @@ impl<H: Handler> Reactor<H> {
             }
         }
     }
-
 }
 
 impl<H: Handler> Drop for Reactor<H> {

@@ -159,7 +159,8 @@ impl Sockets {
         let (slot, generation) = self.space.split(token);
         let entry = self.slab.get_mut(slot).filter(|e| e.generation == generation)?;
         match &mut entry.kind {
-            Kind::Outbound { stream, stage: Stage::Socks(h), .. } | Kind::Lookup { stream, stage: Stage::Socks(h), .. } => {
+            Kind::Outbound { stream, stage: Stage::Socks(h), .. }
+            | Kind::Lookup { stream, stage: Stage::Socks(h), .. } => {
                 Some((stream, self.handshakes.get_mut(*h as usize)?))
             }
             _ => None,

@@ -19,8 +19,8 @@ use crate::id::{ConnId, InboundId};
 use crate::peer::Peer;
 use crate::ConnState;
 
-use super::Logged;
 use super::sockets::Sockets;
+use super::Logged;
 
 /// The request an event is about, if any.
 pub(crate) fn event_id(event: &Event) -> Option<ConnId> {
@@ -108,7 +108,11 @@ impl Checker {
             match event {
                 Event::Connected { info, io } => {
                     let socket = sockets.get(*io).unwrap_or_else(|| panic!("at {at:?}: Connected with unknown socket"));
-                    assert_eq!(socket.owner, Some(Peer::Outbound(id)), "at {at:?}: Connected for {id} names another socket");
+                    assert_eq!(
+                        socket.owner,
+                        Some(Peer::Outbound(id)),
+                        "at {at:?}: Connected for {id} names another socket"
+                    );
                     assert!(socket.closed.is_none(), "at {at:?}: Connected for {id} names a closed socket");
                     let again = self.connected.insert(id, (*io, info.automatic));
                     assert!(again.is_none(), "at {at:?}: second Connected for {id} without a Disconnected");

@@ -52,10 +52,7 @@ impl Sockets {
     pub(crate) fn close(&mut self, io: IoKey, by: Closer, at: Duration) {
         let Some(socket) = self.all.get_mut(&io.0) else { panic!("{by:?} closed unknown socket {io:?} at {at:?}") };
         if let Some((when, who)) = socket.closed {
-            panic!(
-                "{by:?} closed socket {io:?} ({:?}) at {at:?}: already closed by {who:?} at {when:?}",
-                socket.owner
-            );
+            panic!("{by:?} closed socket {io:?} ({:?}) at {at:?}: already closed by {who:?} at {when:?}", socket.owner);
         }
         assert!(!(socket.detached && by == Closer::Core), "the core closed detached socket {io:?} at {at:?}");
         socket.closed = Some((at, by));

@@ -40,7 +40,10 @@ impl AddressSource {
     }
 
     /// `answers` first (addresses or errors), then whatever `then` gives.
-    pub fn script<T: Into<Target>>(answers: impl IntoIterator<Item = Result<T, AddressError>>, then: AddressSource) -> Self {
+    pub fn script<T: Into<Target>>(
+        answers: impl IntoIterator<Item = Result<T, AddressError>>,
+        then: AddressSource,
+    ) -> Self {
         let answers = answers.into_iter().map(|a| a.map(Into::into)).collect();
         AddressSource(Kind::Script { answers, then: Box::new(then) })
     }
