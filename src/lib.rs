@@ -81,6 +81,7 @@ mod handle;
 mod handler;
 mod id;
 mod manager;
+pub mod net;
 pub mod reactor;
 pub mod seed;
 pub mod time;
