@@ -73,6 +73,7 @@
 #![warn(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod banscore;
 pub mod config;
 pub mod core;
