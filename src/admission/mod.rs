@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use crate::net::{canonical, NetGroup};
 
 pub mod bans;
+pub mod eviction;
 pub mod limits;
 
 use bans::{Allowlist, BanList};
