@@ -76,12 +76,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod admission;
 mod command;
 mod config;
 pub mod core;
 mod error;
 mod front;
 mod id;
+mod net;
 mod peer;
 mod proxy;
 mod reactor;
