@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use connmgr::core::{Action, Core, IoKey};
-use connmgr::{Config, ConnId, DisconnectReason};
+use connmgr::{Config, ConnId, DisconnectReason, Peer};
 
 /// K automatic requests kept dialling; each cycle connects the oldest dial and closes it.
 pub struct Churn {
@@ -62,6 +62,7 @@ impl Churn {
                 Action::Event(event) => {
                     black_box(&event);
                 }
+                other => panic!("an action the churn driver does not know: {other:?}"),
             }
         }
     }
@@ -76,7 +77,7 @@ impl Churn {
         let connected = self.core.dial_succeeded(self.now, id);
         assert!(connected, "the dial is live");
         self.drain();
-        self.core.close(self.now, id, DisconnectReason::Requested).expect("established");
+        self.core.close(self.now, Peer::Outbound(id), DisconnectReason::Requested).expect("established");
         self.drain();
         self.core.handle_timeout(self.now);
         self.drain();
