@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::{Magic, ServiceFlags};
-use connmgr::{Config, Manager, Peer};
+use connmgr::{Config, ConnectOptions, Manager, Peer};
 
 use local::{Behaviour, LocalNet, Spec};
 use peers::{Dialer, Options};
@@ -145,10 +145,10 @@ fn each_malformed_peer_ends_only_its_own_connection_with_its_reason() {
     let net = local_net(&behaviours);
     let mut m = manager(dialer(0, Duration::from_secs(2)), 0, false);
     // The healthy peer first: it must stay up through everything that follows.
-    m.connect(net.addr(0), false).unwrap();
+    m.connect(net.addr(0), ConnectOptions::once()).unwrap();
     assert!(run_until(&mut m, |m| handshaken(m).len() == 1));
     for i in 1..behaviours.len() {
-        m.connect(net.addr(i), false).unwrap();
+        m.connect(net.addr(i), ConnectOptions::once()).unwrap();
     }
 
     assert!(run_until(&mut m, |m| disconnections(m).len() == bad.len()), "{:?}", disconnections(&m));
