@@ -102,7 +102,7 @@ impl Handler for Closer {
     }
 
     fn on_connection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo) {
-        ctx.close(Peer::Outbound(conn.id), DisconnectReason::Requested);
+        ctx.close(Peer::Outbound(conn.id), DisconnectReason::Requested).expect("a running manager");
     }
 }
 
@@ -142,7 +142,7 @@ fn reactor_churn(c: &mut Criterion) {
                 start.elapsed()
             })
         });
-        mgr.stop();
+        mgr.stop().expect("the first stop");
     }
     group.finish();
     drop(sink);
