@@ -239,7 +239,7 @@ fn d11_stop_closes_and_reports_shutdown() {
     for (at, info, reason) in down {
         assert_eq!((at, reason), (ms(5), DisconnectReason::Shutdown), "{}", info.id);
     }
-    let shut = [Step::Connected, Step::Disconnected(DisconnectReason::Shutdown), Step::Ended(ConnState::Disconnected)];
+    let shut = connected_once(DisconnectReason::Shutdown);
     for id in all {
         assert_eq!(sim.trace(id), shut);
         assert_eq!(closed_by_core(&sim, dial_io(&sim, id)), Some(ms(5)));
@@ -357,7 +357,7 @@ fn detached_socket_is_never_closed_by_the_core() {
     assert_eq!(sim.state(m), Some(ConnState::Established));
     assert_eq!(sim.counters().established, 1);
     sim.stop().unwrap();
-    let shut = [Step::Connected, Step::Disconnected(DisconnectReason::Shutdown), Step::Ended(ConnState::Disconnected)];
+    let shut = connected_once(DisconnectReason::Shutdown);
     assert_eq!(sim.trace(m), shut);
     assert!(sim.closes().is_empty(), "the core did not close the detached socket");
     sim.user_close(io);

@@ -51,3 +51,9 @@ pub fn dial_io(sim: &Sim, id: connmgr::ConnId) -> IoKey {
 pub fn closed_by_core(sim: &Sim, io: IoKey) -> Option<Duration> {
     sim.closes().iter().find(|&&(_, k)| k == io).map(|&(at, _)| at)
 }
+
+/// The trace of a request that connected once, was disconnected for `reason` and then ended
+/// `Disconnected`.
+pub fn connected_once(reason: connmgr::DisconnectReason) -> [Step; 3] {
+    [Step::Connected, Step::Disconnected(reason), Step::Ended(connmgr::ConnState::Disconnected)]
+}
