@@ -95,14 +95,14 @@ struct Closer {
 }
 
 impl Handler for Closer {
-    fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
+    fn new_address(&mut self) -> Option<Result<connmgr::Target, AddressError>> {
         let addr = self.addrs[self.next];
         self.next = (self.next + 1) % self.addrs.len();
-        Some(Ok(addr))
+        Some(Ok(addr.into()))
     }
 
     fn on_connection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo) {
-        ctx.close(Peer::Outbound(conn.id), DisconnectReason::Requested);
+        ctx.close(Peer::Outbound(conn.id), DisconnectReason::Requested).expect("a running manager");
     }
 }
 
@@ -142,7 +142,7 @@ fn reactor_churn(c: &mut Criterion) {
                 start.elapsed()
             })
         });
-        mgr.stop();
+        mgr.stop().expect("the first stop");
     }
     group.finish();
     drop(sink);

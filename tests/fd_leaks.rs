@@ -9,8 +9,8 @@ mod util;
 
 use std::time::Duration;
 
-use connmgr::{Config, ConnState, ConnectOptions, Manager};
-use util::{Ev, Recorder, Why};
+use connmgr::{Config, ConnState, ConnectOptions, DisconnectReason, Manager};
+use util::{Ev, Recorder};
 
 #[test]
 #[cfg(target_os = "linux")]
@@ -34,15 +34,15 @@ fn a_managers_whole_life_leaves_no_descriptor_behind() {
         let local = m.local_addrs()[0];
 
         // Refused, retried: a permanent request, removed after five failures.
-        let retried = m.connect(refused, true).unwrap();
+        let retried = m.connect(refused, ConnectOptions::permanent()).unwrap();
         // Timed out: two one-shot dials into a full accept queue.
-        m.connect(hole.addr, false).unwrap();
-        m.connect(hole.addr, false).unwrap();
+        m.connect(hole.addr, ConnectOptions::once()).unwrap();
+        m.connect(hole.addr, ConnectOptions::once()).unwrap();
         // Still in flight at stop.
         m.connect(hole.addr, ConnectOptions::once().connect_timeout(Duration::from_secs(60))).unwrap();
         // Connected then closed by the peer (three), and one still established at stop.
         for _ in 0..4 {
-            m.connect(addr, false).unwrap();
+            m.connect(addr, ConnectOptions::once()).unwrap();
         }
         // Inbound: three clients against max_inbound 2: two accepted, one rejected.
         let mut clients: Vec<_> = (0..3).map(|_| util::connect(local)).collect();
@@ -57,15 +57,16 @@ fn a_managers_whole_life_leaves_no_descriptor_behind() {
             let h = m.handler();
             h.count(|e| matches!(e, Ev::DialFailed(i, ..) if i.id == retried)) >= 5
                 && m.counters().failed_timed_out == 2
-                && h.disconnections().iter().filter(|d| d.1 == Why::RemoteClosed).count() == 3
+                && h.disconnections().iter().filter(|d| d.1 == DisconnectReason::RemoteClosed).count() == 3
         });
-        assert_eq!(m.remove(retried), Ok(ConnState::Canceled));
+        assert_eq!(m.remove(retried), Ok(()));
+        assert_eq!(m.state(retried), Some(ConnState::Canceled));
         // A handle keeps nothing open either.
-        let once = handle.connect(refused, false).unwrap();
+        let once = handle.connect(refused, ConnectOptions::once()).unwrap();
         util::drive(&mut m, "the handle's dial", |m| m.handler().ended().iter().any(|(i, _)| i.id == once));
 
-        m.stop();
-        assert_eq!(m.reactor().sockets(), 0);
+        m.stop().unwrap();
+        assert_eq!(m.sockets(), 0);
         assert!(m.counters().dials >= 13);
         drop((m, handle, clients, peers, listener, hole));
     }

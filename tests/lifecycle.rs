@@ -5,10 +5,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use connmgr::config::MAX_DURATION;
-use connmgr::core::Core;
-use connmgr::{AddressError, Config, ConfigError, ConnId, ConnState, DisconnectReason, OpError};
+use connmgr::core::{Action, Core, Event};
+use connmgr::{
+    AddressError, Config, ConfigError, ConnId, ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, OpError,
+};
 use support::*;
+
+/// The longest duration a setting takes: a year.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// S1 (btcd TestNewConfig). btcd's `New` fails only on a nil `Dial` (`ErrDialNil`) and fixes
 /// other values silently (0 targets become 8, non-positive retries 5 s). Our core has no dialer
@@ -48,16 +52,16 @@ fn config_is_a_value_and_the_retry_cap_is_per_manager() {
     let capped = Config { target_outbound: 0, retry_duration: ms(1), max_retry_duration: ms(2), ..Config::default() };
     let uncapped = Config { max_retry_duration: Duration::from_secs(300), ..capped.clone() };
     let copy = capped.clone();
-    let mut a = Sim::new(capped.clone()).with_net(Network::new(Outcome::REFUSE));
-    let mut b = Sim::new(uncapped).with_net(Network::new(Outcome::REFUSE));
+    let mut a = sim(capped.clone()).with_net(Network::new(Outcome::REFUSE));
+    let mut b = sim(uncapped).with_net(Network::new(Outcome::REFUSE));
     assert_eq!(capped, copy, "the config is unchanged");
     let mut times = Vec::new();
     for sim in [&mut a, &mut b] {
-        sim.connect(btcd_addr(), true).unwrap();
+        sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
         sim.start();
         sim.run_until(ms(10));
         times.push(sim.dial_times().iter().map(|d| d.as_millis() as u64).collect::<Vec<_>>());
-        sim.stop();
+        sim.stop().unwrap();
         sim.assert_clean_shutdown();
     }
     assert_eq!(times, [vec![0, 1, 3, 5, 7, 9], vec![0, 1, 3, 6, 10]]);
@@ -67,15 +71,15 @@ fn config_is_a_value_and_the_retry_cap_is_per_manager() {
 /// and its server sets `GetNewAddress` to nil instead); manual requests still work.
 #[test]
 fn target_zero_means_no_automatic_connections() {
-    let mut sim = Sim::new(Config { target_outbound: 0, ..suite_config() }).with_source(AddressSource::Fixed(addr(1)));
+    let mut sim = sim(Config { target_outbound: 0, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
     sim.start();
     assert_eq!(sim.new_conn_req(), Ok(()));
     sim.advance(ms(100));
     assert!(sim.address_requests().is_empty(), "the address source is never asked");
-    let m = sim.connect(addr(2), true).unwrap();
+    let m = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
     sim.settle();
     assert_eq!(sim.connected_ids(), vec![m]);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -84,17 +88,17 @@ fn target_zero_means_no_automatic_connections() {
 /// which then launches `TargetOutbound` more: one automatic connection over the target.
 #[test]
 fn new_conn_req_before_start_counts_toward_the_target() {
-    let mut sim = Sim::new(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::Fixed(addr(1)));
+    let mut sim = sim(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
     assert_eq!(sim.new_conn_req(), Ok(()));
     let early = ConnId::new(1);
-    assert_eq!(sim.core.state(early), Some(ConnState::Pending));
+    assert_eq!(sim.state(early), Some(ConnState::Pending));
     assert!(sim.dials().is_empty());
     sim.start();
     sim.settle();
     assert_eq!(sim.address_requests().len(), 2);
     assert_eq!(sim.dials()[0].id, early, "the early request dials first");
     assert_eq!(sim.auto_established(), 2);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -104,72 +108,75 @@ fn new_conn_req_before_start_counts_toward_the_target() {
 /// count wrapped below zero when the request ended, after which no dial ever started again.
 #[test]
 fn start_skips_automatic_request_throttled_before_start() {
-    let no_addr = || Err(AddressError::new("no valid connect address"));
-    let source = AddressSource::script((0..25).map(|_| no_addr()), AddressSource::Fixed(addr(1)));
+    let no_addr = || Err::<std::net::SocketAddr, _>(AddressError::new("no valid connect address"));
+    let source = AddressSource::script((0..25).map(|_| no_addr()), AddressSource::fixed(addr(1)));
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
-    let mut sim = Sim::new(config).with_source(source);
+    let mut sim = sim(config).with_source(source);
     assert_eq!(sim.new_conn_req(), Ok(()));
     let throttled = ConnId::new(25);
-    assert_eq!(sim.core.state(throttled), Some(ConnState::Failing));
+    assert_eq!(sim.state(throttled), Some(ConnState::Failing));
     sim.start();
     assert!(sim.dials().is_empty(), "nothing to dial at start");
-    assert_eq!(sim.core.counters().in_flight, 0);
+    assert_eq!(sim.counters().in_flight, 0);
     sim.run_until(ms(100));
     assert_eq!(sim.ended(throttled), Some(ConnState::Canceled), "replaced when due");
     assert_eq!(sim.connected_ids(), vec![ConnId::new(26)]);
-    assert_eq!(sim.core.counters().in_flight, 0);
-    let later = sim.connect(addr(2), false).unwrap();
+    assert_eq!(sim.counters().in_flight, 0);
+    let later = sim.connect(addr(2), ConnectOptions::once()).unwrap();
     sim.settle();
-    assert_eq!(sim.core.state(later), Some(ConnState::Established), "dialling still works");
-    sim.stop();
+    assert_eq!(sim.state(later), Some(ConnState::Established), "dialling still works");
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
 /// Dials and address requests still queued when `stop` runs are dropped: the I/O layer opens no
-/// socket and asks the address source nothing for requests that have already ended.
+/// socket and asks the address source nothing for requests that have already ended. On the
+/// core directly: the simulator performs each output as soon as it is queued.
 #[test]
 fn outputs_queued_before_stop_are_dropped() {
-    let mut sim = Sim::new(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::Fixed(addr(1)));
-    let now = sim.instant();
-    sim.core.start(now); // Two `NeedAddress` queued, not yet answered.
-    let p = sim.core.connect(now, addr(2), true).unwrap(); // A `Dial` queued.
-    sim.core.stop(now);
-    sim.drain();
-    assert!(sim.address_requests().is_empty(), "the address source is not asked after stop");
-    assert_eq!(sim.core.ids().last(), 1, "no request was made");
-    assert!(sim.dials().is_empty(), "no socket was opened for the ended request");
-    assert_eq!(sim.trace(p), ["ended canceled"]);
-    sim.advance(ms(100));
-    assert!(sim.connected().is_empty());
-    sim.assert_clean_shutdown();
+    let now = Instant::now();
+    let mut core = Core::new(&Config { target_outbound: 2, ..suite_config() }, now).unwrap();
+    core.start(now); // Two `NeedAddress` owed, not yet pulled.
+    let p = core.connect(now, addr(2), ConnectOptions::permanent()).unwrap(); // A `Dial` queued.
+    assert_eq!(core.stop(now), Ok(()));
+    let mut outputs = Vec::new();
+    while let Some(action) = core.poll_action() {
+        outputs.push(action);
+    }
+    assert!(
+        matches!(&outputs[..], [Action::Event(Event::Ended { info, state: ConnState::Canceled })] if info.id == p),
+        "only the request's end, no address request, no dial: {outputs:?}"
+    );
+    assert_eq!(core.requests().count(), 0);
+    core.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(core.poll_action(), None);
 }
 
 /// An address nobody asked for is ignored: no request, no id.
 #[test]
 fn unrequested_address_is_ignored() {
-    let mut sim = Sim::new(Config { target_outbound: 0, ..suite_config() });
-    sim.start();
-    sim.core.address(sim.instant(), Some(Ok(addr(1))));
-    sim.drain();
-    assert_eq!(sim.core.ids().last(), 0);
-    assert_eq!(sim.core.live_requests(), 0);
-    assert!(sim.dials().is_empty());
-    sim.stop();
-    sim.assert_clean_shutdown();
+    let now = Instant::now();
+    let mut core = Core::new(&Config { target_outbound: 0, ..suite_config() }, now).unwrap();
+    core.start(now);
+    core.address(now, Some(Ok(addr(1).into())));
+    assert_eq!(core.poll_action(), None, "no dial");
+    assert_eq!(core.requests().count(), 0);
+    let first = core.connect(now, addr(2), ConnectOptions::once()).unwrap();
+    assert_eq!(first, ConnId::new(1), "no id was used");
 }
 
 /// btcd's `Start`: only the first call does anything.
 #[test]
 fn start_only_once() {
-    let mut sim = Sim::new(Config { target_outbound: 3, ..suite_config() }).with_source(AddressSource::Fixed(addr(1)));
-    assert!(!sim.core.is_started());
+    let mut sim = sim(Config { target_outbound: 3, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
+    assert!(!sim.core().is_started());
     sim.start();
     sim.start();
     sim.settle();
-    assert!(sim.core.is_started());
+    assert!(sim.core().is_started());
     assert_eq!(sim.address_requests().len(), 3);
     assert_eq!(sim.connected().len(), 3);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -177,18 +184,21 @@ fn start_only_once() {
 /// (btcd: they park until `Start`).
 #[test]
 fn requests_before_start_dial_at_start_in_id_order() {
-    let mut sim = Sim::new(Config { target_outbound: 0, ..suite_config() });
+    let mut sim = sim(Config { target_outbound: 0, ..suite_config() });
     let ids: Vec<ConnId> = [(1, true), (2, false), (3, true)]
         .into_iter()
-        .map(|(port, permanent)| sim.connect(addr(port), permanent).unwrap())
+        .map(|(port, permanent)| {
+            let opts = if permanent { ConnectOptions::permanent() } else { ConnectOptions::once() };
+            sim.connect(addr(port), opts).unwrap()
+        })
         .collect();
     sim.advance(ms(1000));
     assert!(sim.dials().is_empty(), "nothing dials before start");
-    assert_eq!(sim.core.state(ids[1]), Some(ConnState::Pending));
+    assert_eq!(sim.state(ids[1]), Some(ConnState::Pending));
     sim.start();
     let dialled: Vec<(ConnId, Duration)> = sim.dials().iter().map(|d| (d.id, d.at)).collect();
     assert_eq!(dialled, ids.iter().map(|&id| (id, ms(1000))).collect::<Vec<_>>());
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -196,13 +206,13 @@ fn requests_before_start_dial_at_start_in_id_order() {
 /// later `start` does nothing (btcd: starts a handler that exits at once).
 #[test]
 fn stop_before_start() {
-    let mut sim = Sim::new(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::Fixed(addr(1)));
-    let p = sim.connect(addr(2), true).unwrap();
-    sim.stop();
-    assert_eq!(sim.trace(p), ["ended canceled"]);
+    let mut sim = sim(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
+    let p = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
+    sim.stop().unwrap();
+    assert_eq!(sim.trace(p), [Step::Ended(ConnState::Canceled)]);
     sim.start();
     sim.advance(ms(100));
-    assert!(!sim.core.is_started(), "start after stop does nothing");
+    assert!(!sim.core().is_started(), "start after stop does nothing");
     assert!(sim.dials().is_empty());
     assert!(sim.address_requests().is_empty());
     sim.assert_clean_shutdown();
@@ -215,29 +225,28 @@ fn stop_before_start() {
 /// request's `Ended(Disconnected)`; afterwards nothing happens and operations are refused.
 #[test]
 fn d11_stop_closes_and_reports_shutdown() {
-    let mut sim = Sim::new(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::Fixed(addr(1)));
+    let mut sim = sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
     sim.start();
-    let p = sim.connect(addr(2), true).unwrap();
-    let m = sim.connect(addr(3), false).unwrap();
+    let p = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
+    let m = sim.connect(addr(3), ConnectOptions::once()).unwrap();
     sim.run_until(ms(5));
     let all = [ConnId::new(1), p, m];
     assert_eq!(sim.connected_ids(), all);
 
-    sim.stop();
+    sim.stop().unwrap();
     let down = sim.disconnected();
     assert_eq!(down.len(), 3);
     for (at, info, reason) in down {
-        assert_eq!(at, ms(5));
-        assert!(matches!(reason, DisconnectReason::Shutdown), "{} reported with {reason}", info.id);
+        assert_eq!((at, reason), (ms(5), DisconnectReason::Shutdown), "{}", info.id);
     }
+    let shut = connected_once(DisconnectReason::Shutdown);
     for id in all {
-        assert_eq!(sim.trace(id), ["connected", "disconnected", "ended disconnected"]);
-        let io = sim.dials().iter().find(|d| d.id == id).unwrap().io;
-        assert_eq!(sim.sockets.get(io).unwrap().closed, Some((ms(5), Closer::Core)));
+        assert_eq!(sim.trace(id), shut);
+        assert_eq!(closed_by_core(&sim, dial_io(&sim, id)), Some(ms(5)));
     }
-    let mark = sim.mark();
+    let mark = sim.events().len();
     sim.advance(ms(1000));
-    assert!(sim.events_since(mark).is_empty());
+    assert_eq!(sim.events().len(), mark);
     assert_eq!(sim.remove(p), Err(OpError::Stopped));
     sim.assert_clean_shutdown();
 }
@@ -251,31 +260,30 @@ fn stop_cancels_dials_retries_replacements_and_timers() {
     let (hang, refuse) = (addr(1), addr(2));
     let mut net = Network::new(Outcome::ACCEPT);
     net.set(hang, Outcome::BlackHole).set(refuse, Outcome::REFUSE);
-    let source = AddressSource::Failing(AddressError::new("no valid connect address"));
-    let mut sim = Sim::new(Config { target_outbound: 1, ..Config::default() }).with_source(source).with_net(net);
+    let source = AddressSource::failing(AddressError::new("no valid connect address"));
+    let mut sim = sim(Config { target_outbound: 1, ..Config::default() }).with_source(source).with_net(net);
     sim.start(); // 25 failed automatic attempts; the 25th waits for its replacement.
     let throttled = ConnId::new(25);
-    let retrying = sim.connect(refuse, true).unwrap();
-    let dialling = sim.connect(hang, true).unwrap();
-    sim.core.set_timer(sim.at(Duration::from_secs(3600)), 7);
+    let retrying = sim.connect(refuse, ConnectOptions::permanent()).unwrap();
+    let dialling = sim.connect(hang, ConnectOptions::permanent()).unwrap();
+    sim.set_timer(Duration::from_secs(3600), 7).unwrap();
     sim.advance(ms(1));
-    assert_eq!(sim.core.state(throttled), Some(ConnState::Failing));
-    assert_eq!(sim.core.state(retrying), Some(ConnState::Failing));
-    assert_eq!(sim.core.state(dialling), Some(ConnState::Pending));
-    assert_eq!(sim.core.timers_armed(), 4, "replacement, retry, connect timeout, user timer");
+    assert_eq!(sim.state(throttled), Some(ConnState::Failing));
+    assert_eq!(sim.state(retrying), Some(ConnState::Failing));
+    assert_eq!(sim.state(dialling), Some(ConnState::Pending));
+    assert_eq!(sim.timers_armed(), 4, "replacement, retry, connect timeout, user timer");
     let failures = sim.dial_failures().len();
 
-    sim.stop();
+    sim.stop().unwrap();
     for id in [throttled, retrying, dialling] {
         assert_eq!(sim.ended(id), Some(ConnState::Canceled));
         assert_eq!(sim.ended_at(id), Some(ms(1)));
     }
     assert_eq!(sim.dial_failures().len(), failures, "no failure reported by stop");
-    let dial_io = sim.dials().iter().find(|d| d.id == dialling).unwrap().io;
-    assert_eq!(sim.sockets.get(dial_io).unwrap().closed, Some((ms(1), Closer::Core)));
+    assert_eq!(closed_by_core(&sim, dial_io(&sim, dialling)), Some(ms(1)));
     sim.advance(Duration::from_secs(7200));
     assert!(sim.timers_fired().is_empty());
-    assert_eq!(sim.core.ids().last(), 27, "no attempt after stop");
+    assert_eq!(sim.last_id(), 27, "no attempt after stop");
     sim.assert_clean_shutdown();
 }
 
@@ -290,21 +298,23 @@ fn ordering_disconnection_before_reconnection() {
     let mut net = Network::new(Outcome::ACCEPT);
     net.set(flappy, Outcome::ResetAfterConnect { after: ms(1), lifetime: ms(3) });
     let config = Config { target_outbound: 0, retry_duration: ms(2), max_retry_duration: ms(2), ..Config::default() };
-    let mut sim = Sim::new(config).with_net(net);
+    let mut sim = sim(config).with_net(net);
     sim.start();
-    let p = sim.connect(flappy, true).unwrap();
-    let q = sim.connect(steady, true).unwrap();
+    let p = sim.connect(flappy, ConnectOptions::permanent()).unwrap();
+    let q = sim.connect(steady, ConnectOptions::permanent()).unwrap();
     sim.run_until(ms(20));
-    assert_eq!(sim.disconnect(q), Ok(ConnState::Pending));
+    assert_eq!(sim.disconnect(q, DisconnectOptions::default()), Ok(()));
+    assert_eq!(sim.state(q), Some(ConnState::Pending));
     sim.run_until(ms(50));
 
     assert_eq!(sim.connections_of(p), [1, 7, 13, 19, 25, 31, 37, 43, 49].map(ms));
-    let trace = sim.trace(p);
-    let want: Vec<&str> = ["connected", "disconnected"].iter().copied().cycle().take(17).collect();
-    assert_eq!(trace, want);
-    assert_eq!(sim.trace(q), ["connected", "disconnected", "connected"]);
+    let flap = [Step::Connected, Step::Disconnected(DisconnectReason::RemoteClosed)];
+    let want: Vec<Step> = flap.iter().cloned().cycle().take(17).collect();
+    assert_eq!(sim.trace(p), want);
+    let requested = Step::Disconnected(DisconnectReason::Requested);
+    assert_eq!(sim.trace(q), [Step::Connected, requested, Step::Connected]);
     assert_eq!(sim.connections_of(q), vec![ms(0), ms(22)]);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -312,24 +322,25 @@ fn ordering_disconnection_before_reconnection() {
 /// canceled one never fires.
 #[test]
 fn user_timers_fire_on_time_and_can_be_canceled() {
-    let mut sim = Sim::new(Config { target_outbound: 0, ..Config::default() });
+    let mut sim = sim(Config { target_outbound: 0, ..Config::default() });
     sim.start();
-    let first = sim.core.set_timer(sim.at(ms(10)), 1);
-    let canceled = sim.core.set_timer(sim.at(ms(20)), 2);
-    sim.core.set_timer(sim.at(ms(30)), 3);
-    assert!(sim.core.cancel_timer(canceled));
-    assert!(!sim.core.cancel_timer(canceled), "already canceled");
+    let first = sim.set_timer(ms(10), 1).unwrap();
+    let canceled = sim.set_timer(ms(20), 2).unwrap();
+    sim.set_timer(ms(30), 3).unwrap();
+    assert!(sim.cancel_timer(canceled));
+    assert!(!sim.cancel_timer(canceled), "already canceled");
     sim.run_until(ms(9));
     assert!(sim.timers_fired().is_empty());
     sim.run_until(ms(30));
     assert_eq!(sim.timers_fired(), vec![(ms(10), 1), (ms(30), 3)]);
-    assert!(!sim.core.cancel_timer(first), "already fired");
+    assert!(!sim.cancel_timer(first), "already fired");
 
-    sim.core.set_timer(sim.at(ms(40) + Duration::from_micros(500)), 4);
+    sim.run_until(ms(40));
+    sim.set_timer(Duration::from_micros(500), 4).unwrap();
     sim.run_until(ms(50));
     assert_eq!(sim.timers_fired().last(), Some(&(ms(41), 4)), "rounded up, never early");
-    assert_eq!(sim.core.timers_armed(), 0);
-    sim.stop();
+    assert_eq!(sim.timers_armed(), 0);
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -337,16 +348,17 @@ fn user_timers_fire_on_time_and_can_be_canceled() {
 /// connection's end (here at stop) and counts it until then.
 #[test]
 fn detached_socket_is_never_closed_by_the_core() {
-    let mut sim = Sim::new(Config { target_outbound: 0, ..Config::default() });
+    let mut sim = sim(Config { target_outbound: 0, ..Config::default() });
     sim.start();
-    let m = sim.connect(addr(1), false).unwrap();
+    let m = sim.connect(addr(1), ConnectOptions::once()).unwrap();
     sim.settle();
     let io = sim.detach(m).unwrap();
     assert_eq!(sim.detach(m), Err(OpError::NotEstablished(m)), "only once");
-    assert_eq!(sim.core.state(m), Some(ConnState::Established));
-    assert_eq!(sim.core.counters().established, 1);
-    sim.stop();
-    assert_eq!(sim.trace(m), ["connected", "disconnected", "ended disconnected"]);
+    assert_eq!(sim.state(m), Some(ConnState::Established));
+    assert_eq!(sim.counters().established, 1);
+    sim.stop().unwrap();
+    let shut = connected_once(DisconnectReason::Shutdown);
+    assert_eq!(sim.trace(m), shut);
     assert!(sim.closes().is_empty(), "the core did not close the detached socket");
     sim.user_close(io);
     sim.assert_clean_shutdown();
@@ -356,14 +368,12 @@ fn detached_socket_is_never_closed_by_the_core() {
 /// has no such option, and bending the value (zero into 1 ms, say) would hide a mistake.
 #[test]
 fn out_of_range_connect_timeouts_are_refused() {
-    use connmgr::{ConnectOptions, OpError};
-    let mut sim = Sim::new(Config { target_outbound: 0, ..suite_config() });
-    let now = sim.instant();
+    let mut sim = sim(Config { target_outbound: 0, ..suite_config() });
     for bad in [Duration::ZERO, Duration::from_micros(500), ConnectOptions::MAX_CONNECT_TIMEOUT + ms(1)] {
         let opts = ConnectOptions::once().connect_timeout(bad);
-        assert_eq!(sim.core.connect(now, addr(1), opts), Err(OpError::InvalidTimeout(bad)));
+        assert_eq!(sim.connect(addr(1), opts), Err(OpError::InvalidTimeout(bad)));
     }
-    assert_eq!(sim.core.ids().last(), 0, "no id was used");
-    let ok = sim.core.connect(now, addr(1), ConnectOptions::once().connect_timeout(ms(1))).unwrap();
+    assert_eq!(sim.last_id(), 0, "no id was used");
+    let ok = sim.connect(addr(1), ConnectOptions::once().connect_timeout(ms(1))).unwrap();
     assert_eq!(ok.get(), 1);
 }

@@ -9,8 +9,12 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use connmgr::{Config, ConnId, ConnState, DisconnectReason, HandleError, Manager, OpError, Peer};
-use util::{Ev, Recorder, Why};
+use connmgr::{Config, ConnId, ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, Manager, OpError, Peer};
+use util::{Ev, Recorder};
+
+fn plain() -> DisconnectOptions {
+    DisconnectOptions::default()
+}
 
 fn config() -> Config {
     Config { target_outbound: 0, ..Config::default() }
@@ -22,9 +26,9 @@ fn stop_closes_and_reports_every_connection_once_and_cancels_dials() {
     let hole = util::BlackHole::new();
     let config = Config { listeners: vec![util::localhost()], ..config() };
     let mut m = Manager::new(config, Recorder::new()).unwrap();
-    let permanent = m.connect(peer_addr, true).unwrap();
-    let once = m.connect(peer_addr, false).unwrap();
-    let dialing = m.connect(hole.addr, false).unwrap();
+    let permanent = m.connect(peer_addr, ConnectOptions::permanent()).unwrap();
+    let once = m.connect(peer_addr, ConnectOptions::once()).unwrap();
+    let dialing = m.connect(hole.addr, ConnectOptions::once()).unwrap();
     let mut clients = [util::connect(m.local_addrs()[0]), util::connect(m.local_addrs()[0])];
     util::drive(&mut m, "two connections and two accepts", |m| {
         m.handler().connected().len() == 2 && m.handler().accepted().len() == 2
@@ -34,20 +38,24 @@ fn stop_closes_and_reports_every_connection_once_and_cancels_dials() {
     assert_eq!(m.counters().in_flight, 1);
     let before = m.handler().events.len();
 
-    m.stop();
+    assert_eq!(m.stop(), Ok(()));
 
     assert!(m.is_stopped());
     let after: Vec<Ev> = m.handler().events[before..].iter().map(|(_, e)| e.clone()).collect();
-    let mut disconnected: Vec<(ConnId, Why)> = after
+    let mut disconnected: Vec<(ConnId, DisconnectReason)> = after
         .iter()
         .filter_map(|e| if let Ev::Disconnected(i, w) = e { Some((i.id, w.clone())) } else { None })
         .collect();
     disconnected.sort_by_key(|d| d.0);
     let count = |f: &dyn Fn(&Ev) -> bool| after.iter().filter(|e| f(e)).count();
-    assert_eq!(disconnected, [(permanent, Why::Shutdown), (once, Why::Shutdown)], "exactly once each");
-    let inbound: Vec<Why> =
+    assert_eq!(
+        disconnected,
+        [(permanent, DisconnectReason::Shutdown), (once, DisconnectReason::Shutdown)],
+        "exactly once each"
+    );
+    let inbound: Vec<DisconnectReason> =
         after.iter().filter_map(|e| if let Ev::InboundClosed(_, w) = e { Some(w.clone()) } else { None }).collect();
-    assert_eq!(inbound, [Why::Shutdown, Why::Shutdown]);
+    assert_eq!(inbound, [DisconnectReason::Shutdown, DisconnectReason::Shutdown]);
     assert_eq!(count(&|e| matches!(e, Ev::DialFailed(..))), 0, "a canceled dial is not a failed one");
     let mut ended: Vec<(ConnId, ConnState)> =
         after.iter().filter_map(|e| if let Ev::Ended(i, s) = e { Some((i.id, *s)) } else { None }).collect();
@@ -58,19 +66,22 @@ fn stop_closes_and_reports_every_connection_once_and_cancels_dials() {
     );
     assert_eq!(after.len(), 7, "nothing else: {after:?}");
 
-    assert_eq!(m.reactor().sockets(), 0, "listeners, dials and connections all closed");
+    assert_eq!(m.sockets(), 0, "listeners, dials and connections all closed");
     let c = m.counters();
     assert_eq!((c.established, c.inbound, c.pending, c.in_flight), (0, 0, 0, 0));
     for stream in peers.iter_mut().chain(clients.iter_mut()) {
         assert!(util::read_to_eof(stream).is_empty(), "the peer sees EOF");
     }
-    assert_eq!(m.connect(peer_addr, false), Err(OpError::Stopped));
-    assert_eq!(m.disconnect(permanent), Err(OpError::Stopped));
+    assert_eq!(m.connect(peer_addr, ConnectOptions::once()), Err(OpError::Stopped));
+    assert_eq!(m.disconnect(permanent, plain()), Err(OpError::Stopped));
     assert_eq!(m.remove(permanent), Err(OpError::Stopped));
     assert_eq!(m.new_conn_req(), Err(OpError::Stopped));
+    assert_eq!(m.close(Peer::Outbound(once), DisconnectReason::Requested), Err(OpError::Stopped));
+    assert_eq!(m.set_timer(Duration::from_millis(1), 1), Err(OpError::Stopped));
+    assert_eq!(m.state(dialing), Some(ConnState::Canceled), "ended requests still answer");
 
-    // Nothing more happens: a second stop, more turns, a permanent request's retry time.
-    m.stop();
+    // Nothing more happens: a second stop (refused), more turns, a permanent request's retry time.
+    assert_eq!(m.stop(), Err(OpError::Stopped));
     util::drive_for(&mut m, Duration::from_millis(50));
     assert_eq!(m.handler().events.len(), before + 7);
     assert!(m.run_until(Instant::now() + Duration::from_secs(1)).unwrap(), "run returns at once");
@@ -81,12 +92,12 @@ fn stop_requested_from_a_callback_makes_run_return() {
     let (_peer_listener, addr) = util::listener();
     let recorder = Recorder::new().stop_when(|evs| matches!(evs.last(), Some((_, Ev::Connected(_)))));
     let mut m = Manager::new(config(), recorder).unwrap();
-    let id = m.connect(addr, true).unwrap();
+    let id = m.connect(addr, ConnectOptions::permanent()).unwrap();
     util::run_to_stop(&mut m);
-    assert_eq!(m.handler().disconnections(), [(m.handler().connected()[0], Why::Shutdown)]);
+    assert_eq!(m.handler().disconnections(), [(m.handler().connected()[0].clone(), DisconnectReason::Shutdown)]);
     assert_eq!(m.handler().ended().len(), 1);
     assert_eq!(m.handler().ended()[0].0.id, id);
-    assert_eq!(m.reactor().sockets(), 0);
+    assert_eq!(m.sockets(), 0);
 }
 
 #[test]
@@ -94,26 +105,28 @@ fn disconnect_and_remove_close_the_socket() {
     let (peer_listener, addr) = util::listener();
     let mut m =
         Manager::new(Config { retry_duration: Duration::from_millis(20), ..config() }, Recorder::new()).unwrap();
-    let permanent = m.connect(addr, true).unwrap();
+    let permanent = m.connect(addr, ConnectOptions::permanent()).unwrap();
     util::drive(&mut m, "the connection", |m| m.handler().connected().len() == 1);
     let mut first = util::accept(&peer_listener);
 
     // A permanent request reconnects after a disconnect, with the same id.
-    assert_eq!(m.disconnect(permanent), Ok(ConnState::Pending));
+    assert_eq!(m.disconnect(permanent, plain()), Ok(()));
+    assert_eq!(m.state(permanent), Some(ConnState::Pending));
     assert!(util::read_to_eof(&mut first).is_empty());
     util::drive(&mut m, "the reconnection", |m| m.handler().connected().len() == 2);
     assert_eq!(m.handler().connected()[1].id, permanent);
     let mut second = util::accept(&peer_listener);
 
     // Remove ends it for good.
-    assert_eq!(m.remove(permanent), Ok(ConnState::Disconnected));
+    assert_eq!(m.remove(permanent), Ok(()));
+    assert_eq!(m.state(permanent), Some(ConnState::Disconnected));
     assert!(util::read_to_eof(&mut second).is_empty());
     util::drive_for(&mut m, Duration::from_millis(100));
     assert_eq!(m.handler().connected().len(), 2, "no reconnection after remove");
-    let reasons: Vec<Why> = m.handler().disconnections().into_iter().map(|(_, w)| w).collect();
-    assert_eq!(reasons, [Why::Requested, Why::Removed]);
+    let reasons: Vec<DisconnectReason> = m.handler().disconnections().into_iter().map(|(_, w)| w).collect();
+    assert_eq!(reasons, [DisconnectReason::Requested, DisconnectReason::Removed]);
     assert_eq!(m.remove(permanent), Err(OpError::UnknownId(permanent)));
-    assert_eq!(m.reactor().sockets(), 0);
+    assert_eq!(m.sockets(), 0);
 }
 
 #[test]
@@ -126,9 +139,9 @@ fn handle_ids_before_run_then_disconnect_remove_and_stop_from_another_thread() {
     let early = handle.clone();
     let ids = thread::spawn(move || -> Vec<ConnId> {
         vec![
-            early.connect(addr, true).unwrap(),
-            early.connect(addr, false).unwrap(),
-            early.connect(addr, false).unwrap(),
+            early.connect(addr, ConnectOptions::permanent()).unwrap(),
+            early.connect(addr, ConnectOptions::once()).unwrap(),
+            early.connect(addr, ConnectOptions::once()).unwrap(),
         ]
     })
     .join()
@@ -141,25 +154,30 @@ fn handle_ids_before_run_then_disconnect_remove_and_stop_from_another_thread() {
         for id in [p, d, s] {
             util::wait_for(&rx, &mut seen, "a connection", |e| matches!(e, Ev::Connected(i) if i.id == id));
         }
-        handle.disconnect(d).unwrap();
+        handle.disconnect(d, plain()).unwrap();
         util::wait_for(
             &rx,
             &mut seen,
             "the disconnect",
-            |e| matches!(e, Ev::Disconnected(i, Why::Requested) if i.id == d),
+            |e| matches!(e, Ev::Disconnected(i, DisconnectReason::Requested) if i.id == d),
         );
         util::wait_for(&rx, &mut seen, "its end", |e| matches!(e, Ev::Ended(i, ConnState::Disconnected) if i.id == d));
         handle.remove(p).unwrap();
-        util::wait_for(&rx, &mut seen, "the remove", |e| matches!(e, Ev::Disconnected(i, Why::Removed) if i.id == p));
+        util::wait_for(
+            &rx,
+            &mut seen,
+            "the remove",
+            |e| matches!(e, Ev::Disconnected(i, DisconnectReason::Removed) if i.id == p),
+        );
         util::wait_for(&rx, &mut seen, "its end", |e| matches!(e, Ev::Ended(i, ConnState::Disconnected) if i.id == p));
         handle.close(Peer::Outbound(s), DisconnectReason::protocol("bye")).unwrap();
         util::wait_for(
             &rx,
             &mut seen,
             "the close",
-            |e| matches!(e, Ev::Disconnected(i, Why::Protocol(r)) if i.id == s && r == "bye"),
+            |e| matches!(e, Ev::Disconnected(i, r) if i.id == s && *r == DisconnectReason::protocol("bye")),
         );
-        let again = handle.connect(addr, false).unwrap();
+        let again = handle.connect(addr, ConnectOptions::once()).unwrap();
         assert_eq!(again.get(), 4);
         util::wait_for(&rx, &mut seen, "the fourth connection", |e| matches!(e, Ev::Connected(i) if i.id == again));
         handle.stop().unwrap();
@@ -167,17 +185,18 @@ fn handle_ids_before_run_then_disconnect_remove_and_stop_from_another_thread() {
             &rx,
             &mut seen,
             "the shutdown",
-            |e| matches!(e, Ev::Disconnected(i, Why::Shutdown) if i.id == again),
+            |e| matches!(e, Ev::Disconnected(i, DisconnectReason::Shutdown) if i.id == again),
         );
         // The stop flag is set before the first shutdown callback runs.
         assert!(handle.is_stopped());
-        assert!(matches!(handle.connect(addr, false), Err(HandleError::Stopped)));
-        assert!(matches!(handle.disconnect(again), Err(HandleError::Stopped)));
-        assert!(matches!(handle.remove(again), Err(HandleError::Stopped)));
-        assert!(matches!(handle.new_conn_req(), Err(HandleError::Stopped)));
-        assert!(matches!(handle.close(Peer::Outbound(again), DisconnectReason::Requested), Err(HandleError::Stopped)));
-        assert!(matches!(handle.stop(), Err(HandleError::Stopped)));
-        assert!(matches!(handle.clone().connect(addr, true), Err(HandleError::Stopped)));
+        assert_eq!(handle.connect(addr, ConnectOptions::once()), Err(OpError::Stopped));
+        assert_eq!(handle.disconnect(again, plain()), Err(OpError::Stopped));
+        assert_eq!(handle.remove(again), Err(OpError::Stopped));
+        assert_eq!(handle.new_conn_req(), Err(OpError::Stopped));
+        assert_eq!(handle.close(Peer::Outbound(again), DisconnectReason::Requested), Err(OpError::Stopped));
+        assert_eq!(handle.state(again), Err(OpError::Stopped));
+        assert_eq!(handle.stop(), Err(OpError::Stopped));
+        assert_eq!(handle.clone().connect(addr, ConnectOptions::permanent()), Err(OpError::Stopped));
         seen
     });
 
@@ -186,8 +205,8 @@ fn handle_ids_before_run_then_disconnect_remove_and_stop_from_another_thread() {
     assert!(stopped, "run returns after the handle's stop");
     assert!(seen.iter().all(|e| !matches!(e, Ev::Connected(i) if i.id == p)), "no reconnection after remove");
     assert_eq!(m.handler().connected().len(), 4);
-    assert_eq!(m.reactor().sockets(), 0);
-    assert!(matches!(m.handle().connect(addr, false), Err(HandleError::Stopped)), "a handle made after stop");
+    assert_eq!(m.sockets(), 0);
+    assert_eq!(m.handle().connect(addr, ConnectOptions::once()), Err(OpError::Stopped), "a handle made after stop");
     for _ in 0..4 {
         let mut peer = util::accept(&peer_listener);
         assert!(util::read_to_eof(&mut peer).is_empty());
@@ -210,7 +229,7 @@ fn many_threads_connecting_at_once_get_unique_ids_and_every_request_arrives() {
             let (handle, start) = (handle.clone(), start.clone());
             thread::spawn(move || {
                 start.wait();
-                (0..EACH).map(|_| handle.connect(addr, false).unwrap()).collect::<Vec<_>>()
+                (0..EACH).map(|_| handle.connect(addr, ConnectOptions::once()).unwrap()).collect::<Vec<_>>()
             })
         })
         .collect();
@@ -234,7 +253,7 @@ fn detached_streams_belong_to_the_caller() {
     let config = Config { max_inbound: Some(1), listeners: vec![util::localhost()], ..config() };
     let mut m = Manager::new(config, Recorder::new()).unwrap();
     let local = m.local_addrs()[0];
-    let out = m.connect(addr, false).unwrap();
+    let out = m.connect(addr, ConnectOptions::once()).unwrap();
     let mut first = util::connect(local);
     util::drive(&mut m, "a connection and an accept", |m| {
         m.handler().connected().len() == 1 && m.handler().accepted().len() == 1
@@ -263,8 +282,8 @@ fn detached_streams_belong_to_the_caller() {
     util::drive(&mut m, "the third accept", |m| m.handler().accepted().len() == 2);
 
     // Stop reports the detached outbound request as shut down but cannot close its stream.
-    m.stop();
-    assert_eq!(m.handler().disconnections(), [(m.handler().connected()[0], Why::Shutdown)]);
+    m.stop().unwrap();
+    assert_eq!(m.handler().disconnections(), [(m.handler().connected()[0].clone(), DisconnectReason::Shutdown)]);
     assert!(m.handler().inbound_closed().iter().all(|(id, _)| *id != inbound_id), "a detached one is not reported");
     std::io::Write::write_all(&mut outbound, b"still").unwrap();
     assert_eq!(util::read_n(&mut peer, 5), b"still");
@@ -282,12 +301,12 @@ fn on_start_runs_once_before_any_dial_and_its_requests_apply() {
     impl Handler for Starter {
         fn on_start(&mut self, ctx: &mut Ctx<'_>) {
             self.log.push(format!("start with {} dials", ctx.counters().dials));
-            let id = ctx.connect(self.peer, false).unwrap();
+            let id = ctx.connect(self.peer, ConnectOptions::once()).unwrap();
             self.log.push(format!("queued {id}"));
-            ctx.set_timer(Duration::from_millis(20), 7);
+            ctx.set_timer(Duration::from_millis(20), 7).unwrap();
         }
-        fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
-            Some(Ok(self.peer))
+        fn new_address(&mut self) -> Option<Result<connmgr::Target, AddressError>> {
+            Some(Ok(self.peer.into()))
         }
         fn on_connection(&mut self, _ctx: &mut Ctx<'_>, conn: &ConnInfo) {
             self.log.push(format!("connected {} automatic={}", conn.id, conn.automatic));
@@ -305,7 +324,7 @@ fn on_start_runs_once_before_any_dial_and_its_requests_apply() {
     util::drive(&mut manager, "three connections", |m| m.counters().established == 3);
     assert_eq!(manager.counters().established_automatic, 2, "the target counts the automatic ones only");
     util::drive(&mut manager, "the timer", |m| m.handler().log.iter().any(|l| l == "timer 7"));
-    manager.stop();
+    manager.stop().unwrap();
     let log = &manager.handler().log;
     assert_eq!(log[0], "start with 0 dials");
     assert_eq!(log[1], "queued 1", "the request queued in on_start took the first id");
@@ -316,7 +335,8 @@ fn on_start_runs_once_before_any_dial_and_its_requests_apply() {
 }
 
 /// `Handle::state` answers from any thread with what the reactor sees, refuses to wait on the
-/// reactor's own thread (it would wait for itself), and errors once the manager has stopped.
+/// reactor's own thread (it would wait for itself), gives up with `TimedOut` when nobody turns
+/// the manager, and errors once the manager has stopped.
 #[test]
 fn handle_state_answers_across_threads_and_never_deadlocks() {
     use connmgr::{ConnInfo, Ctx, Handle, Handler};
@@ -324,12 +344,12 @@ fn handle_state_answers_across_threads_and_never_deadlocks() {
     /// Asks its own handle from inside a callback, on the reactor thread.
     struct AskOnReactor {
         handle: Option<Handle>,
-        answer: Option<Result<Option<ConnState>, String>>,
+        answer: Option<Result<Option<ConnState>, OpError>>,
     }
     impl Handler for AskOnReactor {
         fn on_connection(&mut self, _ctx: &mut Ctx<'_>, conn: &ConnInfo) {
             let handle = self.handle.as_ref().expect("handle set before run");
-            self.answer = Some(handle.state(conn.id).map_err(|e| e.to_string()));
+            self.answer = Some(handle.state(conn.id));
         }
     }
 
@@ -337,9 +357,12 @@ fn handle_state_answers_across_threads_and_never_deadlocks() {
     let mut manager = Manager::new(config(), AskOnReactor { handle: None, answer: None }).unwrap();
     let handle = manager.handle();
     manager.handler_mut().handle = Some(handle.clone());
-    let id = handle.connect(peer, false).unwrap();
-    // This thread built the manager and will drive it: waiting here would wait for ever.
-    assert!(matches!(handle.state(id), Err(HandleError::OnReactorThread)));
+    let id = handle.connect(peer, ConnectOptions::once()).unwrap();
+    // Nobody turns the manager yet: the wait gives up after the handle's timeout.
+    let impatient = handle.clone().with_wait_timeout(Duration::from_millis(50));
+    let asked = Instant::now();
+    assert_eq!(impatient.state(id), Err(OpError::TimedOut));
+    assert!(asked.elapsed() >= Duration::from_millis(50), "gave up after {:?}", asked.elapsed());
     let asker = {
         let handle = handle.clone();
         thread::spawn(move || {
@@ -357,10 +380,10 @@ fn handle_state_answers_across_threads_and_never_deadlocks() {
     });
     let (first, unknown) = asker.join().unwrap();
     assert!(matches!(first, Ok(Some(ConnState::Pending | ConnState::Established))), "{first:?}");
-    assert!(matches!(unknown, Ok(None)), "{unknown:?}");
+    assert_eq!(unknown, Ok(None));
     assert_eq!(
         manager.handler().answer,
-        Some(Err(HandleError::OnReactorThread.to_string())),
+        Some(Err(OpError::OnReactorThread)),
         "asking on the reactor thread is refused, not a deadlock"
     );
 
@@ -369,8 +392,32 @@ fn handle_state_answers_across_threads_and_never_deadlocks() {
         thread::spawn(move || handle.state(id))
     };
     util::drive(&mut manager, "the established state", |_| asker.is_finished());
-    assert!(matches!(asker.join().unwrap(), Ok(Some(ConnState::Established))));
-    manager.stop();
-    assert!(matches!(handle.state(id), Err(HandleError::Stopped)));
+    assert_eq!(asker.join().unwrap(), Ok(Some(ConnState::Established)));
+    manager.stop().unwrap();
+    assert_eq!(handle.state(id), Err(OpError::Stopped));
+    drop(listener);
+}
+
+/// Regression: `Handle::state` on the thread that built the manager was refused with
+/// `OnReactorThread` even while another thread ran the manager. Only the thread inside the
+/// reactor is refused now.
+#[test]
+fn handle_state_answers_on_the_thread_that_built_the_manager_while_another_runs_it() {
+    let (listener, peer) = util::listener();
+    let (tx, rx) = mpsc::channel();
+    let mut manager = Manager::new(config(), Recorder::new().forwarding(tx)).unwrap();
+    let handle = manager.handle();
+    let id = manager.connect(peer, ConnectOptions::once()).unwrap();
+    let runner = thread::spawn(move || {
+        let stopped = manager.run_until(Instant::now() + util::LIMIT).unwrap();
+        (stopped, manager)
+    });
+    util::wait_for(&rx, &mut Vec::new(), "the connection", |e| matches!(e, Ev::Connected(i) if i.id == id));
+    assert_eq!(handle.state(id), Ok(Some(ConnState::Established)), "answered, not OnReactorThread");
+    assert_eq!(handle.state(ConnId::new(99)), Ok(None));
+    handle.stop().unwrap();
+    let (stopped, manager) = runner.join().unwrap();
+    assert!(stopped);
+    assert_eq!(manager.state(id), Some(ConnState::Disconnected));
     drop(listener);
 }

@@ -8,8 +8,8 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use connmgr::{Config, Ctx, DisconnectReason, Handler, InboundId, Manager, Peer};
-use util::{Recorder, Why};
+use connmgr::{Config, ConnectOptions, Ctx, DisconnectReason, Handler, InboundId, Manager, Peer};
+use util::Recorder;
 
 fn listening(max_inbound: Option<u32>) -> Config {
     Config { target_outbound: 0, max_inbound, listeners: vec![util::localhost()], ..Config::default() }
@@ -33,9 +33,9 @@ fn accepts_reach_on_accept_with_the_remote_address_and_data_reaches_on_ready() {
 
     drop(client);
     util::drive(&mut m, "the close", |m| !m.handler().inbound_closed().is_empty());
-    assert_eq!(m.handler().inbound_closed(), [(id, Why::RemoteClosed)]);
+    assert_eq!(m.handler().inbound_closed(), [(id, DisconnectReason::RemoteClosed)]);
     assert_eq!(m.counters().inbound, 0, "the slot is released");
-    m.stop();
+    m.stop().unwrap();
     assert_eq!(m.handler().inbound_closed().len(), 1, "reported once, not again at shutdown");
 }
 
@@ -44,14 +44,14 @@ fn the_default_on_ready_closes_an_inbound_connection_the_peer_hung_up() {
     #[derive(Default)]
     struct Defaults {
         accepted: Vec<(InboundId, SocketAddr)>,
-        closed: Vec<(InboundId, String)>,
+        closed: Vec<(InboundId, DisconnectReason)>,
     }
     impl Handler for Defaults {
         fn on_accept(&mut self, _: &mut Ctx<'_>, id: InboundId, remote: SocketAddr) {
             self.accepted.push((id, remote));
         }
         fn on_inbound_closed(&mut self, _: &mut Ctx<'_>, id: InboundId, reason: &DisconnectReason) {
-            self.closed.push((id, reason.to_string()));
+            self.closed.push((id, reason.clone()));
         }
     }
     let mut m = Manager::new(listening(None), Defaults::default()).unwrap();
@@ -63,8 +63,8 @@ fn the_default_on_ready_closes_an_inbound_connection_the_peer_hung_up() {
     util::drive(&mut m, "the close", |m| !m.handler().closed.is_empty());
     util::drive_for(&mut m, Duration::from_millis(50));
     let id = m.handler().accepted[0].0;
-    assert_eq!(m.handler().closed, [(id, "closed by peer".to_string())]);
-    assert_eq!(m.reactor().sockets(), 1, "only the listener is left");
+    assert_eq!(m.handler().closed, [(id, DisconnectReason::RemoteClosed)]);
+    assert_eq!(m.sockets(), 1, "only the listener is left");
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn a_client_that_connects_writes_and_closes_before_the_accept_is_still_read_and_
     util::drive(&mut m, "the close", |m| !m.handler().inbound_closed().is_empty());
     let (id, _) = m.handler().accepted()[0];
     assert_eq!(m.handler().data(Peer::Inbound(id)), b"all at once");
-    assert_eq!(m.handler().inbound_closed(), [(id, Why::RemoteClosed)]);
+    assert_eq!(m.handler().inbound_closed(), [(id, DisconnectReason::RemoteClosed)]);
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn s15_two_listeners_feed_on_accept_then_stop_closes_both() {
     remotes.sort();
     locals.sort();
     assert_eq!(remotes, locals, "each client accepted once");
-    assert_eq!(m.reactor().sockets(), 0);
+    assert_eq!(m.sockets(), 0);
     assert!(m.local_addrs().is_empty());
     // D12 as ours: the listeners are closed by stop.
     for addr in addrs {
@@ -158,7 +158,7 @@ fn s15_two_listeners_feed_on_accept_then_stop_closes_both() {
     }
     // The accepted connections were closed and reported as shutdown.
     assert_eq!(m.handler().inbound_closed().len(), 4);
-    assert!(m.handler().inbound_closed().iter().all(|(_, why)| *why == Why::Shutdown));
+    assert!(m.handler().inbound_closed().iter().all(|(_, reason)| *reason == DisconnectReason::Shutdown));
     for mut client in clients {
         assert!(util::read_to_eof(&mut client).is_empty());
     }
@@ -167,14 +167,14 @@ fn s15_two_listeners_feed_on_accept_then_stop_closes_both() {
 #[test]
 fn close_from_the_handler_ends_an_inbound_connection_with_its_reason() {
     struct Kick {
-        closed: Vec<(InboundId, String)>,
+        closed: Vec<(InboundId, DisconnectReason)>,
     }
     impl Handler for Kick {
         fn on_accept(&mut self, ctx: &mut Ctx<'_>, id: InboundId, _: SocketAddr) {
-            ctx.close(Peer::Inbound(id), DisconnectReason::protocol("go away"));
+            ctx.close(Peer::Inbound(id), DisconnectReason::protocol("go away")).unwrap();
         }
         fn on_inbound_closed(&mut self, _: &mut Ctx<'_>, id: InboundId, reason: &DisconnectReason) {
-            self.closed.push((id, reason.to_string()));
+            self.closed.push((id, reason.clone()));
         }
     }
     let mut m = Manager::new(listening(Some(1)), Kick { closed: vec![] }).unwrap();
@@ -182,7 +182,7 @@ fn close_from_the_handler_ends_an_inbound_connection_with_its_reason() {
     let mut a = util::connect(addr);
     let mut b = util::connect(addr);
     util::drive(&mut m, "two closes", |m| m.handler().closed.len() == 2);
-    assert!(m.handler().closed.iter().all(|(_, r)| r == "protocol: go away"));
+    assert!(m.handler().closed.iter().all(|(_, r)| *r == DisconnectReason::protocol("go away")));
     // The slot freed by the first close admitted the second: nothing was rejected.
     assert_eq!(m.counters().rejected_inbound, 0);
     assert_eq!(m.counters().accepted, 2);
@@ -205,7 +205,7 @@ fn ipv6_loopback_listeners_accept_too() {
     util::drive(&mut m, "the accept", |m| m.handler().accepted().len() == 1);
     assert_eq!(m.handler().accepted()[0].1, client.local_addr().unwrap());
     // And outbound to it.
-    m.connect(addr, false).unwrap();
+    m.connect(addr, ConnectOptions::once()).unwrap();
     util::drive(&mut m, "the connection and its accept", |m| {
         m.handler().connected().len() == 1 && m.handler().accepted().len() == 2
     });
@@ -226,7 +226,7 @@ fn d12_listeners_of_a_handler_that_overrides_nothing_accept_and_are_closed_by_st
     let mut client = util::connect(addr);
     util::drive(&mut m, "the accept", |m| m.counters().accepted == 1);
     assert_eq!(m.counters().inbound, 1, "the default on_accept keeps the connection");
-    m.stop();
+    m.stop().unwrap();
     util::assert_refused(addr);
     assert!(util::read_to_eof(&mut client).is_empty(), "the accepted connection was closed too");
     assert_eq!(m.counters().inbound, 0);

@@ -8,9 +8,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use connmgr::{
-    Config, ConnState, ConnectOptions, Ctx, DisconnectReason, FailureCause, Handler, Manager, NextStep, Peer,
+    Config, ConnState, ConnectOptions, Ctx, DialError, DisconnectOptions, DisconnectReason, FailureCause, Handler,
+    Manager, NextStep, Peer,
 };
-use util::{Ev, Recorder, Why};
+use util::{Ev, Recorder};
 
 fn config() -> Config {
     Config { target_outbound: 0, ..Config::default() }
@@ -22,8 +23,8 @@ fn manual_connects_reach_on_connection_with_their_flags_and_a_usable_stream() {
     let mut recorder = Recorder::new();
     recorder.greeting = Some(b"hello".to_vec());
     let mut m = Manager::new(config(), recorder).unwrap();
-    let permanent = m.connect(addr, true).unwrap();
-    let once = m.connect(addr, false).unwrap();
+    let permanent = m.connect(addr, ConnectOptions::permanent()).unwrap();
+    let once = m.connect(addr, ConnectOptions::once()).unwrap();
     assert_eq!((permanent.get(), once.get()), (1, 2), "ids from 1, assigned before start");
     assert_eq!(m.state(permanent), Some(ConnState::Pending));
 
@@ -31,10 +32,10 @@ fn manual_connects_reach_on_connection_with_their_flags_and_a_usable_stream() {
     let mut connected = m.handler().connected();
     connected.sort_by_key(|c| c.id);
     assert_eq!(connected[0].id, permanent);
-    assert_eq!(connected[0].addr, Some(addr));
+    assert_eq!(connected[0].target, Some(addr.into()));
     assert!(connected[0].permanent && !connected[0].automatic);
     assert_eq!(connected[1].id, once);
-    assert_eq!(connected[1].addr, Some(addr));
+    assert_eq!(connected[1].target, Some(addr.into()));
     assert!(!connected[1].permanent && !connected[1].automatic);
     assert_eq!(m.state(permanent), Some(ConnState::Established));
     let c = m.counters();
@@ -57,7 +58,7 @@ fn a_stream_taken_from_ctx_after_connecting_is_usable() {
     impl Handler for WriteOnTimer {
         fn on_connection(&mut self, ctx: &mut Ctx<'_>, conn: &connmgr::ConnInfo) {
             self.id = Some(conn.id);
-            ctx.set_timer(Duration::from_millis(1), 7);
+            ctx.set_timer(Duration::from_millis(1), 7).unwrap();
         }
         fn on_timer(&mut self, ctx: &mut Ctx<'_>, data: u64) {
             assert_eq!(data, 7);
@@ -68,7 +69,7 @@ fn a_stream_taken_from_ctx_after_connecting_is_usable() {
     }
     let (listener, addr) = util::listener();
     let mut m = Manager::new(config(), WriteOnTimer { id: None, written: false }).unwrap();
-    m.connect(addr, false).unwrap();
+    m.connect(addr, ConnectOptions::once()).unwrap();
     util::drive(&mut m, "the write from on_timer", |m| m.handler().written);
     let mut peer = util::accept(&listener);
     assert_eq!(util::read_n(&mut peer, 5), b"later");
@@ -81,7 +82,7 @@ fn automatic_connections_come_from_the_address_source_up_to_the_target() {
         Manager::new(Config { target_outbound: 2, ..Config::default() }, Recorder::with_addrs(vec![addr])).unwrap();
     util::drive(&mut m, "two automatic connections", |m| m.handler().connected().len() == 2);
     for info in m.handler().connected() {
-        assert_eq!(info.addr, Some(addr));
+        assert_eq!(info.target, Some(addr.into()));
         assert!(info.automatic && !info.permanent, "{info:?}");
     }
     // The target is met: no further address is asked for, no further dial made.
@@ -97,7 +98,7 @@ fn a_peer_hanging_up_ends_a_one_shot_connection_and_replaces_an_automatic_one() 
     let (listener, addr) = util::listener();
     let mut m =
         Manager::new(Config { target_outbound: 1, ..Config::default() }, Recorder::with_addrs(vec![addr])).unwrap();
-    let once = m.connect(addr, false).unwrap();
+    let once = m.connect(addr, ConnectOptions::once()).unwrap();
     util::drive(&mut m, "two connections", |m| m.handler().connected().len() == 2);
     let automatic = m.handler().connected().into_iter().find(|c| c.automatic).unwrap().id;
     drop([util::accept(&listener), util::accept(&listener)]);
@@ -106,14 +107,14 @@ fn a_peer_hanging_up_ends_a_one_shot_connection_and_replaces_an_automatic_one() 
         m.handler().disconnections().len() == 2 && m.handler().connected().len() == 3
     });
     let h = m.handler();
-    for (info, why) in h.disconnections() {
-        assert_eq!(why, Why::RemoteClosed, "{info:?}");
+    for (info, reason) in h.disconnections() {
+        assert_eq!(reason, DisconnectReason::RemoteClosed, "{info:?}");
     }
     assert!(h.ended().iter().any(|(i, s)| i.id == once && *s == ConnState::Disconnected));
-    let replacement = h.connected()[2];
+    let replacement = h.connected()[2].clone();
     assert!(replacement.automatic);
     assert!(replacement.id > automatic, "a replacement has a new id");
-    assert_eq!(m.state(once), None);
+    assert_eq!(m.state(once), Some(ConnState::Disconnected), "ended, and still answers");
     assert_eq!(m.counters().failed(), 0, "a remote close is not a failed attempt");
 }
 
@@ -121,18 +122,18 @@ fn a_peer_hanging_up_ends_a_one_shot_connection_and_replaces_an_automatic_one() 
 fn a_one_shot_refused_dial_fails_once_and_ends() {
     let addr = util::refused_addr();
     let mut m = Manager::new(config(), Recorder::new()).unwrap();
-    let id = m.connect(addr, false).unwrap();
+    let id = m.connect(addr, ConnectOptions::once()).unwrap();
     util::drive(&mut m, "the end of the request", |m| !m.handler().ended().is_empty());
     let failures = m.handler().dial_failures();
     assert_eq!(failures.len(), 1);
-    let (_, info, fail, next) = &failures[0];
+    let (_, info, error, next) = &failures[0];
     assert_eq!(info.id, id);
-    assert_eq!(fail.cause, FailureCause::Refused, "{fail:?}");
+    assert_eq!(error.cause(), FailureCause::Refused, "{error:?}");
     assert_eq!(*next, NextStep::Ended);
     assert_eq!(m.handler().ended()[0].1, ConnState::Failed);
     let c = m.counters();
     assert_eq!((c.dials, c.failed_refused, c.pending, c.in_flight), (1, 1, 0, 0));
-    assert_eq!(m.reactor().sockets(), 0, "the refused socket is closed");
+    assert_eq!(m.sockets(), 0, "the refused socket is closed");
 }
 
 #[test]
@@ -142,17 +143,18 @@ fn refused_permanent_dials_retry_with_linear_capped_backoff() {
     let cap = Duration::from_millis(200);
     let config = Config { target_outbound: 0, retry_duration: retry, max_retry_duration: cap, ..Config::default() };
     let mut m = Manager::new(config, Recorder::new()).unwrap();
-    let id = m.connect(addr, true).unwrap();
+    let id = m.connect(addr, ConnectOptions::permanent()).unwrap();
     util::drive(&mut m, "six failed dials", |m| m.handler().dial_failures().len() == 6);
-    assert_eq!(m.remove(id), Ok(ConnState::Canceled));
+    assert_eq!(m.remove(id), Ok(()));
+    assert_eq!(m.state(id), Some(ConnState::Canceled));
 
     let failures = m.handler().dial_failures();
     let waits: Vec<Duration> = failures
         .iter()
-        .map(|(_, info, fail, next)| {
+        .map(|(_, info, error, next)| {
             assert_eq!(info.id, id, "a permanent request keeps its id");
             assert!(info.permanent);
-            assert_eq!(fail.cause, FailureCause::Refused, "{fail:?}");
+            assert_eq!(error.cause(), FailureCause::Refused, "{error:?}");
             match next {
                 NextStep::RetryIn(d) => *d,
                 other => panic!("a permanent request retries, got {other:?}"),
@@ -169,7 +171,7 @@ fn refused_permanent_dials_retry_with_linear_capped_backoff() {
     }
     let c = m.counters();
     assert_eq!((c.dials, c.failed_refused, c.retries), (6, 6, 6));
-    assert_eq!(m.reactor().sockets(), 0);
+    assert_eq!(m.sockets(), 0);
     assert_eq!(m.handler().ended().last().map(|e| e.1), Some(ConnState::Canceled));
 }
 
@@ -180,18 +182,18 @@ fn a_connect_timeout_fires_against_a_peer_that_never_completes_the_handshake() {
     let mut m = Manager::new(Config { connect_timeout: timeout, ..config() }, Recorder::new()).unwrap();
     m.start();
     let started = Instant::now();
-    let id = m.connect(hole.addr, false).unwrap();
+    let id = m.connect(hole.addr, ConnectOptions::once()).unwrap();
     assert_eq!(m.counters().in_flight, 1);
     util::drive(&mut m, "the connect timeout", |m| !m.handler().dial_failures().is_empty());
-    let (at, info, fail, next) = m.handler().dial_failures().remove(0);
+    let (at, info, error, next) = m.handler().dial_failures().remove(0);
     assert_eq!(info.id, id);
-    assert_eq!(fail.timed_out, Some(timeout), "{fail:?}");
-    assert_eq!(fail.cause, FailureCause::TimedOut);
+    assert_eq!(error, DialError::TimedOut(timeout));
+    assert_eq!(error.cause(), FailureCause::TimedOut);
     assert_eq!(next, NextStep::Ended);
     assert!(at - started >= timeout, "timed out after {:?}", at - started);
     let c = m.counters();
     assert_eq!((c.failed_timed_out, c.failed(), c.in_flight, c.connected), (1, 1, 0, 0));
-    assert_eq!(m.reactor().sockets(), 0, "the timed-out socket is closed");
+    assert_eq!(m.sockets(), 0, "the timed-out socket is closed");
     assert_eq!(m.handler().ended(), [(info, ConnState::Failed)]);
 }
 
@@ -203,18 +205,19 @@ fn a_per_request_connect_timeout_overrides_the_configured_one() {
     let started = Instant::now();
     let short = Duration::from_millis(150);
     let id = m.connect(hole.addr, ConnectOptions::once().connect_timeout(short)).unwrap();
-    let long = m.connect(hole.addr, false).unwrap();
+    let long = m.connect(hole.addr, ConnectOptions::once()).unwrap();
     util::drive(&mut m, "the short connect timeout", |m| !m.handler().dial_failures().is_empty());
     let failures = m.handler().dial_failures();
     assert_eq!(failures.len(), 1, "only the request with the short timeout has failed");
-    let (at, info, fail, _) = &failures[0];
+    let (at, info, error, _) = &failures[0];
     assert_eq!(info.id, id);
-    assert_eq!(fail.timed_out, Some(short));
+    assert_eq!(*error, DialError::TimedOut(short));
     assert!(*at - started >= short);
     assert_eq!(m.state(long), Some(ConnState::Pending), "the other dial is still waiting for its 60 s");
     assert_eq!(m.counters().in_flight, 1);
-    assert_eq!(m.remove(long), Ok(ConnState::Canceled));
-    assert_eq!(m.reactor().sockets(), 0);
+    assert_eq!(m.remove(long), Ok(()));
+    assert_eq!(m.state(long), Some(ConnState::Canceled));
+    assert_eq!(m.sockets(), 0);
 }
 
 #[test]
@@ -228,7 +231,7 @@ fn data_and_a_hang_up_in_the_event_that_completes_a_connect_are_not_swallowed() 
     recorder.read = true;
     let mut m = Manager::new(config(), recorder).unwrap();
     m.start();
-    let id = m.connect(addr, false).unwrap(); // dials now: started
+    let id = m.connect(addr, ConnectOptions::once()).unwrap(); // dials now: started
     let mut peer = util::accept(&listener); // the handshake is done
     util::send(&mut peer, b"early");
     drop(peer); // data then FIN, before the manager has polled at all
@@ -237,8 +240,8 @@ fn data_and_a_hang_up_in_the_event_that_completes_a_connect_are_not_swallowed() 
     let h = m.handler();
     assert_eq!(h.connected().len(), 1);
     assert_eq!(h.data(Peer::Outbound(id)), b"early");
-    assert_eq!(h.disconnections()[0].1, Why::RemoteClosed);
-    assert_eq!(m.reactor().sockets(), 0);
+    assert_eq!(h.disconnections()[0].1, DisconnectReason::RemoteClosed);
+    assert_eq!(m.sockets(), 0);
 }
 
 #[test]
@@ -247,25 +250,25 @@ fn a_hang_up_in_the_event_that_completes_a_connect_reaches_the_default_on_ready(
     #[derive(Default)]
     struct Default_ {
         connected: u32,
-        disconnected: Vec<String>,
+        disconnected: Vec<DisconnectReason>,
     }
     impl Handler for Default_ {
         fn on_connection(&mut self, _: &mut Ctx<'_>, _: &connmgr::ConnInfo) {
             self.connected += 1;
         }
         fn on_disconnection(&mut self, _: &mut Ctx<'_>, _: &connmgr::ConnInfo, reason: &DisconnectReason) {
-            self.disconnected.push(reason.to_string());
+            self.disconnected.push(reason.clone());
         }
     }
     let (listener, addr) = util::listener();
     let mut m = Manager::new(config(), Default_::default()).unwrap();
     m.start();
-    m.connect(addr, false).unwrap();
+    m.connect(addr, ConnectOptions::once()).unwrap();
     drop(util::accept(&listener));
     util::drive(&mut m, "the disconnection", |m| !m.handler().disconnected.is_empty());
     assert_eq!(m.handler().connected, 1);
-    assert_eq!(m.handler().disconnected, ["closed by peer"]);
-    assert_eq!(m.reactor().sockets(), 0);
+    assert_eq!(m.handler().disconnected, [DisconnectReason::RemoteClosed]);
+    assert_eq!(m.sockets(), 0);
 }
 
 #[test]
@@ -273,9 +276,10 @@ fn dial_events_are_reported_in_order_for_each_request() {
     // on_connection, then on_disconnection, then on_request_ended, per request.
     let (listener, addr) = util::listener();
     let mut m = Manager::new(config(), Recorder::new()).unwrap();
-    let id = m.connect(addr, false).unwrap();
+    let id = m.connect(addr, ConnectOptions::once()).unwrap();
     util::drive(&mut m, "the connection", |m| !m.handler().connected().is_empty());
-    assert_eq!(m.disconnect(id), Ok(ConnState::Disconnected));
+    assert_eq!(m.disconnect(id, DisconnectOptions::default()), Ok(()));
+    assert_eq!(m.state(id), Some(ConnState::Disconnected));
     let mut peer = util::accept(&listener);
     assert!(util::read_to_eof(&mut peer).is_empty(), "the peer sees EOF after disconnect");
     let kinds: Vec<&str> = m
@@ -283,7 +287,7 @@ fn dial_events_are_reported_in_order_for_each_request() {
         .evs()
         .map(|e| match e {
             Ev::Connected(_) => "connected",
-            Ev::Disconnected(_, Why::Requested) => "disconnected",
+            Ev::Disconnected(_, DisconnectReason::Requested) => "disconnected",
             Ev::Ended(_, ConnState::Disconnected) => "ended",
             other => panic!("unexpected {other:?}"),
         })
@@ -296,13 +300,13 @@ fn a_permanent_connection_closed_by_the_peer_reconnects_with_the_same_id_after_b
     let (listener, addr) = util::listener();
     let retry = Duration::from_millis(30);
     let mut m = Manager::new(Config { retry_duration: retry, ..config() }, Recorder::new()).unwrap();
-    let id = m.connect(addr, true).unwrap();
+    let id = m.connect(addr, ConnectOptions::permanent()).unwrap();
     util::drive(&mut m, "the connection", |m| m.handler().connected().len() == 1);
     drop(util::accept(&listener));
     util::drive(&mut m, "the reconnection", |m| m.handler().connected().len() == 2);
     let h = m.handler();
     assert_eq!(h.connected()[1].id, id, "same request, same id");
-    assert_eq!(h.disconnections(), [(h.connected()[0], Why::RemoteClosed)]);
+    assert_eq!(h.disconnections(), [(h.connected()[0].clone(), DisconnectReason::RemoteClosed)]);
     let (gone, back) = (h.events[1].0, h.events[2].0);
     assert!(matches!(h.events[1].1, Ev::Disconnected(..)) && matches!(h.events[2].1, Ev::Connected(..)));
     assert!(back - gone >= retry, "reconnected after {:?}", back - gone);
@@ -316,7 +320,7 @@ fn a_permanent_connection_closed_by_the_peer_reconnects_with_the_same_id_after_b
 /// tight loop.
 #[test]
 fn a_connect_that_fails_synchronously_is_a_dial_failure_with_backoff() {
-    use connmgr::{ConnInfo, DialError};
+    use connmgr::ConnInfo;
 
     #[derive(Default)]
     struct Failures(Vec<(std::io::ErrorKind, NextStep)>);
@@ -331,7 +335,7 @@ fn a_connect_that_fails_synchronously_is_a_dial_failure_with_backoff() {
     let retry = Duration::from_millis(20);
     let config = Config { retry_duration: retry, max_retry_duration: Duration::from_millis(40), ..config() };
     let mut m = Manager::new(config, Failures::default()).unwrap();
-    m.connect("255.255.255.255:8333".parse().unwrap(), true).unwrap();
+    m.connect("255.255.255.255:8333".parse::<std::net::SocketAddr>().unwrap(), ConnectOptions::permanent()).unwrap();
     util::drive(&mut m, "three failed dials", |m| m.handler().0.len() >= 3);
     let failures = &m.handler().0;
     assert_eq!(failures[0].1, NextStep::RetryIn(retry));
@@ -342,5 +346,5 @@ fn a_connect_that_fails_synchronously_is_a_dial_failure_with_backoff() {
     assert!(c.dials >= 3);
     assert_eq!(c.failed_other, c.dials, "every dial failed, none as refused or timed out");
     assert_eq!(c.connected, 0);
-    assert_eq!(m.reactor().sockets(), 0, "a socket whose connect failed at once is not kept");
+    assert_eq!(m.sockets(), 0, "a socket whose connect failed at once is not kept");
 }

@@ -6,9 +6,16 @@ mod support;
 use std::io;
 use std::time::Duration;
 
-use connmgr::core::Event;
-use connmgr::{Config, ConnId, ConnState, DialError, DisconnectOptions, DisconnectReason, NextStep, OpError};
+use connmgr::core::{Action, Core, Event, IoKey};
+use connmgr::{
+    Config, ConnId, ConnState, ConnectOptions, DialError, DisconnectOptions, DisconnectReason, FailureCause, NextStep,
+    OpError,
+};
 use support::*;
+
+fn plain() -> DisconnectOptions {
+    DisconnectOptions::default()
+}
 
 /// S5 (btcd TestStartStop): after `stop`, operations are refused.
 ///
@@ -18,35 +25,25 @@ use support::*;
 /// operation returns `Err(Stopped)`, uses no id and changes nothing.
 #[test]
 fn s05_operations_after_stop_are_refused() {
-    let mut sim =
-        Sim::new(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::Fixed(btcd_addr()));
+    let mut sim = sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(btcd_addr()));
     sim.start();
     sim.settle();
-    let connected = sim.connected();
-    assert_eq!(connected.len(), 1, "one connection event");
-    let r = connected[0].1;
-    let r_io = sim.dials()[0].io;
+    let r = ConnId::new(1);
+    assert_eq!(sim.connected_ids(), [r]);
 
-    sim.stop();
-    let after_stop = sim.mark();
-    sim.stop(); // A second stop is harmless.
-    assert!(sim.events_since(after_stop).is_empty(), "a second stop does nothing");
-
-    let issued = sim.core.ids().last();
-    assert_eq!(sim.connect(btcd_addr(), true), Err(OpError::Stopped));
-    assert_eq!(sim.core.ids().last(), issued, "a connect after stop gets no id");
-    assert_eq!(sim.disconnect(r.id), Err(OpError::Stopped));
-    assert_eq!(sim.remove(r.id), Err(OpError::Stopped));
-    assert_eq!(sim.close(r.id, DisconnectReason::RemoteClosed), Err(OpError::Stopped));
+    sim.stop().unwrap();
+    let (events, issued) = (sim.events().len(), sim.last_id());
+    assert_eq!(sim.stop(), Err(OpError::Stopped), "a second stop is refused");
+    assert_eq!(sim.connect(btcd_addr(), ConnectOptions::permanent()), Err(OpError::Stopped));
+    assert_eq!(sim.disconnect(r, plain()), Err(OpError::Stopped));
+    assert_eq!(sim.remove(r), Err(OpError::Stopped));
+    assert_eq!(sim.close(r, DisconnectReason::RemoteClosed), Err(OpError::Stopped));
     assert_eq!(sim.new_conn_req(), Err(OpError::Stopped));
     sim.advance(ms(10));
-    assert!(sim.events_since(after_stop).is_empty(), "nothing happens after stop");
+    assert_eq!((sim.events().len(), sim.last_id()), (events, issued), "nothing happens, no id is used");
 
-    let down = sim.disconnections_of(r.id);
-    assert_eq!(down.len(), 1, "R is reported once, by stop");
-    assert!(matches!(down[0].1, DisconnectReason::Shutdown));
-    assert_eq!(sim.sockets.get(r_io).unwrap().closed.map(|(_, by)| by), Some(Closer::Core), "stop closed R");
-    assert_eq!(sim.ended(r.id), Some(ConnState::Disconnected));
+    assert_eq!(sim.trace(r), connected_once(DisconnectReason::Shutdown), "R is reported once, by stop");
+    assert_eq!(closed_by_core(&sim, dial_io(&sim, r)), Some(ms(0)), "stop closed R");
     sim.assert_clean_shutdown();
 }
 
@@ -58,25 +55,24 @@ fn s05_operations_after_stop_are_refused() {
 /// instant).
 #[test]
 fn s06_connect_mode() {
-    let mut sim = Sim::new(Config { target_outbound: 2, ..suite_config() });
+    let mut sim = sim(Config { target_outbound: 2, ..suite_config() });
     sim.start();
     assert_eq!(sim.address_requests().len(), 2, "start asks for target_outbound addresses");
-    let c = sim.connect(btcd_addr(), true).unwrap();
+    let c = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
     assert_eq!(c, ConnId::new(1), "no automatic request used an id");
     sim.settle();
     assert_eq!(sim.connected_ids(), vec![c]);
-    assert_eq!(sim.core.state(c), Some(ConnState::Established));
+    assert_eq!(sim.state(c), Some(ConnState::Established));
     sim.advance(ms(1));
     assert_eq!(sim.connected().len(), 1, "no further connection");
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
 /// S7 (btcd TestTargetOutbound): exactly `target_outbound` automatic connections, ids 1-10.
 #[test]
 fn s07_exactly_target_outbound_automatic() {
-    let mut sim =
-        Sim::new(Config { target_outbound: 10, ..suite_config() }).with_source(AddressSource::Fixed(btcd_addr()));
+    let mut sim = sim(Config { target_outbound: 10, ..suite_config() }).with_source(AddressSource::fixed(btcd_addr()));
     sim.start();
     sim.settle();
     let mut ids: Vec<u64> = sim.connected_ids().iter().map(|id| id.get()).collect();
@@ -86,7 +82,7 @@ fn s07_exactly_target_outbound_automatic() {
     sim.advance(ms(1000));
     assert_eq!(sim.connected().len(), 10, "no 11th connection");
     assert_eq!(sim.address_requests().len(), 10, "no 11th address asked for");
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -108,7 +104,7 @@ fn s08_split(sim: &Sim) -> (Vec<u64>, Vec<u64>) {
 }
 
 fn s08_sim() -> Sim {
-    Sim::new(Config { target_outbound: 3, ..suite_config() }).with_source(AddressSource::Fixed(btcd_addr()))
+    sim(Config { target_outbound: 3, ..suite_config() }).with_source(AddressSource::fixed(btcd_addr()))
 }
 
 /// S8a (btcd TestTargetOutboundComposition, "permanent before start"): permanent requests made
@@ -116,9 +112,9 @@ fn s08_sim() -> Sim {
 #[test]
 fn s08a_permanent_before_start_are_additional() {
     let mut sim = s08_sim();
-    let p1 = sim.connect(addr(18556), true).unwrap();
-    let p2 = sim.connect(addr(18557), true).unwrap();
-    assert_eq!(sim.core.ids().last(), 2, "permanent requests received ids before start");
+    let p1 = sim.connect(addr(18556), ConnectOptions::permanent()).unwrap();
+    let p2 = sim.connect(addr(18557), ConnectOptions::permanent()).unwrap();
+    assert_eq!(sim.last_id(), 2, "permanent requests received ids before start");
     assert!(sim.dials().is_empty(), "nothing dials before start");
     sim.start();
     sim.settle();
@@ -126,7 +122,7 @@ fn s08a_permanent_before_start_are_additional() {
     assert_eq!((p1.get(), p2.get()), (1, 2));
     sim.advance(ms(10));
     assert_eq!(sim.connected().len(), 5, "no 6th connection");
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -136,15 +132,15 @@ fn s08a_permanent_before_start_are_additional() {
 fn s08b_permanent_after_start_are_additional() {
     let mut sim = s08_sim();
     sim.start();
-    let p1 = sim.connect(addr(18556), true).unwrap();
-    let p2 = sim.connect(addr(18557), true).unwrap();
+    let p1 = sim.connect(addr(18556), ConnectOptions::permanent()).unwrap();
+    let p2 = sim.connect(addr(18557), ConnectOptions::permanent()).unwrap();
     sim.settle();
     let (permanent, automatic) = s08_split(&sim);
     assert_eq!(permanent, vec![p1.get(), p2.get()]);
     assert_eq!(automatic.len(), 3);
     sim.advance(ms(10));
     assert_eq!(sim.connected().len(), 5, "no 6th connection");
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -153,65 +149,63 @@ fn s08b_permanent_after_start_are_additional() {
 /// `Disconnected`.
 #[test]
 fn s09_permanent_retry_keeps_id() {
-    let mut sim = Sim::new(Config { target_outbound: 1, retry_duration: ms(1), ..suite_config() });
-    let p = sim.connect(btcd_addr(), true).unwrap();
+    let mut sim = sim(Config { target_outbound: 1, retry_duration: ms(1), ..suite_config() });
+    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
     sim.start();
     sim.settle();
     assert_eq!(sim.connected_ids(), vec![p]);
-    assert_eq!(sim.core.state(p), Some(ConnState::Established));
+    assert_eq!(sim.state(p), Some(ConnState::Established));
 
-    assert_eq!(sim.disconnect(p), Ok(ConnState::Pending));
-    let down = sim.disconnections_of(p);
-    assert_eq!(down.len(), 1);
-    assert!(matches!(down[0].1, DisconnectReason::Requested));
-    assert_eq!(sim.core.state(p), Some(ConnState::Pending), "pending before the retry fires");
+    assert_eq!(sim.disconnect(p, plain()), Ok(()));
+    assert_eq!(sim.disconnections_of(p), [(ms(0), DisconnectReason::Requested)]);
+    assert_eq!(sim.state(p), Some(ConnState::Pending), "pending before the retry fires");
 
     sim.advance(ms(1));
     assert_eq!(sim.connections_of(p), vec![ms(0), ms(1)], "reconnected after 1 x 1 ms, same id");
-    assert_eq!(sim.core.state(p), Some(ConnState::Established));
+    assert_eq!(sim.state(p), Some(ConnState::Established));
 
-    assert_eq!(sim.remove(p), Ok(ConnState::Disconnected));
+    assert_eq!(sim.remove(p), Ok(()));
     let down = sim.disconnections_of(p);
     assert_eq!(down.len(), 2);
-    assert!(matches!(down[1].1, DisconnectReason::Removed));
-    assert_eq!(sim.core.state(p), None, "ended");
+    assert_eq!(down[1].1, DisconnectReason::Removed);
+    assert_eq!(sim.state(p), Some(ConnState::Disconnected), "ended, and still answers (btcd's state after Remove)");
     assert_eq!(sim.ended(p), Some(ConnState::Disconnected));
     sim.advance(ms(100));
     assert_eq!(sim.dial_times_of(p), vec![ms(0), ms(1)], "a removed request never dials again");
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
 /// S13 (btcd TestRemovePendingConnection): a request whose dial hangs is `Pending`; `remove`
 /// cancels it (its in-flight socket closed), and the dial's late failure is ignored.
 ///
-/// btcd leaves the request object readable as `Canceled`; ours forgets it (`state` is `None`)
-/// after reporting `Canceled` through the return value and `Event::Ended`.
+/// btcd leaves the request object readable as `Canceled`; ours reports `Canceled` with
+/// `Event::Ended`, and `state` still answers `Canceled` from the ended-request history.
 #[test]
 fn s13_cancel_pending_request() {
-    let mut sim = Sim::new(suite_config()).with_net(Network::new(Outcome::BlackHole));
+    let mut sim = sim(suite_config()).with_net(Network::new(Outcome::BlackHole));
     sim.start();
-    let p = sim.connect(btcd_addr(), true).unwrap();
+    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
     sim.advance(ms(10));
     assert_ne!(p.get(), 0);
-    assert_eq!(sim.core.state(p), Some(ConnState::Pending));
+    assert_eq!(sim.state(p), Some(ConnState::Pending));
     let io = sim.dials()[0].io;
-    assert!(sim.sockets.is_open(io));
+    assert!(sim.is_open(io));
 
-    assert_eq!(sim.remove(p), Ok(ConnState::Canceled));
-    assert_eq!(sim.core.state(p), None);
+    assert_eq!(sim.remove(p), Ok(()));
+    assert_eq!(sim.state(p), Some(ConnState::Canceled));
     assert_eq!(sim.ended(p), Some(ConnState::Canceled));
-    assert_eq!(sim.sockets.get(io).unwrap().closed, Some((ms(10), Closer::Core)), "the dial's socket closed");
+    assert_eq!(closed_by_core(&sim, io), Some(ms(10)), "the dial's socket closed");
+    assert!(!sim.is_open(io));
     sim.advance(ms(10));
 
     // "Release the dialer": a failure already in flight reaches the core after all.
-    sim.core.dial_failed(sim.instant(), p, io::ErrorKind::ConnectionRefused.into());
-    sim.drain();
-    assert_eq!(sim.trace(p), ["ended canceled"], "the failure is ignored");
-    assert_eq!(sim.core.timers_armed(), 0, "no connect timeout or retry left");
+    sim.report_late_dial(p, Err(io::ErrorKind::ConnectionRefused));
+    assert_eq!(sim.trace(p), [Step::Ended(ConnState::Canceled)], "the failure is ignored");
+    assert_eq!(sim.timers_armed(), 0, "no connect timeout or retry left");
     sim.advance(ms(60_000));
     assert_eq!(sim.dials().len(), 1);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -226,14 +220,14 @@ fn s13_cancel_pending_request() {
 fn s14_canceled_request_never_connects() {
     let mut net = Network::new(Outcome::ACCEPT);
     net.down(ms(0), ms(25)); // The dialer fails until the "connect" signal at 25 ms.
-    let mut sim = Sim::new(Config { retry_duration: ms(10), ..suite_config() }).with_net(net);
+    let mut sim = sim(Config { retry_duration: ms(10), ..suite_config() }).with_net(net);
     sim.start();
-    let r = sim.connect(btcd_addr(), false).unwrap();
+    let r = sim.connect(btcd_addr(), ConnectOptions::once()).unwrap();
     sim.settle();
     assert_eq!(sim.dial_failures_of(r), vec![(ms(0), NextStep::Ended)]);
-    assert_eq!(sim.core.state(r), None);
+    assert_eq!(sim.state(r), Some(ConnState::Failed));
     assert_eq!(sim.ended(r), Some(ConnState::Failed));
-    assert_eq!(sim.core.live_requests(), 0, "nothing leaks");
+    assert_eq!(sim.core().requests().count(), 0, "nothing leaks");
 
     sim.advance(ms(20));
     assert_eq!(sim.remove(r), Err(OpError::UnknownId(r)), "a harmless no-op");
@@ -241,7 +235,7 @@ fn s14_canceled_request_never_connects() {
     sim.advance(ms(50));
     assert!(sim.connected().is_empty(), "never connects");
     assert_eq!(sim.dials().len(), 1, "never redialled");
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -251,23 +245,23 @@ fn s14_canceled_request_never_connects() {
 /// btcd: a `Connect` after `Stop` keeps id 0. Ours (Part 1 #4): `Err(Stopped)`, no id used.
 #[test]
 fn d01_id_sequence() {
-    let mut sim = Sim::new(suite_config());
-    let a = sim.connect(addr(1), false).unwrap();
+    let mut sim = sim(suite_config());
+    let a = sim.connect(addr(1), ConnectOptions::once()).unwrap();
     sim.start();
-    assert_eq!(sim.core.ids().last(), 1, "start's automatic requests used no id");
-    let b = sim.connect(addr(2), true).unwrap();
-    let c = sim.connect(addr(3), false).unwrap();
+    assert_eq!(sim.last_id(), 1, "start's automatic requests used no id");
+    let b = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
+    let c = sim.connect(addr(3), ConnectOptions::once()).unwrap();
     assert_eq!([a.get(), b.get(), c.get()], [1, 2, 3]);
 
     let asked = sim.address_requests().len();
     assert_eq!(sim.new_conn_req(), Ok(()));
     assert_eq!(sim.address_requests().len(), asked + 1, "the address source was asked");
-    assert_eq!(sim.core.ids().last(), 3, "no id without an address");
-    assert_eq!(sim.connect(addr(4), false).unwrap().get(), 4);
+    assert_eq!(sim.last_id(), 3, "no id without an address");
+    assert_eq!(sim.connect(addr(4), ConnectOptions::once()).unwrap().get(), 4);
 
-    sim.stop();
-    assert_eq!(sim.connect(addr(5), false), Err(OpError::Stopped));
-    assert_eq!(sim.core.ids().last(), 4);
+    sim.stop().unwrap();
+    assert_eq!(sim.connect(addr(5), ConnectOptions::once()), Err(OpError::Stopped));
+    assert_eq!(sim.last_id(), 4);
     sim.assert_clean_shutdown();
 }
 
@@ -279,30 +273,32 @@ fn d02_disconnect_pending_permanent_cancels() {
     let (hang, refuse) = (addr(1), addr(2));
     let mut net = Network::new(Outcome::ACCEPT);
     net.set(hang, Outcome::BlackHole).set(refuse, Outcome::REFUSE);
-    let mut sim = Sim::new(Config { target_outbound: 0, ..Config::default() }).with_net(net);
+    let mut sim = sim(Config { target_outbound: 0, ..Config::default() }).with_net(net);
     sim.start();
 
     // Dialling.
-    let p = sim.connect(hang, true).unwrap();
+    let p = sim.connect(hang, ConnectOptions::permanent()).unwrap();
     sim.advance(ms(5));
-    assert_eq!(sim.core.state(p), Some(ConnState::Pending));
-    assert_eq!(sim.disconnect(p), Ok(ConnState::Canceled));
-    assert_eq!(sim.trace(p), ["ended canceled"], "no disconnection event");
-    assert!(!sim.sockets.is_open(sim.dials()[0].io), "its dial's socket closed");
+    assert_eq!(sim.state(p), Some(ConnState::Pending));
+    assert_eq!(sim.disconnect(p, plain()), Ok(()));
+    assert_eq!(sim.state(p), Some(ConnState::Canceled));
+    assert_eq!(sim.trace(p), [Step::Ended(ConnState::Canceled)], "no disconnection event");
+    assert!(!sim.is_open(sim.dials()[0].io), "its dial's socket closed");
 
     // Backing off after a failure.
-    let q = sim.connect(refuse, true).unwrap();
+    let q = sim.connect(refuse, ConnectOptions::permanent()).unwrap();
     sim.settle();
-    assert_eq!(sim.core.state(q), Some(ConnState::Failing));
-    assert_eq!(sim.core.timers_armed(), 1, "the retry timer");
-    assert_eq!(sim.disconnect(q), Ok(ConnState::Canceled));
-    assert_eq!(sim.core.timers_armed(), 0, "the retry timer is canceled");
-    assert_eq!(sim.trace(q), ["failed", "ended canceled"]);
+    assert_eq!(sim.state(q), Some(ConnState::Failing));
+    assert_eq!(sim.timers_armed(), 1, "the retry timer");
+    assert_eq!(sim.disconnect(q, plain()), Ok(()));
+    assert_eq!(sim.timers_armed(), 0, "the retry timer is canceled");
+    let refused = Step::DialFailed(FailureCause::Refused, NextStep::RetryIn(Duration::from_secs(5)));
+    assert_eq!(sim.trace(q), [refused, Step::Ended(ConnState::Canceled)]);
 
     sim.advance(ms(3_600_000));
     assert_eq!(sim.dials().len(), 2, "neither is ever retried");
     assert!(sim.connected().is_empty());
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -310,25 +306,27 @@ fn d02_disconnect_pending_permanent_cancels() {
 /// changes nothing. btcd logs "Unknown connid"; ours also returns `UnknownId`.
 #[test]
 fn d03_remove_unknown_id_is_harmless() {
-    let mut sim = Sim::new(Config { target_outbound: 0, ..suite_config() });
+    let mut sim = sim(Config { target_outbound: 0, ..suite_config() });
     sim.start();
-    let a = sim.connect(addr(1), false).unwrap();
+    let a = sim.connect(addr(1), ConnectOptions::once()).unwrap();
     sim.settle();
-    let (events, dials, closes) = (sim.mark(), sim.dials().len(), sim.closes().len());
+    let (events, dials, closes) = (sim.events().len(), sim.dials().len(), sim.closes().len());
 
     for id in [ConnId::new(0), ConnId::new(99)] {
         assert_eq!(sim.remove(id), Err(OpError::UnknownId(id)));
-        assert_eq!(sim.disconnect(id), Err(OpError::UnknownId(id)));
+        assert_eq!(sim.disconnect(id, plain()), Err(OpError::UnknownId(id)));
+        assert_eq!(sim.state(id), None, "never issued");
     }
-    assert!(sim.events_since(events).is_empty());
+    assert_eq!(sim.events().len(), events);
     assert_eq!((sim.dials().len(), sim.closes().len()), (dials, closes));
-    assert_eq!(sim.core.state(a), Some(ConnState::Established), "the live request is untouched");
+    assert_eq!(sim.state(a), Some(ConnState::Established), "the live request is untouched");
 
-    assert_eq!(sim.remove(a), Ok(ConnState::Disconnected));
-    let after = sim.mark();
+    assert_eq!(sim.remove(a), Ok(()));
+    let after = sim.events().len();
     assert_eq!(sim.remove(a), Err(OpError::UnknownId(a)), "a double remove");
-    assert!(sim.events_since(after).is_empty());
-    sim.stop();
+    assert_eq!(sim.events().len(), after);
+    assert_eq!(sim.state(a), Some(ConnState::Disconnected), "the first remove's outcome");
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -338,23 +336,22 @@ fn d03_remove_unknown_id_is_harmless() {
 #[test]
 fn d04_success_after_remove_is_closed_and_ignored() {
     let net = Network::new(Outcome::Accept { after: ms(5) });
-    let mut sim = Sim::new(Config { target_outbound: 0, ..suite_config() }).with_net(net);
+    let mut sim = sim(Config { target_outbound: 0, ..suite_config() }).with_net(net);
     sim.start();
-    let p = sim.connect(btcd_addr(), true).unwrap();
+    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
     sim.advance(ms(2));
     let io = sim.dials()[0].io;
-    assert_eq!(sim.remove(p), Ok(ConnState::Canceled));
+    assert_eq!(sim.remove(p), Ok(()));
     assert_eq!(sim.closes(), &[(ms(2), io)], "the in-flight socket is closed once");
 
     sim.advance(ms(10)); // The success at 5 ms is never seen: the socket was closed.
-    let mark = sim.mark();
-    // A reactor that had the success in the same batch as the close reports it anyway.
-    assert!(!sim.core.dial_succeeded(sim.instant(), p));
-    sim.drain();
-    assert!(sim.events_since(mark).is_empty(), "no connection event");
+    let mark = sim.events().len();
+    // An I/O layer that had the success in the same batch as the close reports it anyway.
+    assert!(!sim.report_late_dial(p, Ok(())));
+    assert_eq!(sim.events().len(), mark, "no connection event");
     assert_eq!(sim.closes().len(), 1, "no second close");
     assert!(sim.connected().is_empty());
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -367,26 +364,24 @@ fn d04_success_after_remove_is_closed_and_ignored() {
 /// below target when it goes, which is D5/D7's replacement path).
 #[test]
 fn d06_disconnect_over_target_ends_disconnected() {
-    let mut sim = Sim::new(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::Fixed(addr(1)));
+    let mut sim = sim(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
     sim.start();
-    let m = sim.connect(addr(9000), false).unwrap();
+    let m = sim.connect(addr(9000), ConnectOptions::once()).unwrap();
     sim.settle();
     assert_eq!(sim.auto_established(), 2);
-    assert_eq!(sim.core.state(m), Some(ConnState::Established));
-    let m_io = sim.dials().iter().find(|d| d.id == m).unwrap().io;
+    assert_eq!(sim.state(m), Some(ConnState::Established));
+    let m_io = dial_io(&sim, m);
     let (asked, dials) = (sim.address_requests().len(), sim.dials().len());
 
-    assert_eq!(sim.disconnect(m), Ok(ConnState::Disconnected));
-    let down = sim.disconnections_of(m);
-    assert_eq!(down.len(), 1);
-    assert!(matches!(down[0].1, DisconnectReason::Requested));
-    assert!(!sim.sockets.is_open(m_io), "its socket closed");
-    assert_eq!(sim.core.state(m), None);
+    assert_eq!(sim.disconnect(m, plain()), Ok(()));
+    assert_eq!(sim.disconnections_of(m), [(ms(0), DisconnectReason::Requested)]);
+    assert!(!sim.is_open(m_io), "its socket closed");
+    assert_eq!(sim.state(m), Some(ConnState::Disconnected));
     assert_eq!(sim.ended(m), Some(ConnState::Disconnected));
     sim.advance(ms(1000));
     assert_eq!((sim.address_requests().len(), sim.dials().len()), (asked, dials), "no replacement, no redial");
     assert_eq!(sim.auto_established(), 2);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -398,16 +393,16 @@ fn d06_disconnect_over_target_ends_disconnected() {
 /// by an automatic request. Ours (Part 1 #1-#3): it ends, nothing replaces it.
 #[test]
 fn d06_one_shot_disconnect_below_target_ends_too() {
-    let mut sim = Sim::new(Config { target_outbound: 2, ..suite_config() });
+    let mut sim = sim(Config { target_outbound: 2, ..suite_config() });
     sim.start();
-    let m = sim.connect(addr(9000), false).unwrap();
+    let m = sim.connect(addr(9000), ConnectOptions::once()).unwrap();
     sim.settle();
-    assert_eq!(sim.disconnect(m), Ok(ConnState::Disconnected));
-    assert_eq!(sim.trace(m), ["connected", "disconnected", "ended disconnected"]);
-    assert_eq!(sim.core.live_requests(), 0, "nothing left pending");
+    assert_eq!(sim.disconnect(m, plain()), Ok(()));
+    assert_eq!(sim.trace(m), connected_once(DisconnectReason::Requested));
+    assert_eq!(sim.core().requests().count(), 0, "nothing left pending");
     sim.advance(ms(1000));
     assert_eq!(sim.dials().len(), 1);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -420,15 +415,15 @@ fn d07_trigger_reconnect_redials_same_id_once() {
     let mut net = Network::new(Outcome::ACCEPT);
     net.script(a, [Outcome::ACCEPT, Outcome::REFUSE]);
     let config = Config { target_outbound: 1, retry_duration: ms(10), ..Config::default() };
-    let mut sim = Sim::new(config).with_source(AddressSource::Fixed(a)).with_net(net);
+    let mut sim = sim(config).with_source(AddressSource::fixed(a)).with_net(net);
     sim.start();
     sim.settle();
     let first = ConnId::new(1);
     assert_eq!(sim.connected_ids(), vec![first]);
 
     sim.run_until(ms(5));
-    assert_eq!(sim.disconnect_with(first, DisconnectOptions::trigger_reconnect()), Ok(ConnState::Pending));
-    assert_eq!(sim.core.state(first), Some(ConnState::Pending));
+    assert_eq!(sim.disconnect(first, DisconnectOptions::trigger_reconnect()), Ok(()));
+    assert_eq!(sim.state(first), Some(ConnState::Pending));
     sim.run_until(ms(14));
     assert_eq!(sim.dial_times_of(first), vec![ms(0)], "not before 1 x retry_duration");
     sim.run_until(ms(15));
@@ -439,7 +434,7 @@ fn d07_trigger_reconnect_redials_same_id_once() {
     let second = ConnId::new(2);
     assert_eq!(sim.connections_of(second), vec![ms(15)], "a new request replaced it");
     assert_eq!(sim.dial_times_of(first).len(), 2);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -452,18 +447,25 @@ fn d07_trigger_reconnect_of_one_shot_manual() {
     let mut net = Network::new(Outcome::ACCEPT);
     net.script(m_addr, [Outcome::ACCEPT, Outcome::REFUSE]);
     let config = Config { target_outbound: 1, retry_duration: ms(10), ..Config::default() };
-    let mut sim = Sim::new(config).with_net(net);
+    let mut sim = sim(config).with_net(net);
     sim.start();
-    let m = sim.connect(m_addr, false).unwrap();
+    let m = sim.connect(m_addr, ConnectOptions::once()).unwrap();
     sim.settle();
     let asked = sim.address_requests().len();
-    assert_eq!(sim.disconnect_with(m, DisconnectOptions::trigger_reconnect()), Ok(ConnState::Pending));
+    assert_eq!(sim.disconnect(m, DisconnectOptions::trigger_reconnect()), Ok(()));
+    assert_eq!(sim.state(m), Some(ConnState::Pending));
     sim.run_until(ms(100));
     assert_eq!(sim.dial_times_of(m), vec![ms(0), ms(10)]);
-    assert_eq!(sim.trace(m), ["connected", "disconnected", "failed", "ended failed"]);
+    let want = [
+        Step::Connected,
+        Step::Disconnected(DisconnectReason::Requested),
+        Step::DialFailed(FailureCause::Refused, NextStep::Ended),
+        Step::Ended(ConnState::Failed),
+    ];
+    assert_eq!(sim.trace(m), want);
     assert_eq!(sim.dial_failures_of(m), vec![(ms(10), NextStep::Ended)]);
     assert_eq!(sim.address_requests().len(), asked, "no automatic replacement");
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -473,15 +475,16 @@ fn d07_trigger_reconnect_of_one_shot_manual() {
 #[test]
 fn d07_trigger_reconnect_at_target_does_nothing() {
     let config = Config { target_outbound: 1, retry_duration: ms(10), ..Config::default() };
-    let mut sim = Sim::new(config).with_source(AddressSource::Fixed(addr(1)));
+    let mut sim = sim(config).with_source(AddressSource::fixed(addr(1)));
     sim.start();
-    let m = sim.connect(addr(9000), false).unwrap();
+    let m = sim.connect(addr(9000), ConnectOptions::once()).unwrap();
     sim.settle();
     assert_eq!(sim.auto_established(), 1);
-    assert_eq!(sim.disconnect_with(m, DisconnectOptions::trigger_reconnect()), Ok(ConnState::Disconnected));
+    assert_eq!(sim.disconnect(m, DisconnectOptions::trigger_reconnect()), Ok(()));
+    assert_eq!(sim.state(m), Some(ConnState::Disconnected));
     sim.advance(ms(100));
     assert_eq!(sim.dial_times_of(m), vec![ms(0)]);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -493,23 +496,22 @@ fn d07_trigger_reconnect_at_target_does_nothing() {
 /// `UnknownId`.
 #[test]
 fn d09_one_shot_failure_ends_failed() {
-    let mut sim = Sim::new(suite_config()).with_net(Network::new(Outcome::REFUSE));
+    let mut sim = sim(suite_config()).with_net(Network::new(Outcome::REFUSE));
     sim.start();
-    let r = sim.connect(btcd_addr(), false).unwrap();
+    let r = sim.connect(btcd_addr(), ConnectOptions::once()).unwrap();
     sim.settle();
-    let failure = sim
-        .events_of(r)
-        .find_map(|l| match &l.event {
-            Event::DialFailed { error: DialError::Io(e), next, .. } => Some((e.kind(), *next)),
-            _ => None,
-        })
-        .expect("the failure is reported");
-    assert_eq!(failure, (io::ErrorKind::ConnectionRefused, NextStep::Ended));
-    assert_eq!(sim.trace(r), ["failed", "ended failed"]);
-    assert_eq!((sim.core.live_requests(), sim.core.timers_armed()), (0, 0), "nothing leaks");
-    assert_eq!(sim.core.counters().failed_refused, 1);
+    let failure = sim.events_of(r).find_map(|l| match &l.event {
+        Event::DialFailed { error, next, .. } => Some((error.clone(), *next)),
+        _ => None,
+    });
+    let refused = DialError::Io(io::ErrorKind::ConnectionRefused.into());
+    assert_eq!(failure, Some((refused, NextStep::Ended)), "the failure is reported with its error");
+    let failed = Step::DialFailed(FailureCause::Refused, NextStep::Ended);
+    assert_eq!(sim.trace(r), [failed, Step::Ended(ConnState::Failed)]);
+    assert_eq!((sim.core().requests().count(), sim.timers_armed()), (0, 0), "nothing leaks");
+    assert_eq!(sim.counters().failed_refused, 1);
     assert_eq!(sim.remove(r), Err(OpError::UnknownId(r)));
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -522,20 +524,19 @@ fn d09_one_shot_failure_is_not_replaced() {
     let bad = addr(9000);
     let mut net = Network::new(Outcome::ACCEPT);
     net.set(bad, Outcome::REFUSE);
-    let mut sim = Sim::new(Config { target_outbound: 1, ..suite_config() })
-        .with_source(AddressSource::Fixed(addr(1)))
-        .with_net(net);
+    let mut sim =
+        sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(addr(1))).with_net(net);
     sim.start();
     sim.settle();
-    let (asked, issued) = (sim.address_requests().len(), sim.core.ids().last());
-    let r = sim.connect(bad, false).unwrap();
+    let (asked, issued) = (sim.address_requests().len(), sim.last_id());
+    let r = sim.connect(bad, ConnectOptions::once()).unwrap();
     sim.settle();
     assert_eq!(sim.ended(r), Some(ConnState::Failed));
     assert_eq!(sim.address_requests().len(), asked, "no replacement asked for");
-    assert_eq!(sim.core.ids().last(), issued + 1, "only the manual request's id");
-    assert_eq!(sim.core.failed_attempts(), 0);
+    assert_eq!(sim.last_id(), issued + 1, "only the manual request's id");
+    assert_eq!(sim.failed_attempts(), 0);
     assert_eq!(sim.auto_established(), 1);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -546,7 +547,7 @@ fn new_conn_req_never_exceeds_target() {
     let slow = addr(2);
     let mut net = Network::new(Outcome::ACCEPT);
     net.set(slow, Outcome::BlackHole);
-    let mut sim = Sim::new(Config { target_outbound: 2, ..suite_config() })
+    let mut sim = sim(Config { target_outbound: 2, ..suite_config() })
         .with_source(AddressSource::round_robin(vec![addr(1), slow]))
         .with_net(net);
     sim.start();
@@ -556,8 +557,8 @@ fn new_conn_req_never_exceeds_target() {
         assert_eq!(sim.new_conn_req(), Ok(()));
     }
     assert_eq!(sim.address_requests().len(), 2, "no address asked for beyond the target");
-    assert_eq!(sim.core.live_requests(), 2);
-    sim.stop();
+    assert_eq!(sim.core().requests().count(), 2);
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -567,19 +568,20 @@ fn new_conn_req_never_exceeds_target() {
 /// leave the disconnected automatic request stale `Established` and never replace it.
 #[test]
 fn disconnect_rule_counts_automatic_connections_only() {
-    let mut sim = Sim::new(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::Fixed(addr(1)));
+    let mut sim = sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
     sim.start();
-    sim.connect(addr(2), true).unwrap();
-    sim.connect(addr(3), false).unwrap();
+    sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
+    sim.connect(addr(3), ConnectOptions::once()).unwrap();
     sim.settle();
-    assert_eq!(sim.core.counters().established, 3);
+    assert_eq!(sim.counters().established, 3);
     let auto = ConnId::new(1);
-    assert_eq!(sim.disconnect(auto), Ok(ConnState::Canceled), "replaced");
+    assert_eq!(sim.disconnect(auto, plain()), Ok(()));
+    assert_eq!(sim.state(auto), Some(ConnState::Canceled), "replaced");
     sim.settle();
     assert_eq!(sim.address_requests().len(), 2);
     assert_eq!(sim.connected_ids().last(), Some(&ConnId::new(4)));
     assert_eq!(sim.auto_established(), 1);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -590,47 +592,48 @@ fn dial_limit_queues_in_arrival_order() {
     let mut net = Network::new(Outcome::Accept { after: ms(10) });
     net.set(addr(2), Outcome::Refuse { after: ms(5) });
     let config = Config { target_outbound: 0, max_dials_in_flight: Some(1), ..suite_config() };
-    let mut sim = Sim::new(config).with_net(net);
+    let mut sim = sim(config).with_net(net);
     sim.start();
-    let ids: Vec<ConnId> = (1..=3).map(|port| sim.connect(addr(port), false).unwrap()).collect();
-    assert_eq!(sim.core.counters().in_flight, 1);
+    let ids: Vec<ConnId> = (1..=3).map(|port| sim.connect(addr(port), ConnectOptions::once()).unwrap()).collect();
+    assert_eq!(sim.counters().in_flight, 1);
     sim.run_until(ms(100));
     let dials: Vec<(ConnId, Duration)> = sim.dials().iter().map(|d| (d.id, d.at)).collect();
     assert_eq!(dials, vec![(ids[0], ms(0)), (ids[1], ms(10)), (ids[2], ms(15))]);
     assert_eq!(sim.connected_ids(), vec![ids[0], ids[2]]);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
 /// A request that ends before the I/O layer handled its `Dial` (say a callback removed it while
 /// the action was still queued): `dial_started` refuses the socket and the I/O layer closes it
-/// itself; the core never asks to close it.
+/// itself; the core never asks to close it. On the core directly: the simulator performs each
+/// action as soon as it is queued.
 #[test]
 fn dial_of_a_request_ended_before_the_io_layer_saw_it() {
-    let mut sim = Sim::new(Config { target_outbound: 0, ..suite_config() });
-    sim.start();
-    let now = sim.instant();
-    let p = sim.core.connect(now, addr(1), true).unwrap();
-    assert_eq!(sim.core.remove(now, p), Ok(ConnState::Canceled));
-    sim.drain();
-    let io = sim.dials()[0].io;
-    assert_eq!(sim.sockets.get(io).unwrap().closed, Some((ms(0), Closer::Io)));
-    assert!(sim.closes().is_empty());
-    assert_eq!(sim.trace(p), ["ended canceled"]);
-    assert_eq!(sim.core.counters().in_flight, 0);
-    sim.stop();
-    sim.assert_clean_shutdown();
+    let now = std::time::Instant::now();
+    let mut core = Core::new(&Config { target_outbound: 0, ..suite_config() }, now).unwrap();
+    core.start(now);
+    let p = core.connect(now, addr(1), ConnectOptions::permanent()).unwrap();
+    assert_eq!(core.remove(now, p), Ok(()));
+    assert_eq!(core.poll_action(), Some(Action::Dial { id: p, target: addr(1).into(), proxy: None }), "the dial was already queued");
+    assert!(!core.dial_started(p, IoKey(1)), "its socket is refused: the I/O layer closes it");
+    let ended = core.poll_action();
+    assert!(matches!(ended, Some(Action::Event(Event::Ended { info, state: ConnState::Canceled })) if info.id == p));
+    assert_eq!(core.poll_action(), None, "no Close: the core never had the socket");
+    assert_eq!(core.state(p), Some(ConnState::Canceled));
+    assert_eq!(core.counters().in_flight, 0);
 }
 
 /// btcd's server replaces a removed automatic peer itself: `remove` makes no replacement, a
 /// following `new_conn_req` makes exactly one.
 #[test]
 fn remove_then_new_conn_req_replaces() {
-    let mut sim = Sim::new(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::Fixed(addr(1)));
+    let mut sim = sim(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
     sim.start();
     sim.settle();
     let first = sim.connected_ids()[0];
-    assert_eq!(sim.remove(first), Ok(ConnState::Disconnected));
+    assert_eq!(sim.remove(first), Ok(()));
+    assert_eq!(sim.state(first), Some(ConnState::Disconnected));
     sim.advance(ms(100));
     assert_eq!(sim.auto_established(), 1, "remove alone does not replace");
     assert_eq!(sim.new_conn_req(), Ok(()));
@@ -638,7 +641,7 @@ fn remove_then_new_conn_req_replaces() {
     assert_eq!(sim.auto_established(), 2);
     assert_eq!(sim.address_requests().len(), 3);
     assert_eq!(sim.connected_ids().last().unwrap().get(), 3, "a new id");
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -648,27 +651,28 @@ fn remove_then_new_conn_req_replaces() {
 #[test]
 fn close_follows_btcds_peer_done_rules() {
     let config = Config { target_outbound: 1, retry_duration: ms(10), ..Config::default() };
-    let mut sim = Sim::new(config).with_source(AddressSource::Fixed(addr(1)));
+    let mut sim = sim(config).with_source(AddressSource::fixed(addr(1)));
     sim.start();
-    let p = sim.connect(addr(2), true).unwrap();
-    let m = sim.connect(addr(3), false).unwrap();
+    let p = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
+    let m = sim.connect(addr(3), ConnectOptions::once()).unwrap();
     sim.settle();
     let a = ConnId::new(1);
     assert_eq!(sim.connected_ids(), vec![a, p, m]);
 
-    assert_eq!(sim.close(a, DisconnectReason::RemoteClosed), Ok(ConnState::Disconnected));
+    assert_eq!(sim.close(a, DisconnectReason::RemoteClosed), Ok(()));
     assert_eq!(sim.ended(a), Some(ConnState::Disconnected));
-    assert_eq!(sim.core.failed_attempts(), 0, "a closed connection is not a failed attempt");
+    assert_eq!(sim.failed_attempts(), 0, "a closed connection is not a failed attempt");
     assert_eq!(sim.address_requests(), &[ms(0), ms(0)], "replaced at once");
 
-    assert_eq!(sim.close(p, DisconnectReason::Io(io::ErrorKind::ConnectionReset.into())), Ok(ConnState::Pending));
-    assert_eq!(sim.close(m, DisconnectReason::protocol("bad magic")), Ok(ConnState::Disconnected));
+    assert_eq!(sim.close(p, DisconnectReason::Io(io::ErrorKind::ConnectionReset.into())), Ok(()));
+    assert_eq!(sim.state(p), Some(ConnState::Pending), "waits for its reconnection");
+    assert_eq!(sim.close(m, DisconnectReason::protocol("bad magic")), Ok(()));
     assert_eq!(sim.ended(m), Some(ConnState::Disconnected));
     sim.advance(ms(10));
     assert_eq!(sim.connections_of(p), vec![ms(0), ms(10)], "the permanent one reconnects after 1 x retry");
 
-    let pending = sim.connect(addr(4), false).unwrap(); // Dialling: its answer is not delivered yet.
+    let pending = sim.connect(addr(4), ConnectOptions::once()).unwrap(); // Dialling: its answer is not delivered yet.
     assert_eq!(sim.close(pending, DisconnectReason::RemoteClosed), Err(OpError::NotEstablished(pending)));
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }

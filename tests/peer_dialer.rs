@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::{Magic, ServiceFlags};
-use connmgr::{Config, Manager, Peer};
+use connmgr::{Config, ConnectOptions, Manager, Peer, Target};
 
 use local::{Behaviour, LocalNet, Spec};
 use peers::{Dialer, Options};
@@ -85,21 +85,21 @@ fn records(manager: &Manager<Dialer>) -> impl Iterator<Item = &report::Record> {
     manager.handler().report.records.iter()
 }
 
-fn handshaken(manager: &Manager<Dialer>) -> Vec<(Peer, SocketAddr, String)> {
+fn handshaken(manager: &Manager<Dialer>) -> Vec<(Peer, Target, String)> {
     records(manager)
         .filter_map(|r| match &r.what {
-            What::Handshaken { user_agent, .. } => Some((r.peer, r.addr, user_agent.clone())),
+            What::Handshaken { user_agent, .. } => Some((r.peer, r.addr.clone(), user_agent.clone())),
             _ => None,
         })
         .collect()
 }
 
 /// Disconnections by address: (label, full reason).
-fn disconnections(manager: &Manager<Dialer>) -> HashMap<SocketAddr, Vec<(String, String)>> {
-    let mut map: HashMap<SocketAddr, Vec<(String, String)>> = HashMap::new();
+fn disconnections(manager: &Manager<Dialer>) -> HashMap<Target, Vec<(String, String)>> {
+    let mut map: HashMap<Target, Vec<(String, String)>> = HashMap::new();
     for r in records(manager) {
         if let What::Disconnected { label, reason, .. } = &r.what {
-            map.entry(r.addr).or_default().push((label.clone(), reason.clone()));
+            map.entry(r.addr.clone()).or_default().push((label.clone(), reason.clone()));
         }
     }
     map
@@ -109,7 +109,7 @@ fn disconnections(manager: &Manager<Dialer>) -> HashMap<SocketAddr, Vec<(String,
 fn handshake_succeeds_both_ways_and_reports_the_peer_user_agent() {
     let net = local_net(&[Behaviour::Good]);
     let mut d = dialer(1, Duration::from_secs(10));
-    d.book.add(net.addr(0));
+    d.book.add(net.addr(0).into());
     let mut m = manager(d, 1, true);
     let listener = m.local_addrs()[0];
     net.dial(listener).unwrap();
@@ -117,7 +117,7 @@ fn handshake_succeeds_both_ways_and_reports_the_peer_user_agent() {
     assert!(run_until(&mut m, |m| handshaken(m).len() == 2), "handshakes: {:?}", handshaken(&m));
     let shakes = handshaken(&m);
     assert!(shakes.iter().all(|(_, _, ua)| *ua == local::user_agent()), "{shakes:?}");
-    assert!(shakes.iter().any(|(p, a, _)| matches!(p, Peer::Outbound(_)) && *a == net.addr(0)));
+    assert!(shakes.iter().any(|(p, a, _)| matches!(p, Peer::Outbound(_)) && *a == Target::Ip(net.addr(0))));
     assert!(shakes.iter().any(|(p, _, _)| matches!(p, Peer::Inbound(_))));
     let details = records(&m)
         .find_map(|r| match &r.what {
@@ -145,25 +145,25 @@ fn each_malformed_peer_ends_only_its_own_connection_with_its_reason() {
     let net = local_net(&behaviours);
     let mut m = manager(dialer(0, Duration::from_secs(2)), 0, false);
     // The healthy peer first: it must stay up through everything that follows.
-    m.connect(net.addr(0), false).unwrap();
+    m.connect(net.addr(0), ConnectOptions::once()).unwrap();
     assert!(run_until(&mut m, |m| handshaken(m).len() == 1));
     for i in 1..behaviours.len() {
-        m.connect(net.addr(i), false).unwrap();
+        m.connect(net.addr(i), ConnectOptions::once()).unwrap();
     }
 
     assert!(run_until(&mut m, |m| disconnections(m).len() == bad.len()), "{:?}", disconnections(&m));
     let gone = disconnections(&m);
     for (i, (behaviour, label)) in bad.iter().enumerate() {
-        let got = &gone[&net.addr(i + 1)];
+        let got = &gone[&Target::Ip(net.addr(i + 1))];
         assert_eq!(got.len(), 1, "{behaviour:?}: {got:?}");
         assert_eq!(got[0].0, *label, "{behaviour:?}: {got:?}");
     }
-    assert!(gone[&net.addr(4)][0].1.contains("peer closed after"), "{:?}", gone[&net.addr(4)]);
-    assert!(gone[&net.addr(5)][0].1.contains("timed out"), "{:?}", gone[&net.addr(5)]);
-    assert!(!gone.contains_key(&net.addr(0)), "the healthy peer was disturbed");
+    assert!(gone[&net.addr(4).into()][0].1.contains("peer closed after"), "{:?}", gone[&net.addr(4).into()]);
+    assert!(gone[&net.addr(5).into()][0].1.contains("timed out"), "{:?}", gone[&net.addr(5).into()]);
+    assert!(!gone.contains_key(&net.addr(0).into()), "the healthy peer was disturbed");
     let rows = m.handler().rows(Instant::now());
     assert_eq!(rows.len(), 1);
-    assert!(rows[0].handshaken && rows[0].addr == net.addr(0));
+    assert!(rows[0].handshaken && rows[0].addr == net.addr(0).into());
     assert_eq!(m.counters().established, 1);
     let failures = &m.handler().report.stats.failures;
     for (_, label) in bad {
@@ -176,16 +176,16 @@ fn getaddr_answers_feed_new_dials_until_the_target_is_reached_from_one_seed() {
     let net = local_net(&[Behaviour::Good; 6]);
     let target = 4;
     let mut d = dialer(target, Duration::from_secs(10));
-    d.book.add(net.addr(0)); // the only address given
+    d.book.add(net.addr(0).into()); // the only address given
     let mut m = manager(d, target, false);
 
     let ready = |m: &Manager<Dialer>| m.handler().rows(Instant::now()).iter().filter(|r| r.handshaken).count();
     assert!(run_until(&mut m, |m| ready(m) == target as usize), "only {} handshaken", ready(&m));
     let rows = m.handler().rows(Instant::now());
-    let addrs: HashSet<SocketAddr> = rows.iter().map(|r| r.addr).collect();
+    let addrs: HashSet<Target> = rows.iter().map(|r| r.addr.clone()).collect();
     assert_eq!(addrs.len(), target as usize);
-    assert!(addrs.contains(&net.addr(0)));
-    assert!(addrs.iter().all(|a| net.peers().iter().any(|(p, _)| p == a)));
+    assert!(addrs.contains(&net.addr(0).into()));
+    assert!(addrs.iter().all(|a| net.peers().iter().any(|(p, _)| Target::from(*p) == *a)));
     assert!(records(&m).all(|r| !matches!(r.what, What::Connected { automatic: false, .. })));
     let stats = &m.handler().report.stats;
     assert!(stats.addresses_learned >= 5, "{stats:?}");
@@ -200,7 +200,7 @@ fn a_stop_from_another_thread_closes_everything_with_one_report_per_connection()
     let net = local_net(&[Behaviour::Good, Behaviour::Good, Behaviour::Silent, Behaviour::Good]);
     let mut d = dialer(3, Duration::from_secs(30));
     for (addr, _) in net.peers() {
-        d.book.add(*addr);
+        d.book.add((*addr).into());
     }
     let mut m = manager(d, 3, true);
     net.dial(m.local_addrs()[0]).unwrap();

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use connmgr::reactor::{Reactor, TokenSpace};
-use connmgr::{Config, ConnState, NextStep};
+use connmgr::{Config, ConnState, ConnectOptions, Handle, NextStep, Reactor, TokenSpace};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use util::{Ev, Recorder};
@@ -74,12 +73,11 @@ fn a_reactor_shares_the_callers_poll_and_timers_follow_poll_timeout() {
         ..Config::default()
     };
     let (tx, rx) = mpsc::channel();
-    let mut reactor =
-        Reactor::new(config, Recorder::new().forwarding(tx), poll.registry(), space, Instant::now()).unwrap();
+    let mut reactor = Reactor::new(config, Recorder::new().forwarding(tx), poll.registry(), space).unwrap();
     assert!(reactor.owns(space.waker()));
     let reactor_addr = reactor.local_addrs()[0];
-    let handle = reactor.handle(Arc::clone(&waker));
-    reactor.start(Instant::now());
+    let handle = Handle::new(&mut reactor, Arc::clone(&waker));
+    reactor.start();
     let mut events = Events::with_capacity(64);
     let cap = Duration::from_secs(2);
     let deadline = Instant::now() + util::LIMIT;
@@ -88,13 +86,13 @@ fn a_reactor_shares_the_callers_poll_and_timers_follow_poll_timeout() {
     // application's listener, and connects a client to the reactor's listener.
     let refused = util::refused_addr();
     let control = thread::spawn(move || {
-        let out = handle.connect(app_addr, false).unwrap();
+        let out = handle.connect(app_addr, ConnectOptions::once()).unwrap();
         let client = util::connect(reactor_addr);
         let mut seen = Vec::new();
         util::wait_for(&rx, &mut seen, "the outbound connection", |e| matches!(e, Ev::Connected(i) if i.id == out));
         util::wait_for(&rx, &mut seen, "the accept", |e| matches!(e, Ev::Accepted(..)));
         // Then a permanent request to a port that refuses: its retries are timers.
-        let retried = handle.connect(refused, true).unwrap();
+        let retried = handle.connect(refused, ConnectOptions::permanent()).unwrap();
         let mut failures = Vec::new();
         for _ in 0..3 {
             match util::wait_for(&rx, &mut seen, "a dial failure", |e| matches!(e, Ev::DialFailed(..))) {
@@ -121,8 +119,8 @@ fn a_reactor_shares_the_callers_poll_and_timers_follow_poll_timeout() {
     // outbound connection, and the reactor's listener accepted the client.
     assert_eq!(app.accepted.len(), 1);
     let h = reactor.handler();
-    let conn = h.connected()[0];
-    assert_eq!((conn.id, conn.addr), (out, Some(app_addr)));
+    let conn = h.connected()[0].clone();
+    assert_eq!((conn.id, conn.target.clone()), (out, Some(app_addr.into())));
     assert_eq!(h.accepted().len(), 1);
     assert_eq!(h.accepted()[0].1, client.local_addr().unwrap());
 

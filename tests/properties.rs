@@ -1,6 +1,6 @@
 //! Property tests: random networks, configurations and user operations on the simulator.
 //!
-//! The simulator checks after every step (see `support::check`) that established automatic
+//! The simulator (`connmgr::sim`) checks after every step that established automatic
 //! connections never exceed `target_outbound`, that ids are issued in increasing order with no
 //! gap and never live twice, that `Connected`/`Disconnected` alternate per request, and that
 //! nothing about a request follows its one `Ended`. These tests add the random drive and the
@@ -13,9 +13,8 @@ mod support;
 
 use std::net::SocketAddr;
 
-use connmgr::{Config, ConnId, ConnState, DisconnectOptions, DisconnectReason, OpError};
+use connmgr::{Config, ConnId, ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, OpError};
 use proptest::prelude::*;
-use support::Rng;
 use support::*;
 
 /// A user operation. `pick` chooses among the live requests (modulo their number).
@@ -57,6 +56,9 @@ struct Run {
     run_ms: u64,
     /// Network outages: (from, length) in ms.
     outages: Vec<(u64, u64)>,
+    /// Per address: the share of successful dials the peer later closes (%), the share of
+    /// failures that are refused rather than never answered (%), the longest lifetime (ms).
+    mixes: Vec<(u32, u32, u64)>,
     ops: Vec<(u64, Op)>,
 }
 
@@ -90,7 +92,8 @@ fn run() -> impl Strategy<Value = Run> {
             )| {
                 let ops = prop::collection::vec((0..=run_ms, op()), 0..=30);
                 let outages = prop::collection::vec((0..=run_ms, 1u64..=500), 0..=2);
-                (ops, outages).prop_map(move |(mut ops, outages)| {
+                let mixes = prop::collection::vec((0u32..100, 50u32..100, 1u64..500), n_addrs);
+                (ops, outages, mixes).prop_map(move |(mut ops, outages, mixes)| {
                     ops.sort_by_key(|&(at, _)| at);
                     Run {
                         seed,
@@ -106,6 +109,7 @@ fn run() -> impl Strategy<Value = Run> {
                         start_ms,
                         run_ms,
                         outages,
+                        mixes,
                         ops,
                     }
                 })
@@ -124,20 +128,19 @@ fn config(run: &Run) -> Config {
     }
 }
 
-/// Each address gets its own mix of outcomes, drawn from the run's seed: of the dials that
-/// succeed some are later closed by the peer; of those that fail some are refused and the rest
-/// never answer. During outages every dial fails synchronously.
+/// Each address gets its own mix of outcomes: of the dials that succeed some are later closed
+/// by the peer; of those that fail some are refused and the rest never answer. During outages
+/// every dial fails synchronously.
 fn flaky_network(run: &Run, addrs: &[SocketAddr]) -> Network {
-    let mut rng = Rng::new(run.seed);
     let mut net = Network::new(Outcome::ACCEPT);
     net.seed(run.seed);
     for &(from, len) in &run.outages {
         net.down(ms(from), ms(from + len));
     }
-    for &a in addrs {
+    for (&a, &(reset_pct, refuse_pct, lifetime_ms)) in addrs.iter().zip(&run.mixes) {
         let ok = 1000 - run.fail_permille;
-        let reset = ok * rng.range(0, 100) as u32 / 100;
-        let refuse = run.fail_permille * rng.range(50, 100) as u32 / 100;
+        let reset = ok * reset_pct / 100;
+        let refuse = run.fail_permille * refuse_pct / 100;
         net.set(
             a,
             Outcome::Flaky(Flaky {
@@ -145,7 +148,7 @@ fn flaky_network(run: &Run, addrs: &[SocketAddr]) -> Network {
                 reset,
                 refuse,
                 max_latency: ms(run.max_latency_ms),
-                max_lifetime: ms(rng.range(1, 500)),
+                max_lifetime: ms(lifetime_ms),
             }),
         );
     }
@@ -155,7 +158,7 @@ fn flaky_network(run: &Run, addrs: &[SocketAddr]) -> Network {
 /// Live requests in id order, optionally only established ones.
 fn live(sim: &Sim, established_only: bool) -> Vec<ConnId> {
     let mut ids: Vec<ConnId> = sim
-        .core
+        .core()
         .requests()
         .filter(|(_, state)| !established_only || *state == ConnState::Established)
         .map(|(info, _)| info.id)
@@ -164,15 +167,19 @@ fn live(sim: &Sim, established_only: bool) -> Vec<ConnId> {
     ids
 }
 
-/// The state an operation returned must be the request's state afterwards: live, or ended
-/// with exactly that `Ended` state.
-fn check_returned(sim: &Sim, id: ConnId, returned: ConnState) {
-    if returned.is_terminal() {
-        assert_eq!(sim.core.state(id), None, "{id} returned {returned} but is live");
-        assert_eq!(sim.ended(id), Some(returned), "{id} returned {returned}");
+/// After an operation on `id`, `state(id)` agrees with the events: a live state for a request
+/// that has not ended (and is among the live requests), or exactly the state its one `Ended`
+/// reported. Returns the state.
+fn check_state(sim: &Sim, id: ConnId) -> ConnState {
+    let state = sim.state(id).unwrap_or_else(|| panic!("{id} was just operated on, yet state() forgot it"));
+    if state.is_terminal() {
+        assert_eq!(sim.ended(id), Some(state), "{id} answers {state}");
+        assert!(!live(sim, false).contains(&id), "{id} answers {state} but is live");
     } else {
-        assert_eq!(sim.core.state(id), Some(returned), "{id} returned {returned}");
+        assert_eq!(sim.ended(id), None, "{id} answers {state} but has ended");
+        assert!(live(sim, false).contains(&id), "{id} answers {state} but is not live");
     }
+    state
 }
 
 /// Applies one operation. `server_style` follows btcd's server: disconnect only established
@@ -184,21 +191,22 @@ fn apply(sim: &mut Sim, addrs: &[SocketAddr], op: &Op, server_style: bool) {
     };
     match *op {
         Op::Connect { addr, permanent } => {
-            let id = sim.connect(addrs[addr % addrs.len()], permanent).expect("connect before stop");
-            assert_eq!(id.get(), sim.core.ids().last());
+            let opts = if permanent { ConnectOptions::permanent() } else { ConnectOptions::once() };
+            let id = sim.connect(addrs[addr % addrs.len()], opts).expect("connect before stop");
+            assert_eq!(id.get(), sim.last_id());
+            check_state(sim, id);
         }
         Op::Disconnect { pick: p, trigger } => {
             if let Some(id) = pick(sim, p, server_style) {
                 let opts = if trigger { DisconnectOptions::trigger_reconnect() } else { DisconnectOptions::default() };
-                let state = sim.disconnect_with(id, opts).expect("disconnect of a live request");
-                check_returned(sim, id, state);
+                sim.disconnect(id, opts).expect("disconnect of a live request");
+                check_state(sim, id);
             }
         }
         Op::Remove { pick: p } => {
             if let Some(id) = pick(sim, p, false) {
-                let state = sim.remove(id).expect("remove of a live request");
-                assert!(state.is_terminal());
-                check_returned(sim, id, state);
+                sim.remove(id).expect("remove of a live request");
+                assert!(check_state(sim, id).is_terminal(), "a removed request has ended");
                 if server_style {
                     sim.new_conn_req().expect("before stop");
                 }
@@ -206,14 +214,12 @@ fn apply(sim: &mut Sim, addrs: &[SocketAddr], op: &Op, server_style: bool) {
         }
         Op::Close { pick: p } => {
             if let Some(id) = pick(sim, p, false) {
-                let established = sim.core.state(id) == Some(ConnState::Established);
+                let established = sim.state(id) == Some(ConnState::Established);
                 match sim.close(id, DisconnectReason::RemoteClosed) {
-                    Ok(state) => {
-                        assert!(established);
-                        check_returned(sim, id, state);
-                    }
+                    Ok(()) => assert!(established),
                     Err(e) => assert_eq!((established, e), (false, OpError::NotEstablished(id))),
                 }
+                check_state(sim, id);
             }
         }
         Op::NewConnReq => sim.new_conn_req().expect("before stop"),
@@ -244,7 +250,7 @@ fn drive(sim: &mut Sim, run: &Run, addrs: &[SocketAddr], server_style: bool) {
 fn assert_one_end_per_id(sim: &Sim) {
     let mut ended: Vec<u64> = sim.ended_all().iter().map(|(id, _)| id.get()).collect();
     ended.sort_unstable();
-    assert_eq!(ended, (1..=sim.core.ids().last()).collect::<Vec<_>>());
+    assert_eq!(ended, (1..=sim.last_id()).collect::<Vec<_>>());
 }
 
 proptest! {
@@ -255,11 +261,11 @@ proptest! {
     fn invariants_hold_under_random_failures_and_operations(run in run()) {
         let addrs = addrs(run.n_addrs);
         let source = AddressSource::flaky(addrs.clone(), run.source_error_permille, run.seed);
-        let mut sim = Sim::new(config(&run)).with_source(source).with_net(flaky_network(&run, &addrs));
+        let mut sim = sim(config(&run)).with_source(source).with_net(flaky_network(&run, &addrs));
         drive(&mut sim, &run, &addrs, false);
         let max_auto = sim.auto_history().iter().map(|&(_, n)| n).max().unwrap_or(0);
         prop_assert!(max_auto <= run.target);
-        sim.stop();
+        sim.stop().unwrap();
         sim.assert_clean_shutdown();
         assert_one_end_per_id(&sim);
     }
@@ -283,7 +289,7 @@ proptest! {
         let quiet_from = ms(ops_end + outstanding * (run.max_latency_ms + 1) + 2 * run.retry_ms + 1);
         run.run_ms = run.run_ms.max(quiet_from.as_millis() as u64 + 200);
 
-        let mut sim = Sim::new(config(&run))
+        let mut sim = sim(config(&run))
             .with_source(AddressSource::round_robin(addrs.clone()))
             .with_net(net);
         drive(&mut sim, &run, &addrs, true);
@@ -294,7 +300,7 @@ proptest! {
         let later: Vec<_> = history.iter().filter(|&&(at, _)| at > quiet_from).collect();
         prop_assert!(later.is_empty(), "left the target after {:?}: {:?}", quiet_from, later);
         prop_assert_eq!(sim.dial_failures().len(), 0);
-        sim.stop();
+        sim.stop().unwrap();
         sim.assert_clean_shutdown();
         assert_one_end_per_id(&sim);
     }

@@ -8,7 +8,7 @@ use std::io;
 use std::time::Duration;
 
 use connmgr::core::Event;
-use connmgr::{Config, ConnId, ConnState, ConnectOptions, DialError, NextStep};
+use connmgr::{Config, ConnId, ConnState, ConnectOptions, DialError, DisconnectOptions, NextStep};
 use support::*;
 
 fn secs(n: u64) -> Duration {
@@ -24,8 +24,8 @@ fn s10_backoff_is_capped() {
     let mut net = Network::new(Outcome::ACCEPT);
     net.down(ms(0), ms(5));
     let config = Config { target_outbound: 1, retry_duration: ms(1), max_retry_duration: ms(2), ..Config::default() };
-    let mut sim = Sim::new(config).with_net(net);
-    let p = sim.connect(btcd_addr(), true).unwrap();
+    let mut sim = sim(config).with_net(net);
+    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
     sim.start();
     sim.run_until(ms(100));
     assert_eq!(sim.dial_times_of(p), vec![ms(0), ms(1), ms(3), ms(5)]);
@@ -34,7 +34,7 @@ fn s10_backoff_is_capped() {
         vec![(ms(0), NextStep::RetryIn(ms(1))), (ms(1), NextStep::RetryIn(ms(2))), (ms(3), NextStep::RetryIn(ms(2))),]
     );
     assert_eq!(sim.connections_of(p), vec![ms(5)]);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -51,17 +51,16 @@ fn s10_backoff_is_capped() {
 #[test]
 fn s11_network_failure_does_not_explode() {
     let config = Config { target_outbound: 5, retry_duration: ms(5), ..suite_config() };
-    let mut sim =
-        Sim::new(config).with_source(AddressSource::Fixed(btcd_addr())).with_net(Network::new(Outcome::REFUSE));
+    let mut sim = sim(config).with_source(AddressSource::fixed(btcd_addr())).with_net(Network::new(Outcome::REFUSE));
     sim.start();
     sim.run_until(ms(10));
-    sim.stop();
+    sim.stop().unwrap();
     let times = sim.dial_times();
     let at = |t: u64| times.iter().filter(|&&d| d == ms(t)).count();
     assert_eq!((at(0), at(5), at(10)), (29, 5, 5));
     assert_eq!(times.len(), 39);
     assert!(times.len() <= 75, "btcd's bound");
-    assert_eq!(sim.core.counters().dials, 39);
+    assert_eq!(sim.counters().dials, 39);
     assert!(sim.connected().is_empty());
     sim.assert_clean_shutdown();
 }
@@ -75,16 +74,15 @@ fn s11_network_failure_does_not_explode() {
 /// is: no timer armed, no wake-up asked for.
 #[test]
 fn s12_failure_while_stopping_schedules_nothing() {
-    let mut sim = Sim::new(Config::default()).with_net(Network::new(Outcome::Refuse { after: ms(2) }));
+    let mut sim = sim(Config::default()).with_net(Network::new(Outcome::Refuse { after: ms(2) }));
     sim.start();
-    let p = sim.connect(btcd_addr(), true).unwrap();
+    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
     sim.run_until(ms(1));
-    sim.stop();
-    sim.core.dial_failed(sim.instant(), p, io::ErrorKind::ConnectionRefused.into());
-    sim.drain();
-    assert_eq!(sim.trace(p), ["ended canceled"], "no failure reported, no retry");
-    assert_eq!(sim.core.timers_armed(), 0);
-    assert_eq!(sim.core.poll_timeout(), None);
+    sim.stop().unwrap();
+    sim.report_late_dial(p, Err(io::ErrorKind::ConnectionRefused));
+    assert_eq!(sim.trace(p), [Step::Ended(ConnState::Canceled)], "no failure reported, no retry");
+    assert_eq!(sim.timers_armed(), 0);
+    assert_eq!(sim.core().poll_timeout(), None);
     sim.advance(secs(60));
     assert_eq!(sim.dials().len(), 1);
     sim.assert_clean_shutdown();
@@ -96,7 +94,7 @@ fn s12_failure_while_stopping_schedules_nothing() {
 #[test]
 fn d05_failure_throttle_after_25() {
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
-    let mut sim = Sim::new(config).with_source(AddressSource::Fixed(addr(1))).with_net(Network::new(Outcome::REFUSE));
+    let mut sim = sim(config).with_source(AddressSource::fixed(addr(1))).with_net(Network::new(Outcome::REFUSE));
     sim.start();
     sim.run_until(ms(250));
 
@@ -115,9 +113,9 @@ fn d05_failure_throttle_after_25() {
     }
     assert_eq!(sim.ended_at(ConnId::new(25)), Some(ms(100)), "the 25th waits before it is replaced");
     assert_eq!(sim.ended(ConnId::new(26)), Some(ConnState::Canceled));
-    assert_eq!(sim.core.state(ConnId::new(27)), Some(ConnState::Failing));
-    assert_eq!(sim.core.failed_attempts(), 27);
-    sim.stop();
+    assert_eq!(sim.state(ConnId::new(27)), Some(ConnState::Failing));
+    assert_eq!(sim.failed_attempts(), 27);
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -132,21 +130,21 @@ fn d05_success_resets_the_failure_run() {
     let mut net = Network::new(Outcome::ResetAfterConnect { after: ms(0), lifetime: ms(100) });
     net.down(ms(0), ms(250)).down(ms(400), secs(3600));
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
-    let mut sim = Sim::new(config).with_source(AddressSource::Fixed(a)).with_net(net);
+    let mut sim = sim(config).with_source(AddressSource::fixed(a)).with_net(net);
     sim.start();
     sim.run_until(ms(200));
-    assert_eq!(sim.core.failed_attempts(), 27);
+    assert_eq!(sim.failed_attempts(), 27);
     sim.run_until(ms(300));
     assert_eq!(sim.connected_ids(), vec![ConnId::new(28)]);
-    assert_eq!(sim.core.failed_attempts(), 0, "reset by the success");
+    assert_eq!(sim.failed_attempts(), 0, "reset by the success");
 
     sim.run_until(ms(400));
     let at_400 = sim.dial_times().iter().filter(|&&t| t == ms(400)).count();
     assert_eq!(at_400, 25, "24 immediate replacements again, then the throttle");
-    assert_eq!(sim.core.failed_attempts(), 25);
+    assert_eq!(sim.failed_attempts(), 25);
     let last = sim.dial_failures().last().map(|&(at, _, next)| (at, next));
     assert_eq!(last, Some((ms(400), NextStep::ReplaceIn(ms(100)))));
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -155,21 +153,22 @@ fn d05_success_resets_the_failure_run() {
 #[test]
 fn disconnect_of_automatic_counts_a_failed_attempt() {
     let config = Config { target_outbound: 1, ..suite_config() };
-    let mut sim = Sim::new(config)
-        .with_source(AddressSource::Fixed(addr(1)))
+    let mut sim = sim(config)
+        .with_source(AddressSource::fixed(addr(1)))
         .with_net(Network::new(Outcome::Accept { after: ms(10) }));
     sim.start();
     sim.run_until(ms(10));
     let first = ConnId::new(1);
     assert_eq!(sim.connections_of(first), vec![ms(10)]);
-    assert_eq!(sim.disconnect(first), Ok(ConnState::Canceled), "replaced by a new request");
-    assert_eq!(sim.core.failed_attempts(), 1);
+    assert_eq!(sim.disconnect(first, DisconnectOptions::default()), Ok(()));
+    assert_eq!(sim.state(first), Some(ConnState::Canceled), "replaced by a new request");
+    assert_eq!(sim.failed_attempts(), 1);
     sim.run_until(ms(19));
-    assert_eq!(sim.core.failed_attempts(), 1);
+    assert_eq!(sim.failed_attempts(), 1);
     sim.run_until(ms(20));
     assert_eq!(sim.connections_of(ConnId::new(2)), vec![ms(20)]);
-    assert_eq!(sim.core.failed_attempts(), 0);
-    sim.stop();
+    assert_eq!(sim.failed_attempts(), 0);
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -180,14 +179,14 @@ fn disconnect_of_automatic_counts_a_failed_attempt() {
 fn remote_close_replaces_automatic_at_once_without_counting_a_failure() {
     let net = Network::new(Outcome::ResetAfterConnect { after: ms(1), lifetime: ms(4) });
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
-    let mut sim = Sim::new(config).with_source(AddressSource::Fixed(addr(1))).with_net(net);
+    let mut sim = sim(config).with_source(AddressSource::fixed(addr(1))).with_net(net);
     sim.start();
     sim.run_until(ms(499));
     assert_eq!(sim.dial_times(), (0..100).map(|n| ms(5 * n)).collect::<Vec<_>>());
-    assert_eq!(sim.core.failed_attempts(), 0);
+    assert_eq!(sim.failed_attempts(), 0);
     assert!(sim.ended_all().iter().all(|&(_, state)| state == ConnState::Disconnected));
     assert_eq!(sim.ended_all().len(), 99);
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -202,8 +201,8 @@ fn d08_permanent_backoff_is_linear_capped_and_resets() {
     let mut net = Network::new(Outcome::REFUSE);
     net.script(a, [Outcome::REFUSE; 7]).script(a, [Outcome::ResetAfterConnect { after: ms(0), lifetime: ms(5) }]);
     let config = Config { target_outbound: 0, retry_duration: ms(10), max_retry_duration: ms(45), ..Config::default() };
-    let mut sim = Sim::new(config).with_net(net);
-    let p = sim.connect(a, true).unwrap();
+    let mut sim = sim(config).with_net(net);
+    let p = sim.connect(a, ConnectOptions::permanent()).unwrap();
     sim.start();
     sim.run_until(ms(300));
 
@@ -220,8 +219,8 @@ fn d08_permanent_backoff_is_linear_capped_and_resets() {
     assert_eq!(delays, [10, 20, 30, 40, 45, 45, 45, 20, 30, 40]);
     assert_eq!(sim.connections_of(p), vec![ms(235)]);
     assert_eq!(sim.disconnections_of(p).len(), 1);
-    assert_eq!(sim.core.counters().retries, 11, "10 after failures, 1 after the close");
-    sim.stop();
+    assert_eq!(sim.counters().retries, 11, "10 after failures, 1 after the close");
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -230,8 +229,8 @@ fn d08_permanent_backoff_is_linear_capped_and_resets() {
 /// 0, 5, 15, 30, 50 s ..., the 59th retry at 5 x 59 x 60 / 2 = 8850 s, then 9150, 9450 s.
 #[test]
 fn permanent_backoff_with_defaults_reaches_five_minutes_at_the_60th_retry() {
-    let mut sim = Sim::new(Config { target_outbound: 0, ..Config::default() }).with_net(Network::new(Outcome::REFUSE));
-    let p = sim.connect(btcd_addr(), true).unwrap();
+    let mut sim = sim(Config { target_outbound: 0, ..Config::default() }).with_net(Network::new(Outcome::REFUSE));
+    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
     sim.start();
     sim.run_until(secs(9450));
     let dials: Vec<u64> = sim.dial_times_of(p).iter().map(Duration::as_secs).collect();
@@ -240,7 +239,7 @@ fn permanent_backoff_with_defaults_reaches_five_minutes_at_the_60th_retry() {
     assert_eq!(&dials[60..], &[9150, 9450], "the 60th and 61st retries wait the 300 s cap");
     let last = sim.dial_failures_of(p).last().map(|&(_, next)| next);
     assert_eq!(last, Some(NextStep::RetryIn(secs(300))));
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -250,31 +249,29 @@ fn permanent_backoff_with_defaults_reaches_five_minutes_at_the_60th_retry() {
 #[test]
 fn d10_address_error_is_a_failed_attempt() {
     let a = addr(1);
-    let no_addr = || Err(connmgr::AddressError::new("no valid connect address"));
-    let source = AddressSource::script([no_addr(), no_addr()], AddressSource::Fixed(a));
+    let no_addr = connmgr::AddressError::new("no valid connect address");
+    let source = AddressSource::script([Err::<std::net::SocketAddr, _>(no_addr.clone()), Err(no_addr.clone())], AddressSource::fixed(a));
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
-    let mut sim = Sim::new(config).with_source(source).with_net(Network::new(Outcome::Accept { after: ms(10) }));
+    let mut sim = sim(config).with_source(source).with_net(Network::new(Outcome::Accept { after: ms(10) }));
     sim.start();
 
     for id in [ConnId::new(1), ConnId::new(2)] {
         let failure = sim.events_of(id).find_map(|l| match &l.event {
-            Event::DialFailed { error: DialError::NoAddress(e), next, info } => {
-                Some((e.reason().to_owned(), *next, info.addr))
-            }
+            Event::DialFailed { error, next, info } => Some((error.clone(), *next, info.target.clone())),
             _ => None,
         });
-        assert_eq!(failure, Some(("no valid connect address".to_owned(), NextStep::Replaced, None)));
+        assert_eq!(failure, Some((DialError::NoAddress(no_addr.clone()), NextStep::Replaced, None)));
         assert_eq!(sim.ended(id), Some(ConnState::Canceled));
         assert!(sim.dial_times_of(id).is_empty(), "nothing to dial");
     }
-    assert_eq!(sim.core.failed_attempts(), 2);
-    assert_eq!(sim.core.counters().failed_other, 2);
-    assert_eq!(sim.dials().iter().map(|d| (d.id.get(), d.addr)).collect::<Vec<_>>(), vec![(3, a)]);
+    assert_eq!(sim.failed_attempts(), 2);
+    assert_eq!(sim.counters().failed_other, 2);
+    assert_eq!(sim.dials().iter().map(|d| (d.id.get(), d.target.clone())).collect::<Vec<_>>(), vec![(3, a.into())]);
 
     sim.run_until(ms(10));
     assert_eq!(sim.connected_ids(), vec![ConnId::new(3)]);
-    assert_eq!(sim.core.failed_attempts(), 0);
-    sim.stop();
+    assert_eq!(sim.failed_attempts(), 0);
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -283,18 +280,18 @@ fn d10_address_error_is_a_failed_attempt() {
 /// waits.
 #[test]
 fn d10_address_errors_throttle_after_25() {
-    let source = AddressSource::Failing(connmgr::AddressError::new("no valid connect address"));
+    let source = AddressSource::failing(connmgr::AddressError::new("no valid connect address"));
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
-    let mut sim = Sim::new(config).with_source(source);
+    let mut sim = sim(config).with_source(source);
     sim.start();
-    assert_eq!(sim.core.ids().last(), 25);
-    assert_eq!(sim.core.state(ConnId::new(25)), Some(ConnState::Failing));
+    assert_eq!(sim.last_id(), 25);
+    assert_eq!(sim.state(ConnId::new(25)), Some(ConnState::Failing));
     assert_eq!(sim.dial_failures_of(ConnId::new(25)), vec![(ms(0), NextStep::ReplaceIn(ms(100)))]);
     sim.run_until(ms(350));
-    assert_eq!(sim.core.ids().last(), 28, "one more attempt at 100, 200 and 300 ms");
+    assert_eq!(sim.last_id(), 28, "one more attempt at 100, 200 and 300 ms");
     assert_eq!(sim.address_requests().len(), 28);
     assert!(sim.dials().is_empty());
-    sim.stop();
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -302,36 +299,36 @@ fn d10_address_errors_throttle_after_25() {
 /// per-request override), exactly then: its socket is closed and it takes the failure path.
 #[test]
 fn connect_timeout_closes_the_socket_and_fails_the_dial() {
-    let mut sim =
-        Sim::new(Config { target_outbound: 0, ..Config::default() }).with_net(Network::new(Outcome::BlackHole));
+    let mut sim = sim(Config { target_outbound: 0, ..Config::default() }).with_net(Network::new(Outcome::BlackHole));
     sim.start();
-    let once = sim.connect(addr(1), false).unwrap();
+    let once = sim.connect(addr(1), ConnectOptions::once()).unwrap();
     let quick = sim.connect(addr(2), ConnectOptions::permanent().connect_timeout(ms(250))).unwrap();
-    let once_io = sim.dials()[0].io;
+    let once_io = dial_io(&sim, once);
 
     sim.run_until(ms(249));
     assert!(sim.dial_failures().is_empty());
     sim.run_until(ms(250));
     let failure = sim.events_of(quick).find_map(|l| match &l.event {
-        Event::DialFailed { error: DialError::TimedOut(d), next, .. } => Some((l.at, *d, *next)),
+        Event::DialFailed { error, next, .. } => Some((l.at, error.clone(), *next)),
         _ => None,
     });
-    assert_eq!(failure, Some((ms(250), ms(250), NextStep::RetryIn(secs(5)))));
+    assert_eq!(failure, Some((ms(250), DialError::TimedOut(ms(250)), NextStep::RetryIn(secs(5)))));
     // Permanent: retried after 5 s, times out again 250 ms later, then waits 10 s.
     sim.run_until(secs(6));
     assert_eq!(sim.dial_times_of(quick), vec![ms(0), ms(5250)]);
     assert_eq!(sim.dial_failures_of(quick)[1], (ms(5500), NextStep::RetryIn(secs(10))));
 
     sim.run_until(ms(29_999));
-    assert!(sim.sockets.is_open(once_io));
-    assert_eq!(sim.core.state(once), Some(ConnState::Pending));
+    assert!(sim.is_open(once_io));
+    assert_eq!(sim.state(once), Some(ConnState::Pending));
     sim.run_until(secs(30));
-    assert_eq!(sim.sockets.get(once_io).unwrap().closed, Some((secs(30), Closer::Core)));
+    assert_eq!(closed_by_core(&sim, once_io), Some(secs(30)));
+    assert!(!sim.is_open(once_io));
     assert_eq!(sim.dial_failures_of(once), vec![(secs(30), NextStep::Ended)]);
     assert_eq!(sim.ended(once), Some(ConnState::Failed));
     // `quick` timed out at 0.25, 5.5 and 15.75 s (dialled at 15.5 s after a 10 s wait).
     assert_eq!(sim.dial_times_of(quick), vec![ms(0), ms(5250), ms(15_500)]);
-    assert_eq!(sim.core.counters().failed_timed_out, 4);
-    sim.stop();
+    assert_eq!(sim.counters().failed_timed_out, 4);
+    sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }

@@ -94,6 +94,8 @@ pub struct DialRecord {
     pub target: Target,
     /// Through which proxy, if any.
     pub proxy: Option<SocketAddr>,
+    /// The socket opened for it, as [`closes`](Sim::closes) and [`is_open`](Sim::is_open) name it.
+    pub io: IoKey,
 }
 
 /// One step of a request's life, as [`Sim::trace`] lists them: easy to write down and compare.
@@ -369,6 +371,37 @@ impl Sim {
         }
     }
 
+    /// Reports the outcome of `id`'s latest dial now, in place of what the network would report,
+    /// even if its socket is already closed: what an I/O layer does when the outcome was already
+    /// among the events it is handling when the request ended (the simulated network itself
+    /// drops outcomes of closed sockets). A socket the core does not keep is closed as the I/O
+    /// layer would. Returns `dial_succeeded`'s answer for a success, `true` for a failure.
+    ///
+    /// # Panics
+    ///
+    /// If `id` never dialled.
+    pub fn report_late_dial(&mut self, id: ConnId, outcome: Result<(), io::ErrorKind>) -> bool {
+        let at = self.elapsed();
+        let io = self.dials.iter().rev().find(|d| d.id == id).map(|d| d.io);
+        let io = io.unwrap_or_else(|| panic!("request {id} never dialled"));
+        self.wire.retain(|_, w| !matches!(w, Wire::Connected { io: i, .. } | Wire::Failed { io: i, .. } if *i == io));
+        let wanted = match outcome {
+            Ok(()) => self.core.dial_succeeded(self.now, id),
+            Err(kind) => {
+                if self.sockets.is_open(io) {
+                    self.sockets.close(io, Closer::Io, at);
+                }
+                self.core.dial_failed(self.now, id, io::Error::new(kind, "simulated late dial failure"));
+                true
+            }
+        };
+        if !wanted && self.sockets.is_open(io) && self.core.io(Peer::Outbound(id)) != Some(io) {
+            self.sockets.close(io, Closer::Io, at);
+        }
+        self.drain();
+        wanted
+    }
+
     /// [`Core::accept_error`] on the simulated listener.
     pub fn accept_error(&mut self, error: &io::Error) -> AcceptDecision {
         let decision = self.core.accept_error(self.now, self.listener, error);
@@ -620,7 +653,7 @@ impl Sim {
         let at = self.elapsed();
         let io = self.sockets.open(Some(Peer::Outbound(id)));
         let fate = self.net.fate(at, &target);
-        self.dials.push(DialRecord { at, id, target, proxy });
+        self.dials.push(DialRecord { at, id, target, proxy, io });
         if let Fate::FailNow { kind } = fate {
             // `connect` failed synchronously: close the socket, report without `dial_started`.
             self.sockets.close(io, Closer::Io, at);

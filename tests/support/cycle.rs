@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use connmgr::core::{Action, Core, IoKey};
-use connmgr::{Config, ConnId, DisconnectReason};
+use connmgr::{Config, ConnId, DisconnectReason, Peer};
 
 /// K automatic requests kept dialling; each cycle connects the oldest dial and closes it.
 pub struct Churn {
@@ -46,10 +46,10 @@ impl Churn {
                 Action::NeedAddress => {
                     let addr = self.addrs[self.next_addr];
                     self.next_addr = (self.next_addr + 1) % self.addrs.len();
-                    self.core.address(self.now, Some(Ok(addr)));
+                    self.core.address(self.now, Some(Ok(addr.into())));
                 }
-                Action::Dial { id, addr } => {
-                    black_box(addr);
+                Action::Dial { id, target, .. } => {
+                    black_box(target);
                     self.next_io += 1;
                     let wanted = self.core.dial_started(id, IoKey(self.next_io));
                     assert!(wanted, "a fresh dial is wanted");
@@ -62,6 +62,7 @@ impl Churn {
                 Action::Event(event) => {
                     black_box(&event);
                 }
+                other => panic!("an action the churn driver does not know: {other:?}"),
             }
         }
     }
@@ -76,7 +77,7 @@ impl Churn {
         let connected = self.core.dial_succeeded(self.now, id);
         assert!(connected, "the dial is live");
         self.drain();
-        self.core.close(self.now, id, DisconnectReason::Requested).expect("established");
+        self.core.close(self.now, Peer::Outbound(id), DisconnectReason::Requested).expect("established");
         self.drain();
         self.core.handle_timeout(self.now);
         self.drain();

@@ -1,51 +1,14 @@
-//! Shared test support: a deterministic simulator that drives `connmgr::core::Core` on a
-//! simulated clock, with no sockets, no sleeps and no real time beyond one `Instant::now()`
-//! taken as the epoch.
-//!
-//! It is also the reference for driving the core from an I/O layer:
-//!
-//! 1. Feed an input with the current time (`start`, `connect`, a dial outcome, ...).
-//! 2. Drain [`Core::poll_action`] until `None`, acting on each action in order:
-//!    - `NeedAddress`: ask the address source and answer with `Core::address` (`None` when there
-//!      is no source at all);
-//!    - `Dial { id, addr }`: open a socket, give its key with `Core::dial_started`, and later
-//!      report `dial_succeeded` or `dial_failed` (closing the socket yourself on failure);
-//!    - `Close { io }`: close that socket (exactly once; events for it are never reported);
-//!    - `ResumeAccept`: accept on that listener again;
-//!    - `Event(..)`: hand it to the user (here: record it).
-//! 3. Sleep until the earlier of the next socket event and [`Core::poll_timeout`], then call
-//!    `Core::handle_timeout` if the timer is due, and go to 2.
-//!
-//! [`Sim`] does exactly that, with a time-ordered queue of simulated network outcomes
-//! ([`Network`], [`Outcome`]) instead of sockets, and an [`AddressSource`]. After every step it
-//! checks the invariants in [`check`]. Tests then query the recorded events, dials and closes.
-//!
-//! [`Core::poll_action`]: connmgr::core::Core::poll_action
-//! [`Core::poll_timeout`]: connmgr::core::Core::poll_timeout
+//! Shared helpers of the simulator tests: the addresses and the configuration btcd's suite
+//! uses, and a few shorthands. The simulator itself is the crate's (`connmgr::sim`, the `sim`
+//! feature, which the dev-dependency on the crate turns on).
 #![allow(dead_code)]
-
-pub mod check;
-pub mod net;
-pub mod rng;
-pub mod sim;
-pub mod sockets;
-pub mod source;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-// Not every test file uses every re-export.
-#[allow(unused_imports)]
-pub use {
-    net::{Flaky, Network, Outcome},
-    rng::Rng,
-    sim::Sim,
-    sockets::Closer,
-    source::AddressSource,
-};
-
-/// The address btcd's test suite dials (its fixed address source and most requests).
-pub const BTCD_ADDR: &str = "127.0.0.1:18555";
+use connmgr::core::IoKey;
+#[allow(unused_imports)] // not every test file uses every one
+pub use connmgr::sim::{AddressSource, Flaky, Network, Outcome, Sim, Step};
 
 /// `n` milliseconds.
 pub fn ms(n: u64) -> Duration {
@@ -57,9 +20,9 @@ pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// btcd's test address, 127.0.0.1:18555.
+/// btcd's test address, 127.0.0.1:18555 (its fixed address source and most requests).
 pub fn btcd_addr() -> SocketAddr {
-    BTCD_ADDR.parse().expect("valid address")
+    addr(18555)
 }
 
 /// `n` distinct addresses, 10.0.0.1:8333 and up.
@@ -71,4 +34,26 @@ pub fn addrs(n: usize) -> Vec<SocketAddr> {
 /// (btcd's package variable `maxRetryDuration`) overridden to 2 ms.
 pub fn suite_config() -> connmgr::Config {
     connmgr::Config { max_retry_duration: ms(2), ..connmgr::Config::default() }
+}
+
+/// A simulator for `config` (which must be valid).
+pub fn sim(config: connmgr::Config) -> Sim {
+    Sim::new(config).expect("a valid configuration")
+}
+
+/// The socket `id`'s first dial opened.
+pub fn dial_io(sim: &Sim, id: connmgr::ConnId) -> IoKey {
+    sim.dials().iter().find(|d| d.id == id).unwrap_or_else(|| panic!("{id} never dialled")).io
+}
+
+/// When the core asked to close `io`, if it did (a socket the I/O layer closed on its own, or
+/// the user's after `detach`, is not in the core's list).
+pub fn closed_by_core(sim: &Sim, io: IoKey) -> Option<Duration> {
+    sim.closes().iter().find(|&&(_, k)| k == io).map(|&(at, _)| at)
+}
+
+/// The trace of a request that connected once, was disconnected for `reason` and then ended
+/// `Disconnected`.
+pub fn connected_once(reason: connmgr::DisconnectReason) -> [Step; 3] {
+    [Step::Connected, Step::Disconnected(reason), Step::Ended(connmgr::ConnState::Disconnected)]
 }

@@ -13,8 +13,8 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use connmgr::{
-    AddressError, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, FailureCause, Handler, InboundId, Manager,
-    NextStep, Peer, Ready,
+    AddressError, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, InboundId, Manager, NextStep,
+    OpError, Peer, Ready, Target,
 };
 
 /// The longest any test waits for one thing before failing. Generous: the machine is shared.
@@ -30,71 +30,15 @@ pub fn localhost() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// Why a connection ended, as a comparable value (`DisconnectReason` holds an `io::Error`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Why {
-    Requested,
-    Removed,
-    RemoteClosed,
-    Io(io::ErrorKind),
-    TimedOut(Duration),
-    Protocol(String),
-    Shutdown,
-    Other(String),
-}
-
-impl From<&DisconnectReason> for Why {
-    fn from(r: &DisconnectReason) -> Self {
-        match r {
-            DisconnectReason::Requested => Why::Requested,
-            DisconnectReason::Removed => Why::Removed,
-            DisconnectReason::RemoteClosed => Why::RemoteClosed,
-            DisconnectReason::Io(e) => Why::Io(e.kind()),
-            DisconnectReason::TimedOut(d) => Why::TimedOut(*d),
-            DisconnectReason::Protocol(p) => Why::Protocol(p.to_string()),
-            DisconnectReason::Shutdown => Why::Shutdown,
-            other => Why::Other(other.to_string()),
-        }
-    }
-}
-
-/// A dial failure, as a comparable value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fail {
-    pub cause: FailureCause,
-    /// `Some` for [`DialError::TimedOut`]: the timeout that expired.
-    pub timed_out: Option<Duration>,
-    /// `Some` for [`DialError::Io`].
-    pub io: Option<io::ErrorKind>,
-    pub message: String,
-}
-
-impl From<&DialError> for Fail {
-    fn from(e: &DialError) -> Self {
-        Fail {
-            cause: e.cause(),
-            timed_out: match e {
-                DialError::TimedOut(d) => Some(*d),
-                _ => None,
-            },
-            io: match e {
-                DialError::Io(e) => Some(e.kind()),
-                _ => None,
-            },
-            message: e.to_string(),
-        }
-    }
-}
-
 /// Everything a [`Recorder`] saw, in callback order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ev {
     Connected(ConnInfo),
-    Disconnected(ConnInfo, Why),
-    DialFailed(ConnInfo, Fail, NextStep),
+    Disconnected(ConnInfo, DisconnectReason),
+    DialFailed(ConnInfo, DialError, NextStep),
     Ended(ConnInfo, ConnState),
     Accepted(InboundId, SocketAddr),
-    InboundClosed(InboundId, Why),
+    InboundClosed(InboundId, DisconnectReason),
     /// Bytes read in one `on_ready` call (only when [`Recorder::read`] is set).
     Data(Peer, Vec<u8>),
     Timer(u64),
@@ -120,6 +64,17 @@ pub struct Recorder {
     pub stop_when: Option<StopWhen>,
     /// Gets a copy of every event, for a test thread that waits on them.
     pub tx: Option<Sender<Ev>>,
+    /// `stop_when` held once and the stop was asked for.
+    stop_sent: bool,
+}
+
+/// Checks the result of an operation queued from a callback: accepted, or refused because the
+/// manager is stopping (a stop queued earlier, or the shutdown's own callbacks).
+pub fn queued(result: Result<(), OpError>) {
+    match result {
+        Ok(()) | Err(OpError::Stopped) => {}
+        Err(e) => panic!("a queued operation was refused: {e}"),
+    }
 }
 
 impl Recorder {
@@ -152,8 +107,9 @@ impl Recorder {
         }
         self.events.push((ctx.now(), ev));
         if let Some(f) = &mut self.stop_when {
-            if f(&self.events) {
-                ctx.stop();
+            if !self.stop_sent && f(&self.events) {
+                self.stop_sent = true;
+                queued(ctx.stop());
             }
         }
     }
@@ -167,7 +123,7 @@ impl Recorder {
     }
 
     pub fn connected(&self) -> Vec<ConnInfo> {
-        self.evs().filter_map(|e| if let Ev::Connected(i) = e { Some(*i) } else { None }).collect()
+        self.evs().filter_map(|e| if let Ev::Connected(i) = e { Some(i.clone()) } else { None }).collect()
     }
 
     pub fn accepted(&self) -> Vec<(InboundId, SocketAddr)> {
@@ -175,26 +131,26 @@ impl Recorder {
     }
 
     /// Every dial failure, with the reactor time it was reported at.
-    pub fn dial_failures(&self) -> Vec<(Instant, ConnInfo, Fail, NextStep)> {
+    pub fn dial_failures(&self) -> Vec<(Instant, ConnInfo, DialError, NextStep)> {
         self.events
             .iter()
             .filter_map(|(t, e)| match e {
-                Ev::DialFailed(i, f, n) => Some((*t, *i, f.clone(), *n)),
+                Ev::DialFailed(i, f, n) => Some((*t, i.clone(), f.clone(), *n)),
                 _ => None,
             })
             .collect()
     }
 
-    pub fn disconnections(&self) -> Vec<(ConnInfo, Why)> {
-        self.evs().filter_map(|e| if let Ev::Disconnected(i, w) = e { Some((*i, w.clone())) } else { None }).collect()
+    pub fn disconnections(&self) -> Vec<(ConnInfo, DisconnectReason)> {
+        self.evs().filter_map(|e| if let Ev::Disconnected(i, w) = e { Some((i.clone(), w.clone())) } else { None }).collect()
     }
 
-    pub fn inbound_closed(&self) -> Vec<(InboundId, Why)> {
+    pub fn inbound_closed(&self) -> Vec<(InboundId, DisconnectReason)> {
         self.evs().filter_map(|e| if let Ev::InboundClosed(i, w) = e { Some((*i, w.clone())) } else { None }).collect()
     }
 
     pub fn ended(&self) -> Vec<(ConnInfo, ConnState)> {
-        self.evs().filter_map(|e| if let Ev::Ended(i, s) = e { Some((*i, *s)) } else { None }).collect()
+        self.evs().filter_map(|e| if let Ev::Ended(i, s) = e { Some((i.clone(), *s)) } else { None }).collect()
     }
 
     /// All bytes read from `peer`, in order.
@@ -211,11 +167,11 @@ impl Recorder {
 }
 
 impl Handler for Recorder {
-    fn new_address(&mut self) -> Option<Result<SocketAddr, AddressError>> {
+    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
         let addrs = self.addrs.as_ref()?;
         let n = self.addr_calls;
         self.addr_calls += 1;
-        Some(if addrs.is_empty() { Err(AddressError::new("no address")) } else { Ok(addrs[n % addrs.len()]) })
+        Some(if addrs.is_empty() { Err(AddressError::new("no address")) } else { Ok(addrs[n % addrs.len()].into()) })
     }
 
     fn on_connection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo) {
@@ -223,19 +179,19 @@ impl Handler for Recorder {
             let stream = ctx.stream(Peer::Outbound(conn.id)).expect("an established connection has a stream");
             stream.write_all(greeting).expect("a small first write fits in the socket buffer");
         }
-        self.push(ctx, Ev::Connected(*conn));
+        self.push(ctx, Ev::Connected(conn.clone()));
     }
 
     fn on_disconnection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo, reason: &DisconnectReason) {
-        self.push(ctx, Ev::Disconnected(*conn, reason.into()));
+        self.push(ctx, Ev::Disconnected(conn.clone(), reason.clone()));
     }
 
     fn on_dial_failed(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo, error: &DialError, next: NextStep) {
-        self.push(ctx, Ev::DialFailed(*conn, error.into(), next));
+        self.push(ctx, Ev::DialFailed(conn.clone(), error.clone(), next));
     }
 
     fn on_request_ended(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo, state: ConnState) {
-        self.push(ctx, Ev::Ended(*conn, state));
+        self.push(ctx, Ev::Ended(conn.clone(), state));
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<'_>, id: InboundId, remote: SocketAddr) {
@@ -243,7 +199,7 @@ impl Handler for Recorder {
     }
 
     fn on_inbound_closed(&mut self, ctx: &mut Ctx<'_>, id: InboundId, reason: &DisconnectReason) {
-        self.push(ctx, Ev::InboundClosed(id, reason.into()));
+        self.push(ctx, Ev::InboundClosed(id, reason.clone()));
     }
 
     fn on_ready(&mut self, ctx: &mut Ctx<'_>, peer: Peer, ready: Ready) {
@@ -266,7 +222,7 @@ impl Handler for Recorder {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        end = Some(DisconnectReason::Io(e));
+                        end = Some(DisconnectReason::from(e));
                         break;
                     }
                 }
@@ -276,7 +232,7 @@ impl Handler for Recorder {
             self.push(ctx, Ev::Data(peer, got));
         }
         if let Some(reason) = end {
-            ctx.close(peer, reason);
+            queued(ctx.close(peer, reason));
         }
     }
 
