@@ -6,12 +6,15 @@
 //! Also here: the state a reactor shares with its handles (stopped, stop requested, which
 //! thread is inside the reactor), below both so neither imports the other.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
+use std::time::Duration;
 
-use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, LookupId};
+use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, LookupId, Observation};
 use crate::id::ConnId;
+use crate::net::Subnet;
 use crate::peer::Peer;
 use crate::target::{HostName, Target};
 
@@ -40,6 +43,23 @@ pub(crate) enum Command {
         reason: DisconnectReason,
     },
     Stop,
+    Ban {
+        subnet: Subnet,
+        duration: Duration,
+    },
+    Unban {
+        subnet: Subnet,
+    },
+    Misbehaving {
+        peer: Peer,
+        persistent: u32,
+        transient: u32,
+        reason: Cow<'static, str>,
+    },
+    Observe {
+        peer: Peer,
+        observation: Observation,
+    },
     /// A query from another thread; the answer goes back on `reply`.
     State {
         id: ConnId,

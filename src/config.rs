@@ -12,6 +12,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::admission::Protection;
+use crate::net::NetGroupFn;
 use crate::proxy::Proxy;
 
 /// The longest duration any setting accepts: a year. Longer ones are almost certainly a unit
@@ -60,6 +62,14 @@ pub struct Config {
     /// Dial onion addresses through this proxy, Tor's SOCKS port (Core's `-onion`). Default
     /// none.
     pub onion_proxy: Option<Proxy>,
+    /// The node's defences: inbound limits, trusted subnets, eviction, bans and the ban score.
+    pub protection: Protection,
+    /// How addresses group into networks for the per-netgroup cap and eviction (and outbound
+    /// diversity): an IPv4 /16 or an IPv6 /32 by default; plug in an ASN map here.
+    pub netgroup: NetGroupFn,
+    /// Seeds the manager's randomness (eviction's secret net-group key, jitter); `None` (the
+    /// default) draws it from the operating system. Set it for reproducible simulations.
+    pub random_seed: Option<u64>,
     /// Commands a [`Handle`](crate::Handle) may queue before the reactor takes them; one more
     /// is refused with `OpError::Full`. 1 ..= 2^20. Default 4096.
     pub command_queue: usize,
@@ -80,6 +90,9 @@ impl Default for Config {
             ended_history: 256,
             proxy: None,
             onion_proxy: None,
+            protection: Protection::default(),
+            netgroup: NetGroupFn::default(),
+            random_seed: None,
             command_queue: 4096,
         }
     }

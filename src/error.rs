@@ -164,6 +164,8 @@ pub enum DialError {
     Proxy(ProxyError),
     /// The address source gave a target no configured route reaches.
     NoRoute(NoRoute),
+    /// The target's address is banned (not dialled).
+    Banned,
 }
 
 /// The broad class of a dial failure, for counters and logs.
@@ -203,6 +205,7 @@ impl fmt::Display for DialError {
             DialError::NoAddress(e) => write!(f, "no address: {e}"),
             DialError::Proxy(e) => fmt::Display::fmt(e, f),
             DialError::NoRoute(e) => fmt::Display::fmt(e, f),
+            DialError::Banned => f.write_str("the address is banned"),
         }
     }
 }

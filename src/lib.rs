@@ -100,14 +100,18 @@ pub mod sim;
 #[cfg(feature = "tor")]
 pub mod tor;
 
+pub use crate::admission::bans::{ImportError, ImportErrorReason};
+pub use crate::admission::eviction::{CoreEviction, EvictionCandidate, EvictionPolicy, NetworkKind};
+pub use crate::admission::{AcceptRate, Eviction, Protection, Rejection};
 pub use crate::config::{Config, ConfigError};
 pub use crate::core::{
     ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, InboundSlot, LookupId,
-    NextStep, ResolveError, TimerId,
+    NextStep, Observation, ResolveError, TimerId,
 };
 pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, OpError};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
+pub use crate::net::{NetGroup, NetGroupFn, Subnet, SubnetError};
 pub use crate::peer::{Peer, Ready};
 pub use crate::proxy::{
     Credentials, CredentialsError, Fault, Malformed, NoRoute, Phase, Proxy, ProxyError, SocksError,

@@ -615,7 +615,11 @@ fn dial_of_a_request_ended_before_the_io_layer_saw_it() {
     core.start(now);
     let p = core.connect(now, addr(1), ConnectOptions::permanent()).unwrap();
     assert_eq!(core.remove(now, p), Ok(()));
-    assert_eq!(core.poll_action(), Some(Action::Dial { id: p, target: addr(1).into(), proxy: None }), "the dial was already queued");
+    assert_eq!(
+        core.poll_action(),
+        Some(Action::Dial { id: p, target: addr(1).into(), proxy: None }),
+        "the dial was already queued"
+    );
     assert!(!core.dial_started(p, IoKey(1)), "its socket is refused: the I/O layer closes it");
     let ended = core.poll_action();
     assert!(matches!(ended, Some(Action::Event(Event::Ended { info, state: ConnState::Canceled })) if info.id == p));

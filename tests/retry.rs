@@ -250,7 +250,10 @@ fn permanent_backoff_with_defaults_reaches_five_minutes_at_the_60th_retry() {
 fn d10_address_error_is_a_failed_attempt() {
     let a = addr(1);
     let no_addr = connmgr::AddressError::new("no valid connect address");
-    let source = AddressSource::script([Err::<std::net::SocketAddr, _>(no_addr.clone()), Err(no_addr.clone())], AddressSource::fixed(a));
+    let source = AddressSource::script(
+        [Err::<std::net::SocketAddr, _>(no_addr.clone()), Err(no_addr.clone())],
+        AddressSource::fixed(a),
+    );
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
     let mut sim = sim(config).with_source(source).with_net(Network::new(Outcome::Accept { after: ms(10) }));
     sim.start();

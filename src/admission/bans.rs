@@ -28,36 +28,7 @@ use crate::net::{Subnet, SubnetError};
 /// the list is full, the ban that expires soonest makes room; if that would be the new ban
 /// itself, it is refused ([`BanOutcome::Refused`]). Finding it is `O(log n)` amortised: a
 /// min-heap of expiries with lazy deletion, compacted when stale entries outnumber live ones.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::admission::bans::BanList;
-/// use std::time::{Duration, Instant, SystemTime};
-///
-/// let now = Instant::now();
-/// let day = Duration::from_secs(24 * 3600);
-/// let mut bans = BanList::new(1000);
-/// bans.ban("198.51.100.0/24".parse()?, now + day); // btcd bans a misbehaving host for 24 h
-/// assert!(bans.is_banned("198.51.100.9".parse()?, now));
-/// assert!(bans.is_banned("::ffff:198.51.100.9".parse()?, now));
-/// assert!(!bans.is_banned("198.51.100.9".parse()?, now + day), "expired");
-///
-/// // Arm one timer for the soonest expiry; when it fires, expire and re-arm.
-/// bans.ban("2001:db8::/32".parse()?, now + day);
-/// assert_eq!(bans.next_expiry(), Some(now + day));
-/// assert_eq!(bans.expire(now + day), 1); // 198.51.100.0/24 already went at the lookup
-/// assert_eq!(bans.next_expiry(), None);
-///
-/// // Persist across restarts as text, in wall-clock time:
-/// bans.ban("192.0.2.1".parse()?, now + day);
-/// let text = bans.export(now, SystemTime::now());
-/// let mut restored = BanList::new(1000);
-/// assert_eq!(restored.import(&text, Instant::now(), SystemTime::now())?, 1);
-/// assert!(restored.is_banned("192.0.2.1".parse()?, Instant::now()));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct BanList {
+pub(crate) struct BanList {
     map: PrefixMap<Instant>,
     /// Every live ban's (expiry, subnet), plus stale entries of bans since lifted or extended.
     heap: BinaryHeap<Reverse<(Instant, Subnet)>>,
@@ -67,7 +38,7 @@ pub struct BanList {
 /// What [`BanList::ban`] did.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BanOutcome {
+pub(crate) enum BanOutcome {
     /// A new ban.
     Added,
     /// The subnet was already banned; its expiry is now the later of the two.
@@ -80,12 +51,12 @@ pub enum BanOutcome {
 
 impl BanList {
     /// An empty list holding at most `capacity` bans.
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         BanList { map: PrefixMap::with_capacity(capacity), heap: BinaryHeap::with_capacity(capacity), capacity }
     }
 
     /// Bans `subnet` until `until` (see the type's docs for repeats and a full list).
-    pub fn ban(&mut self, subnet: Subnet, until: Instant) -> BanOutcome {
+    pub(crate) fn ban(&mut self, subnet: Subnet, until: Instant) -> BanOutcome {
         if let Some(old) = self.map.get_mut(&subnet) {
             if until > *old {
                 *old = until;
@@ -111,18 +82,18 @@ impl BanList {
 
     /// Lifts the ban on exactly `subnet` (not on subnets inside or around it); whether it was
     /// banned.
-    pub fn unban(&mut self, subnet: Subnet) -> bool {
+    pub(crate) fn unban(&mut self, subnet: Subnet) -> bool {
         self.map.remove(&subnet).is_some()
     }
 
     /// Whether `ip` is in a subnet banned at `now`. Expired bans met on the way are removed.
-    pub fn is_banned(&mut self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn is_banned(&mut self, ip: IpAddr, now: Instant) -> bool {
         self.banned_until(ip, now).is_some()
     }
 
     /// Until when `ip` is banned at `now` (the latest expiry of the subnets covering it), or
     /// `None`. Expired bans met on the way are removed.
-    pub fn banned_until(&mut self, ip: IpAddr, now: Instant) -> Option<Instant> {
+    pub(crate) fn banned_until(&mut self, ip: IpAddr, now: Instant) -> Option<Instant> {
         let mut latest = None;
         for subnet in self.map.candidates(ip) {
             match self.map.get(&subnet) {
@@ -137,12 +108,12 @@ impl BanList {
     }
 
     /// The soonest expiry, for the one timer the caller keeps armed; `None` when empty.
-    pub fn next_expiry(&mut self) -> Option<Instant> {
+    pub(crate) fn next_expiry(&mut self) -> Option<Instant> {
         self.soonest().map(|(until, _)| until)
     }
 
     /// Removes the bans expired at `now`; how many.
-    pub fn expire(&mut self, now: Instant) -> usize {
+    pub(crate) fn expire(&mut self, now: Instant) -> usize {
         let mut removed = 0;
         while let Some((until, subnet)) = self.soonest() {
             if until > now {
@@ -156,31 +127,28 @@ impl BanList {
     }
 
     /// The bans in force at `now` with their expiries, sorted by subnet, for display.
-    pub fn list(&self, now: Instant) -> Vec<(Subnet, Instant)> {
+    pub(crate) fn list(&self, now: Instant) -> Vec<(Subnet, Instant)> {
         let mut bans: Vec<_> = self.map.iter().filter(|(_, &until)| until > now).map(|(&s, &u)| (s, u)).collect();
         bans.sort_unstable();
         bans
     }
 
     /// Bans held, expired ones not yet removed included.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Whether no ban is held.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.map.len() == 0
-    }
-
-    /// The most bans held at once.
-    pub fn capacity(&self) -> usize {
-        self.capacity
     }
 
     /// The bans in force as text, one `"<subnet> <until, Unix seconds>"` line each (sorted by
     /// subnet, expiries rounded up to the second), after a `#` comment line. `now` and
     /// `wall_now` are the same moment on the two clocks.
-    pub fn export(&self, now: Instant, wall_now: SystemTime) -> String {
+    pub(crate) fn export(&self, now: Instant, wall_now: SystemTime) -> String {
         let wall = wall_now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         let mut out = String::from("# banned subnet, banned until (Unix seconds)\n");
         for (subnet, until) in self.list(now) {
@@ -195,7 +163,7 @@ impl BanList {
     /// blank lines are ignored, lines already expired at `wall_now` are skipped) with the usual
     /// rules for repeats and a full list. All or nothing: on an error no ban is added. Returns
     /// the number of bans applied.
-    pub fn import(&mut self, text: &str, now: Instant, wall_now: SystemTime) -> Result<usize, ImportError> {
+    pub(crate) fn import(&mut self, text: &str, now: Instant, wall_now: SystemTime) -> Result<usize, ImportError> {
         // Validate everything first, so a bad line leaves the list untouched.
         for (line, result) in parse(text, now, wall_now) {
             result.map_err(|reason| ImportError { line, reason })?;
@@ -315,48 +283,34 @@ impl std::error::Error for ImportError {}
 ///
 /// It is the operator's configuration, not fed by the network, so it has no capacity bound.
 #[derive(Clone)]
-pub struct Allowlist {
+pub(crate) struct Allowlist {
     map: PrefixMap<()>,
 }
 
 impl Allowlist {
     /// An empty allowlist.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Allowlist { map: PrefixMap::with_capacity(0) }
     }
 
     /// Trusts `subnet`; false if it already was.
-    pub fn add(&mut self, subnet: Subnet) -> bool {
+    pub(crate) fn add(&mut self, subnet: Subnet) -> bool {
         self.map.insert(subnet, ()).is_none()
     }
 
     /// Stops trusting exactly `subnet`; whether it was trusted.
-    pub fn remove(&mut self, subnet: Subnet) -> bool {
+    #[cfg(test)]
+    pub(crate) fn remove(&mut self, subnet: Subnet) -> bool {
         self.map.remove(&subnet).is_some()
     }
 
-    /// Removes every subnet.
-    pub fn clear(&mut self) {
-        self.map.clear();
-    }
-
     /// Whether `ip` is in a trusted subnet.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         self.map.contains_ip(ip)
     }
 
-    /// Trusted subnets.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether nothing is trusted.
-    pub fn is_empty(&self) -> bool {
-        self.map.len() == 0
-    }
-
     /// The trusted subnets, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = Subnet> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Subnet> + '_ {
         self.map.iter().map(|(&s, _)| s)
     }
 }

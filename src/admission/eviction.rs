@@ -124,8 +124,7 @@ pub trait EvictionPolicy<I>: fmt::Debug {
 /// # Examples
 ///
 /// ```
-/// use connmgr::admission::eviction::{CoreEviction, EvictionCandidate, EvictionPolicy};
-/// use connmgr::net::NetGroup;
+/// use connmgr::{CoreEviction, EvictionCandidate, EvictionPolicy, NetGroup};
 /// use std::collections::hash_map::RandomState;
 /// use std::net::IpAddr;
 /// use std::time::{Duration, Instant};
@@ -214,7 +213,8 @@ impl<'a> Iterator for GroupRuns<'a> {
 
 /// Chooses Core's peer to evict, allocating scratch space for this call only; keep a
 /// [`CoreEviction`] to reuse it.
-pub fn select_eviction<I: Copy>(candidates: &[EvictionCandidate<I>]) -> Option<I> {
+#[cfg(test)]
+pub(crate) fn select_eviction<I: Copy>(candidates: &[EvictionCandidate<I>]) -> Option<I> {
     CoreEviction::new().select(candidates)
 }
 
@@ -295,9 +295,13 @@ impl Reserved {
 fn protect_by_ratio<I>(order: &mut Vec<usize>, c: &[EvictionCandidate<I>]) {
     let total_protect = order.len() / 2;
     // Core's order, which decides ties in the count: CJDNS, I2P, localhost, onion.
-    let mut classes =
-        [Reserved::Net(NetworkKind::Cjdns), Reserved::Net(NetworkKind::I2p), Reserved::Local, Reserved::Net(NetworkKind::Onion)]
-            .map(|class| (class, order.iter().filter(|&&i| class.holds(&c[i])).count()));
+    let mut classes = [
+        Reserved::Net(NetworkKind::Cjdns),
+        Reserved::Net(NetworkKind::I2p),
+        Reserved::Local,
+        Reserved::Net(NetworkKind::Onion),
+    ]
+    .map(|class| (class, order.iter().filter(|&&i| class.holds(&c[i])).count()));
     // A stable sort by count, in place (four entries).
     for i in 1..classes.len() {
         let mut j = i;

@@ -75,7 +75,7 @@ const UNITS_PER_TOKEN: u128 = 1_000_000_000;
 /// integer nanoseconds, so over any interval it admits at most
 /// `burst + per_second * elapsed` and never drifts, however often it is asked.
 #[derive(Clone, Debug)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     units: u128,
     max_units: u128,
     per_second: u128,
@@ -85,13 +85,13 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket at `now`. A `per_second` of zero never refills; a `burst` of zero admits
     /// nothing.
-    pub fn new(burst: u32, per_second: u32, now: Instant) -> Self {
+    pub(crate) fn new(burst: u32, per_second: u32, now: Instant) -> Self {
         let max_units = u128::from(burst) * UNITS_PER_TOKEN;
         TokenBucket { units: max_units, max_units, per_second: per_second.into(), last: now }
     }
 
     /// Takes a token if one is available at `now`.
-    pub fn try_take(&mut self, now: Instant) -> bool {
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
         self.refill(now);
         if self.units >= UNITS_PER_TOKEN {
             self.units -= UNITS_PER_TOKEN;
@@ -102,7 +102,8 @@ impl TokenBucket {
     }
 
     /// Whole tokens available at `now`.
-    pub fn available(&mut self, now: Instant) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn available(&mut self, now: Instant) -> u32 {
         self.refill(now);
         (self.units / UNITS_PER_TOKEN) as u32
     }
@@ -129,7 +130,7 @@ impl TokenBucket {
 /// which an attacker cannot arrange without the key. A refused attempt does not restart the
 /// window, so a host that retries in a loop still gets in once per window.
 #[derive(Clone, Debug)]
-pub struct ReconnectThrottle {
+pub(crate) struct ReconnectThrottle {
     window: Duration,
     slots: Box<[Slot]>,
     key: RandomState,
@@ -143,11 +144,11 @@ struct Slot {
 
 impl ReconnectThrottle {
     /// The most slots a table may have (24 MiB), so an absurd argument cannot exhaust memory.
-    pub const MAX_SLOTS: usize = 1 << 20;
+    pub(crate) const MAX_SLOTS: usize = 1 << 20;
 
     /// A table of `slots` slots (rounded up to a power of two, between 1 and
     /// [`MAX_SLOTS`](Self::MAX_SLOTS)) remembering hosts for `window`. Each slot is 24 bytes.
-    pub fn new(window: Duration, slots: usize) -> Self {
+    pub(crate) fn new(window: Duration, slots: usize) -> Self {
         let n = slots.clamp(1, Self::MAX_SLOTS).next_power_of_two();
         ReconnectThrottle {
             window,
@@ -157,21 +158,16 @@ impl ReconnectThrottle {
     }
 
     /// Whether `ip`'s host was recorded less than `window` before `now`.
-    pub fn is_recent(&self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn is_recent(&self, ip: IpAddr, now: Instant) -> bool {
         let (i, tag) = self.slot(ip);
         let slot = self.slots[i];
         slot.tag == tag && slot.at.is_some_and(|at| now.saturating_duration_since(at) < self.window)
     }
 
     /// Records that `ip`'s host connected at `now`.
-    pub fn record(&mut self, ip: IpAddr, now: Instant) {
+    pub(crate) fn record(&mut self, ip: IpAddr, now: Instant) {
         let (i, tag) = self.slot(ip);
         self.slots[i] = Slot { tag, at: Some(now) };
-    }
-
-    /// The window.
-    pub fn window(&self) -> Duration {
-        self.window
     }
 
     fn slot(&self, ip: IpAddr) -> (usize, u64) {
@@ -182,21 +178,8 @@ impl ReconnectThrottle {
 
 /// Rate limits a log line that an attacker can trigger: the first `free` events are logged,
 /// then at most one per `interval`, each reporting how many were suppressed since the last.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::admission::limits::LogThrottle;
-/// use std::time::{Duration, Instant};
-///
-/// let t0 = Instant::now();
-/// let mut throttle = LogThrottle::new(3, Duration::from_secs(30));
-/// let logged: Vec<_> = (0..1000).filter_map(|_| throttle.allow(t0)).collect();
-/// assert_eq!(logged, [0, 0, 0], "three lines for a thousand events");
-/// assert_eq!(throttle.allow(t0 + Duration::from_secs(30)), Some(997), "then one, with the count");
-/// ```
 #[derive(Clone, Debug)]
-pub struct LogThrottle {
+pub(crate) struct LogThrottle {
     free: u32,
     interval: Duration,
     logged: u32,
@@ -206,13 +189,13 @@ pub struct LogThrottle {
 
 impl LogThrottle {
     /// A throttle that logs `free` events freely, then one per `interval`.
-    pub fn new(free: u32, interval: Duration) -> Self {
+    pub(crate) fn new(free: u32, interval: Duration) -> Self {
         LogThrottle { free, interval, logged: 0, last: None, suppressed: 0 }
     }
 
     /// For an event at `now`: `Some(suppressed)` if it should be logged (with the number of
     /// events not logged since the previous line), `None` if it should be dropped.
-    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn allow(&mut self, now: Instant) -> Option<u64> {
         let due = self.logged < self.free
             || self.last.map_or(true, |last| now.saturating_duration_since(last) >= self.interval);
         if due {

@@ -23,9 +23,12 @@ use std::time::{Duration, Instant};
 
 use crate::net::{canonical, NetGroup};
 
-pub mod bans;
-pub mod eviction;
-pub mod limits;
+pub(crate) mod bans;
+mod config;
+pub(crate) mod eviction;
+pub(crate) mod limits;
+
+pub use config::{Eviction, Protection};
 
 use bans::{Allowlist, BanList};
 use limits::{host, Counts, LogThrottle, ReconnectThrottle, TokenBucket};
@@ -79,7 +82,7 @@ pub struct AcceptRate {
 /// The limits [`Admission`] enforces; `None` turns a check off. The default turns every check
 /// off (today's behaviour: only `max_inbound`), with room for 4096 bans.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdmissionConfig {
+pub(crate) struct AdmissionConfig {
     /// Live connections per host (an IPv4 address or an IPv6 /64). zebra allows one per IP.
     pub max_per_ip: Option<u32>,
     /// Live connections per net group (by default an IPv4 /16 or an IPv6 /32).
@@ -111,7 +114,7 @@ impl Default for AdmissionConfig {
 
 /// Counts of admission decisions since the [`Admission`] was made.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AdmissionStats {
+pub(crate) struct AdmissionStats {
     /// Connections that passed every check.
     pub passed: u64,
     /// Connections let in by the allowlist without checks.
@@ -121,12 +124,14 @@ pub struct AdmissionStats {
 
 impl AdmissionStats {
     /// Connections refused for `cause`.
-    pub fn rejected(&self, cause: Rejection) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn rejected(&self, cause: Rejection) -> u64 {
         self.rejected[cause as usize]
     }
 
     /// Connections refused for any cause.
-    pub fn total_rejected(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn total_rejected(&self) -> u64 {
         self.rejected.iter().sum()
     }
 }
@@ -155,36 +160,8 @@ impl AdmissionStats {
 /// Rejections are counted per cause ([`Admission::stats`]) and logged at warn level, the first
 /// three and then at most one every 30 s with the number left out, so a flood never floods
 /// the log.
-///
-/// # Examples
-///
-/// ```
-/// use connmgr::admission::{Admission, AdmissionConfig, Rejection};
-/// use connmgr::net::NetGroup;
-/// use std::net::IpAddr;
-/// use std::time::{Duration, Instant};
-///
-/// let config = AdmissionConfig { max_per_ip: Some(1), ..AdmissionConfig::default() };
-/// let now = Instant::now();
-/// let mut admission = Admission::new(&config, now);
-/// admission.allowlist_mut().add("127.0.0.0/8".parse()?);
-///
-/// // On accept: check, then (if the socket is kept) report it.
-/// let peer: IpAddr = "198.51.100.7".parse()?;
-/// let group = NetGroup::of(peer);
-/// assert_eq!(admission.check(now, peer, group), Ok(()));
-/// admission.admitted(peer, group);
-/// assert_eq!(admission.check(now, peer, group), Err(Rejection::PerIpCap));
-///
-/// // A misbehaving peer: ban its address for 24 h and close it.
-/// admission.bans_mut().ban(connmgr::net::Subnet::single(peer), now + Duration::from_secs(86_400));
-/// admission.closed(peer, group);
-/// assert_eq!(admission.check(now, peer, group), Err(Rejection::Banned));
-/// assert_eq!(admission.stats().rejected(Rejection::Banned), 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     allowlist: Allowlist,
     bans: BanList,
     per_host: Counts<IpAddr>,
@@ -203,7 +180,7 @@ const LOG_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Admission {
     /// Checks as `config` says, starting at `now` (the rate bucket starts full).
-    pub fn new(config: &AdmissionConfig, now: Instant) -> Self {
+    pub(crate) fn new(config: &AdmissionConfig, now: Instant) -> Self {
         Admission {
             allowlist: Allowlist::new(),
             bans: BanList::new(config.ban_capacity),
@@ -220,7 +197,7 @@ impl Admission {
 
     /// Decides whether to keep a connection just accepted from `ip` (in net group `group`) at
     /// `now`; see the type's docs for the order of the checks.
-    pub fn check(&mut self, now: Instant, ip: IpAddr, group: NetGroup) -> Result<(), Rejection> {
+    pub(crate) fn check(&mut self, now: Instant, ip: IpAddr, group: NetGroup) -> Result<(), Rejection> {
         let ip = canonical(ip);
         if self.allowlist.contains(ip) {
             self.stats.allowlisted += 1;
@@ -269,14 +246,14 @@ impl Admission {
 
     /// Counts a connection from `ip` in `group` that the caller kept (after a passed
     /// [`check`](Admission::check)).
-    pub fn admitted(&mut self, ip: IpAddr, group: NetGroup) {
+    pub(crate) fn admitted(&mut self, ip: IpAddr, group: NetGroup) {
         self.per_host.add(host(ip));
         self.per_group.add(group);
     }
 
     /// Uncounts a connection reported with [`admitted`](Admission::admitted), when it closes
     /// (or is evicted); pass the same `ip` and `group`. An unmatched call changes nothing.
-    pub fn closed(&mut self, ip: IpAddr, group: NetGroup) {
+    pub(crate) fn closed(&mut self, ip: IpAddr, group: NetGroup) {
         let host = host(ip);
         if self.per_host.get(&host) > 0 && self.per_group.get(&group) > 0 {
             self.per_host.sub(&host);
@@ -287,37 +264,40 @@ impl Admission {
     }
 
     /// Live counted connections from `ip`'s host.
-    pub fn connections_from(&self, ip: IpAddr) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn connections_from(&self, ip: IpAddr) -> u32 {
         self.per_host.get(&host(ip))
     }
 
     /// Live counted connections in `group`.
-    pub fn connections_in(&self, group: NetGroup) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn connections_in(&self, group: NetGroup) -> u32 {
         self.per_group.get(&group)
     }
 
     /// The ban list.
-    pub fn bans(&self) -> &BanList {
+    pub(crate) fn bans(&self) -> &BanList {
         &self.bans
     }
 
     /// The ban list, to ban, unban, expire or import.
-    pub fn bans_mut(&mut self) -> &mut BanList {
+    pub(crate) fn bans_mut(&mut self) -> &mut BanList {
         &mut self.bans
     }
 
     /// The allowlist.
-    pub fn allowlist(&self) -> &Allowlist {
+    pub(crate) fn allowlist(&self) -> &Allowlist {
         &self.allowlist
     }
 
     /// The allowlist, to change.
-    pub fn allowlist_mut(&mut self) -> &mut Allowlist {
+    pub(crate) fn allowlist_mut(&mut self) -> &mut Allowlist {
         &mut self.allowlist
     }
 
     /// Decisions so far.
-    pub fn stats(&self) -> &AdmissionStats {
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> &AdmissionStats {
         &self.stats
     }
 }

@@ -144,6 +144,10 @@ pub enum DisconnectReason {
     Protocol(Cow<'static, str>),
     /// The manager stopped.
     Shutdown,
+    /// The peer's address was banned (its ban score passed the threshold, or `ban`).
+    Banned,
+    /// An inbound peer made room for a newcomer (eviction).
+    Evicted,
 }
 
 impl DisconnectReason {
@@ -152,9 +156,16 @@ impl DisconnectReason {
         DisconnectReason::Protocol(reason.into())
     }
 
-    /// Whether this side ended it (`Requested`, `Removed`, `Shutdown`).
+    /// Whether this side ended it (`Requested`, `Removed`, `Shutdown`, `Banned`, `Evicted`).
     pub fn is_local(&self) -> bool {
-        matches!(self, DisconnectReason::Requested | DisconnectReason::Removed | DisconnectReason::Shutdown)
+        matches!(
+            self,
+            DisconnectReason::Requested
+                | DisconnectReason::Removed
+                | DisconnectReason::Shutdown
+                | DisconnectReason::Banned
+                | DisconnectReason::Evicted
+        )
     }
 }
 
@@ -174,6 +185,8 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::TimedOut(d) => write!(f, "timed out after {d:?}"),
             DisconnectReason::Protocol(r) => write!(f, "protocol: {r}"),
             DisconnectReason::Shutdown => f.write_str("shutdown"),
+            DisconnectReason::Banned => f.write_str("banned"),
+            DisconnectReason::Evicted => f.write_str("evicted for a newcomer"),
         }
     }
 }

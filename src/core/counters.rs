@@ -22,8 +22,24 @@ pub struct Counters {
     pub disconnections: u64,
     /// Inbound connections admitted.
     pub accepted: u64,
-    /// Inbound connections rejected by `max_inbound`.
+    /// Inbound connections rejected by `max_inbound` (no peer to evict).
     pub rejected_inbound: u64,
+    /// Inbound connections refused: banned address.
+    pub rejected_banned: u64,
+    /// Inbound connections refused: over the per-IP cap.
+    pub rejected_per_ip: u64,
+    /// Inbound connections refused: over the per-netgroup cap.
+    pub rejected_per_netgroup: u64,
+    /// Inbound connections refused: the host came back within the reconnect window.
+    pub rejected_reconnect: u64,
+    /// Inbound connections refused: over the accept rate.
+    pub rejected_rate: u64,
+    /// Inbound peers evicted for a newcomer.
+    pub evicted: u64,
+    /// Bans applied (manual or earned).
+    pub bans: u64,
+    /// Automatic addresses not dialled because they are banned.
+    pub skipped_banned: u64,
     /// Retries of permanent (or reconnect-triggered) requests scheduled.
     pub retries: u64,
     /// Gauge: live requests not established (waiting, dialling, or backing off).

@@ -46,6 +46,9 @@ impl Core {
                 return;
             }
         };
+        if let Some(until) = target.ip().and_then(|addr| self.dial_banned_until(now, addr.ip())) {
+            return self.dial_banned(now, key, until);
+        }
         let rec = &mut self.reqs[key];
         rec.set(flag::QUEUED, false);
         rec.set(flag::DIALING, true);

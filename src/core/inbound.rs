@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::addr::PackedAddr;
 use super::request::IoKey;
+use crate::net::NetGroup;
 
 /// Rejections always logged before rate limiting starts (btcd logs its first three).
 const WARN_FREE: u64 = 3;
@@ -57,12 +58,18 @@ impl InboundLimiter {
 
     /// A slot for a connection from `remote`, or `None` (counted, and maybe logged) when full.
     pub(crate) fn admit(&mut self, now: Instant, remote: SocketAddr) -> Option<InboundSlot> {
-        if let Some(max) = self.max {
-            if self.occupied.load(Ordering::Acquire) >= max {
-                self.rejected += 1;
-                self.warn(now, remote);
-                return None;
-            }
+        let slot = self.try_admit();
+        if slot.is_none() {
+            self.rejected += 1;
+            self.warn(now, remote);
+        }
+        slot
+    }
+
+    /// A slot, or `None` when full, counting nothing (eviction may make room yet).
+    pub(crate) fn try_admit(&mut self) -> Option<InboundSlot> {
+        if self.max.is_some_and(|max| self.occupied.load(Ordering::Acquire) >= max) {
+            return None;
         }
         self.occupied.fetch_add(1, Ordering::AcqRel);
         Some(InboundSlot { occupied: Arc::clone(&self.occupied) })
@@ -86,18 +93,100 @@ impl InboundLimiter {
     }
 }
 
-/// The core's record of an admitted inbound connection.
+/// The core's record of an admitted inbound connection: what admission counted it under, and
+/// what eviction weighs (the application reports the activity with `observe`).
 #[derive(Debug)]
 pub(crate) struct InboundRecord {
     pub(crate) serial: u64,
     pub(crate) io: IoKey,
     remote: PackedAddr,
     pub(crate) slot: InboundSlot,
+    pub(crate) group: NetGroup,
+    pub(crate) trusted: bool,
+    pub(crate) activity: Activity,
+}
+
+/// What eviction weighs of a peer, as the application observed it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Activity {
+    pub(crate) connected: Instant,
+    pub(crate) min_ping: Option<Duration>,
+    pub(crate) last_block: Option<Instant>,
+    pub(crate) last_tx: Option<Instant>,
+    pub(crate) relays_txs: bool,
+    pub(crate) bloom_filter: bool,
+    pub(crate) relevant_services: bool,
+    pub(crate) prefer_evict: bool,
+}
+
+impl Activity {
+    pub(crate) fn new(connected: Instant) -> Self {
+        Activity {
+            connected,
+            min_ping: None,
+            last_block: None,
+            last_tx: None,
+            relays_txs: false,
+            bloom_filter: false,
+            relevant_services: false,
+            prefer_evict: false,
+        }
+    }
+
+    pub(crate) fn observe(&mut self, now: Instant, observation: Observation) {
+        match observation {
+            Observation::Ping(rtt) => self.min_ping = Some(self.min_ping.map_or(rtt, |m| m.min(rtt))),
+            Observation::Block => self.last_block = Some(now),
+            Observation::Transaction => self.last_tx = Some(now),
+            Observation::RelaysTransactions(on) => self.relays_txs = on,
+            Observation::BloomFilter(on) => self.bloom_filter = on,
+            Observation::RelevantServices(on) => self.relevant_services = on,
+            Observation::PreferEvict => self.prefer_evict = true,
+        }
+    }
+}
+
+/// Something the application observed about a connection, for eviction to weigh (Bitcoin
+/// Core's peer statistics): peers that are close, useful or diverse are protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Observation {
+    /// A ping round trip; the minimum is kept.
+    Ping(Duration),
+    /// The peer sent a new block (useful work).
+    Block,
+    /// The peer sent a new transaction (useful work).
+    Transaction,
+    /// Whether the peer asked for transaction relay.
+    RelaysTransactions(bool),
+    /// Whether the peer set a bloom filter.
+    BloomFilter(bool),
+    /// Whether the peer offers the services the node wants.
+    RelevantServices(bool),
+    /// Evict this peer before others (Core's `m_prefer_evict`, e.g. a peer that misbehaved a
+    /// little).
+    PreferEvict,
 }
 
 impl InboundRecord {
-    pub(crate) fn new(serial: u64, io: IoKey, remote: SocketAddr, slot: InboundSlot) -> Self {
-        InboundRecord { serial, io, remote: PackedAddr::new(Some(remote)), slot }
+    pub(crate) fn new(
+        serial: u64,
+        io: IoKey,
+        remote: SocketAddr,
+        slot: InboundSlot,
+        group: NetGroup,
+        trusted: bool,
+        now: Instant,
+    ) -> Self {
+        InboundRecord {
+            serial,
+            io,
+            remote: PackedAddr::new(Some(remote)),
+            slot,
+            group,
+            trusted,
+            activity: Activity::new(now),
+        }
     }
 
     pub(crate) fn remote(&self) -> SocketAddr {

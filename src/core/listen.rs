@@ -85,8 +85,9 @@ impl Core {
     }
 
     /// An accept on `listener` returned a connection from `remote`, which the I/O layer will
-    /// know as `io`. Returns its id if admitted; if not, the I/O layer closes the socket at once,
-    /// before anything else sees it.
+    /// know as `io`. Returns its id if admitted (by the protection checks, then `max_inbound`,
+    /// perhaps by evicting a peer); if not, the I/O layer closes the socket at once, before
+    /// anything else sees it.
     pub fn accept(&mut self, now: Instant, listener: ListenerKey, remote: SocketAddr, io: IoKey) -> Option<InboundId> {
         if let Some(state) = self.listeners.get_mut(listener.0) {
             state.delay = None;
@@ -94,11 +95,11 @@ impl Core {
         if self.stopped {
             return None;
         }
-        let slot = self.limiter.admit(now, remote)?;
+        let (slot, group, trusted) = self.admit(now, remote)?;
         self.counters.accepted += 1;
         self.inbound_serial += 1;
         let serial = self.inbound_serial;
-        let key = self.inbound.insert(InboundRecord::new(serial, io, remote, slot));
+        let key = self.inbound.insert(InboundRecord::new(serial, io, remote, slot, group, trusted, now));
         let id = InboundId::new(serial, super::slot_u32(key));
         log::debug!("Accepted {id} from {remote}");
         self.actions.push_back(Action::Event(Event::Accepted { id, remote }));

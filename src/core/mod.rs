@@ -60,9 +60,10 @@ mod index;
 mod listen;
 mod lookup;
 mod ops;
+mod protect;
 mod request;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,16 +73,21 @@ use slab::Slab;
 pub use action::{Action, DisconnectReason, Event};
 pub use backoff::NextStep;
 pub use counters::Counters;
-pub use inbound::InboundSlot;
+pub use inbound::{InboundSlot, Observation};
 pub use listen::{AcceptDecision, ListenerKey};
 pub use lookup::{LookupId, ResolveError};
 pub use request::{ConnInfo, ConnState, ConnectOptions, DisconnectOptions, IoKey};
 
+use crate::admission::eviction::{EvictionCandidate, EvictionPolicy};
+use crate::admission::{Admission, Eviction};
+use crate::banscore::DynamicBanScore;
 use crate::config::{Config, ConfigError};
 use crate::error::OpError;
-use crate::id::{ConnId, IdAllocator};
+use crate::id::{ConnId, IdAllocator, InboundId};
+use crate::net::NetGroupFn;
 use crate::peer::Peer;
 use crate::proxy::{Proxy, Routes};
+use crate::rng::Rng;
 use crate::target::Target;
 use crate::time::{TickClock, TimerKey, Wheel};
 use addr::PackedAddr;
@@ -97,10 +103,15 @@ use request::{flag, Record, TimerPurpose};
 /// in `Core::user_timers`), so a wheel entry is 32 bytes: every dial in flight has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Timer {
-    Request { key: u32, purpose: TimerPurpose },
+    Request {
+        key: u32,
+        purpose: TimerPurpose,
+    },
     Accept(u32),
     User(u32),
     Lookup(u32),
+    /// The soonest ban expiry.
+    Bans,
 }
 
 /// A user timer, as `set_timer` returns it: its serial is never reused, so a key kept after
@@ -160,6 +171,20 @@ pub struct Core {
     limiter: InboundLimiter,
     inbound: Slab<InboundRecord>,
     inbound_serial: u64,
+    admission: Admission,
+    netgroup: NetGroupFn,
+    eviction: Option<Box<dyn EvictionPolicy<InboundId> + Send>>,
+    /// Reused on every eviction, so that evicting under a flood allocates nothing.
+    candidates: Vec<EvictionCandidate<InboundId>>,
+    group_key: u64,
+    /// Ban scores of peers that misbehaved (few: the map holds no one else).
+    scores: HashMap<Peer, DynamicBanScore>,
+    ban_threshold: u32,
+    ban_duration: Duration,
+    ban_timer: Option<TimerKey>,
+    /// Automatic requests skipped (banned targets) in the millisecond `skip_tick`.
+    skips: u32,
+    skip_tick: u64,
     lookups: Slab<Lookup>,
     lookup_ids: IdAllocator,
     /// Each armed user timer, by the slot its wheel entry names.
@@ -180,6 +205,11 @@ impl Core {
     pub(crate) fn with_ids(config: &Config, ids: IdAllocator, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
         let cap = config.capacity;
+        let group_key = config.random_seed.map_or_else(Rng::from_os, Rng::new).next_u64();
+        let mut admission = Admission::new(&config.protection.admission(), now);
+        for &subnet in &config.protection.trusted {
+            admission.allowlist_mut().add(subnet);
+        }
         Ok(Core {
             target_outbound: config.target_outbound,
             connect_timeout: config.connect_timeout,
@@ -207,6 +237,17 @@ impl Core {
             limiter: InboundLimiter::new(config.max_inbound),
             inbound: Slab::new(),
             inbound_serial: 0,
+            admission,
+            netgroup: config.netgroup.clone(),
+            eviction: config.protection.eviction.as_ref().map(Eviction::make),
+            candidates: Vec::new(),
+            group_key,
+            scores: HashMap::new(),
+            ban_threshold: config.protection.ban_threshold,
+            ban_duration: config.protection.ban_duration,
+            ban_timer: None,
+            skips: 0,
+            skip_tick: 0,
             lookups: Slab::new(),
             lookup_ids: IdAllocator::default(),
             user_timers: Slab::new(),
@@ -290,6 +331,7 @@ impl Core {
         self.auto_wanted = 0;
         self.dial_queue.clear();
         self.wheel.clear();
+        self.ban_timer = None;
         self.user_timers.clear();
         for (_, listener) in self.listeners.iter_mut() {
             listener.clear_timer();
@@ -362,6 +404,7 @@ impl Core {
                     self.actions.push_back(Action::Event(Event::Timer { data }));
                 }
                 Timer::Lookup(slot) => self.lookup_timed_out(slot as usize),
+                Timer::Bans => self.bans_expire(now),
             }
         }
     }
@@ -561,6 +604,7 @@ impl Core {
 
     fn inbound_closed(&mut self, id: crate::id::InboundId, rec: InboundRecord, reason: DisconnectReason) {
         log::debug!("Inbound connection {id} closed: {reason}");
+        self.inbound_gone(id, &rec);
         self.actions.push_back(Action::Close { io: rec.io });
         drop(rec.slot);
         self.actions.push_back(Action::Event(Event::InboundClosed { id, reason }));

@@ -192,6 +192,8 @@ impl Core {
                 }
                 let rec = self.inbound.remove(id.slot());
                 log::debug!("Inbound connection {id} detached");
+                // The caps count what the core holds: a detached stream is the user's now.
+                self.inbound_gone(id, &rec);
                 Ok((rec.io, Some(rec.slot)))
             }
         }

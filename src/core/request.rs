@@ -16,7 +16,7 @@ use crate::time::TimerKey;
 
 /// The state of a connection request, with btcd's numeric values.
 ///
-/// `Pending`, `Failing` and `Established` are live; the others are terminal. An ended request
+/// `Pending`, `Failing`, `Established` and `Banned` are live; the others are terminal. An ended request
 /// still answers `state(id)` for a while (see `Config::ended_history`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -36,6 +36,8 @@ pub enum ConnState {
     /// A one-shot request whose dial failed. btcd has no such state: it leaves the request
     /// `Failing` in its pending map for ever (a leak).
     Failed = 5,
+    /// A permanent request whose target is banned: it waits for the ban to end, then dials.
+    Banned = 6,
 }
 
 impl ConnState {
@@ -54,6 +56,7 @@ impl fmt::Display for ConnState {
             ConnState::Established => "established",
             ConnState::Disconnected => "disconnected",
             ConnState::Failed => "failed",
+            ConnState::Banned => "banned",
         })
     }
 }

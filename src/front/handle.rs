@@ -8,6 +8,7 @@
 //! [`OpError::Full`] instead of growing memory without end. `stop` never queues, so it always
 //! gets through.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -16,9 +17,10 @@ use std::time::Duration;
 use mio::Waker;
 
 use crate::command::{Command, Shared};
-use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, LookupId};
+use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, LookupId, Observation};
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator};
+use crate::net::Subnet;
 use crate::peer::Peer;
 use crate::proxy::{NoRoute, Routes};
 use crate::reactor::{Handler, Mailbox, Reactor};
@@ -124,6 +126,32 @@ impl Handle {
     /// [`Reactor::close`], queued.
     pub fn close(&self, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
         self.send(Command::Close { peer, reason })
+    }
+
+    /// [`Reactor::ban`], queued.
+    pub fn ban(&self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
+        self.send(Command::Ban { subnet, duration })
+    }
+
+    /// [`Reactor::unban`], queued.
+    pub fn unban(&self, subnet: Subnet) -> Result<(), OpError> {
+        self.send(Command::Unban { subnet })
+    }
+
+    /// [`Reactor::misbehaving`], queued.
+    pub fn misbehaving(
+        &self,
+        peer: Peer,
+        persistent: u32,
+        transient: u32,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Result<(), OpError> {
+        self.send(Command::Misbehaving { peer, persistent, transient, reason: reason.into() })
+    }
+
+    /// [`Reactor::observe`], queued.
+    pub fn observe(&self, peer: Peer, observation: Observation) -> Result<(), OpError> {
+        self.send(Command::Observe { peer, observation })
     }
 
     /// [`Reactor::stop`]: never refused for a full queue.

@@ -8,9 +8,9 @@
 
 use std::net::IpAddr;
 
-pub mod netgroup;
+pub(crate) mod netgroup;
 pub(crate) mod prefix;
-pub mod subnet;
+pub(crate) mod subnet;
 
 pub use netgroup::{NetGroup, NetGroupFn};
 pub use subnet::{Subnet, SubnetError};

@@ -26,7 +26,7 @@ use super::canonical;
 /// # Examples
 ///
 /// ```
-/// use connmgr::net::{NetGroup, NetGroupFn};
+/// use connmgr::{NetGroup, NetGroupFn};
 /// use std::collections::hash_map::RandomState;
 /// use std::net::IpAddr;
 ///

@@ -82,12 +82,6 @@ impl<V> PrefixMap<V> {
         self.map.iter()
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.map.clear();
-        self.v4 = Lens::EMPTY;
-        self.v6 = Lens::EMPTY;
-    }
-
     /// The subnets that could hold `ip` (one per prefix length in use, longest first), present
     /// or not; the iterator does not borrow the map, so the caller may remove as it goes.
     pub(crate) fn candidates(&self, ip: IpAddr) -> Candidates {

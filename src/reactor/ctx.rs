@@ -4,6 +4,7 @@
 //! applied when the callback returns, so the core is never changed under a callback's feet and
 //! callbacks never nest. Timers, queries, streams and `detach` act at once.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
@@ -16,10 +17,12 @@ use super::sockets::{token_of, Kind, Sockets, Stage};
 use super::Detached;
 use crate::command::Command;
 use crate::core::{
-    ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason, LookupId, TimerId,
+    ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason, LookupId, Observation,
+    TimerId,
 };
 use crate::error::OpError;
 use crate::id::ConnId;
+use crate::net::Subnet;
 use crate::peer::{Peer, Ready};
 use crate::target::{HostName, Target};
 
@@ -88,6 +91,37 @@ impl Ctx<'_> {
         self.queue(Command::Stop)?;
         *self.stop_queued = true;
         Ok(())
+    }
+
+    /// [`Reactor::ban`](super::Reactor::ban), applied when the callback returns.
+    pub fn ban(&mut self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
+        self.queue(Command::Ban { subnet, duration })
+    }
+
+    /// [`Reactor::unban`](super::Reactor::unban), applied when the callback returns.
+    pub fn unban(&mut self, subnet: Subnet) -> Result<(), OpError> {
+        self.queue(Command::Unban { subnet })
+    }
+
+    /// [`Reactor::misbehaving`](super::Reactor::misbehaving), applied when the callback returns.
+    pub fn misbehaving(
+        &mut self,
+        peer: Peer,
+        persistent: u32,
+        transient: u32,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Result<(), OpError> {
+        self.queue(Command::Misbehaving { peer, persistent, transient, reason: reason.into() })
+    }
+
+    /// [`Reactor::observe`](super::Reactor::observe), at once.
+    pub fn observe(&mut self, peer: Peer, observation: Observation) -> Result<(), OpError> {
+        self.core.observe(self.now, peer, observation)
+    }
+
+    /// The bans in force, with the time each has left.
+    pub fn bans(&self) -> Vec<(Subnet, Duration)> {
+        self.core.bans(self.now)
     }
 
     /// Closes `peer` if `ready` says it hung up or failed (with the socket's error as the

@@ -17,12 +17,13 @@ mod listen;
 mod sockets;
 mod token;
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::event::Event as MioEvent;
 use mio::net::TcpStream;
@@ -32,14 +33,16 @@ pub use ctx::Ctx;
 pub use handler::Handler;
 pub use token::TokenSpace;
 
+use crate::admission::bans::ImportError;
 use crate::command::{Command, Shared};
 use crate::config::Config;
 use crate::core::{
     Action, ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason, Event,
-    InboundSlot, LookupId, TimerId,
+    InboundSlot, LookupId, Observation, TimerId,
 };
 use crate::error::{Error, OpError};
 use crate::id::{ConnId, IdAllocator};
+use crate::net::Subnet;
 use crate::peer::{Peer, Ready};
 use crate::proxy::Routes;
 use crate::rng::Rng;
@@ -354,6 +357,55 @@ impl<H: Handler> Reactor<H> {
         detach(&mut self.core, &mut self.sockets, &self.registry, peer)
     }
 
+    /// Bans `subnet` (an address, or a CIDR range) for `duration`: its inbound connections are
+    /// refused before anything is allocated, it is never dialled (see [`ConnState::Banned`]),
+    /// and its live connections are closed ([`DisconnectReason::Banned`]). Trusted subnets
+    /// ([`Protection::trusted`](crate::Protection::trusted)) are exempt.
+    pub fn ban(&mut self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
+        self.apply_now(Command::Ban { subnet, duration })
+    }
+
+    /// Lifts the ban on exactly `subnet`.
+    pub fn unban(&mut self, subnet: Subnet) -> Result<(), OpError> {
+        self.apply_now(Command::Unban { subnet })
+    }
+
+    /// Raises `peer`'s ban score (btcd's `DynamicBanScore`: `persistent` stays, `transient`
+    /// decays with a one-minute half-life) for `reason`. Past half the threshold it is logged;
+    /// past [`Protection::ban_threshold`](crate::Protection::ban_threshold) the peer's address is
+    /// banned for [`Protection::ban_duration`](crate::Protection::ban_duration) and it is
+    /// disconnected (a trusted peer only gets the log line).
+    pub fn misbehaving(
+        &mut self,
+        peer: Peer,
+        persistent: u32,
+        transient: u32,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Result<(), OpError> {
+        self.apply_now(Command::Misbehaving { peer, persistent, transient, reason: reason.into() })
+    }
+
+    /// Tells eviction what the application saw of `peer` (a ping, a useful block or
+    /// transaction, ...): close, useful peers are kept when inbound is full.
+    pub fn observe(&mut self, peer: Peer, observation: Observation) -> Result<(), OpError> {
+        self.apply_now(Command::Observe { peer, observation })
+    }
+
+    /// The bans in force, with the time each has left.
+    pub fn bans(&self) -> Vec<(Subnet, Duration)> {
+        self.core.bans(Instant::now())
+    }
+
+    /// The bans as plain text (`<subnet> <until, unix seconds>` per line), to persist.
+    pub fn export_bans(&self) -> String {
+        self.core.export_bans(Instant::now(), SystemTime::now())
+    }
+
+    /// Bans from [`export_bans`](Self::export_bans)'s text; how many were still in force.
+    pub fn import_bans(&mut self, text: &str) -> Result<usize, ImportError> {
+        self.core.import_bans(Instant::now(), text, SystemTime::now())
+    }
+
     /// Calls [`Handler::on_timer`] with `data` after `after`.
     pub fn set_timer(&mut self, after: Duration, data: u64) -> Result<TimerId, OpError> {
         self.core.set_timer(Instant::now(), after, data)
@@ -461,6 +513,12 @@ impl<H: Handler> Reactor<H> {
             Command::Remove { id } => self.core.remove(now, id),
             Command::Close { peer, reason } => self.core.close(now, peer, reason),
             Command::Stop => self.shutdown(now),
+            Command::Ban { subnet, duration } => self.core.ban(now, subnet, duration),
+            Command::Unban { subnet } => self.core.unban(subnet).map(drop),
+            Command::Misbehaving { peer, persistent, transient, reason } => {
+                self.core.misbehaving(now, peer, persistent, transient, reason).map(drop)
+            }
+            Command::Observe { peer, observation } => self.core.observe(now, peer, observation),
             Command::State { id, reply } => {
                 // The asker may have given up; nothing to do then.
                 let _ = reply.try_send(self.core.state(id));

@@ -142,7 +142,9 @@ impl Recorder {
     }
 
     pub fn disconnections(&self) -> Vec<(ConnInfo, DisconnectReason)> {
-        self.evs().filter_map(|e| if let Ev::Disconnected(i, w) = e { Some((i.clone(), w.clone())) } else { None }).collect()
+        self.evs()
+            .filter_map(|e| if let Ev::Disconnected(i, w) = e { Some((i.clone(), w.clone())) } else { None })
+            .collect()
     }
 
     pub fn inbound_closed(&self) -> Vec<(InboundId, DisconnectReason)> {

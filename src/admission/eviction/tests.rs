@@ -42,7 +42,8 @@ impl Rng {
     }
 }
 
-const NETWORKS: [NetworkKind; 5] = [NetworkKind::Ipv4, NetworkKind::Ipv6, NetworkKind::Onion, NetworkKind::I2p, NetworkKind::Cjdns];
+const NETWORKS: [NetworkKind; 5] =
+    [NetworkKind::Ipv4, NetworkKind::Ipv6, NetworkKind::Onion, NetworkKind::I2p, NetworkKind::Cjdns];
 
 /// Candidates with every field random in a small range, ids 0..n (Core's test helper).
 fn random_candidates(n: usize, rng: &mut Rng) -> Vec<Candidate> {
@@ -397,11 +398,15 @@ fn model(input: &[Candidate]) -> (Vec<usize>, Option<usize>) {
     let reserve = total / 2;
     type Class = (bool, Option<NetworkKind>); // (localhost?, network)
     let is_in = |class: Class, c: &Candidate| if class.0 { c.is_local } else { Some(c.network) == class.1 };
-    let mut classes: Vec<(Class, usize)> =
-        [(false, Some(NetworkKind::Cjdns)), (false, Some(NetworkKind::I2p)), (true, None), (false, Some(NetworkKind::Onion))]
-            .into_iter()
-            .map(|class| (class, v.iter().filter(|c| is_in(class, c)).count()))
-            .collect();
+    let mut classes: Vec<(Class, usize)> = [
+        (false, Some(NetworkKind::Cjdns)),
+        (false, Some(NetworkKind::I2p)),
+        (true, None),
+        (false, Some(NetworkKind::Onion)),
+    ]
+    .into_iter()
+    .map(|class| (class, v.iter().filter(|c| is_in(class, c)).count()))
+    .collect();
     classes.sort_by_key(|&(_, n)| n);
     let mut done = 0;
     'outer: while done < reserve {
