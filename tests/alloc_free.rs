@@ -50,3 +50,62 @@ fn the_counter_sees_allocations() {
     drop(v);
     assert!(allocs >= 1);
 }
+
+/// An accepted connection's whole life through the core with every protection rule on: 1,000
+/// unrelated bans, per-IP and per-netgroup caps, an accept rate, a reconnect window, eviction
+/// when full. Admitted or refused, after a warm-up nothing allocates.
+#[test]
+fn accepting_with_every_rule_on_allocates_nothing() {
+    use connmgr::core::{Core, IoKey};
+    use connmgr::{AcceptRate, Config, DisconnectReason, Eviction, Peer, Protection, Subnet};
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    let protection = Protection {
+        max_per_ip: Some(4),
+        max_per_netgroup: Some(32),
+        accept_rate: Some(AcceptRate { burst: 1_000, per_second: 1_000_000 }),
+        reconnect_window: Some(Duration::from_micros(500)),
+        eviction: Some(Eviction::core()),
+        ban_capacity: 2_000,
+        ..Protection::default()
+    };
+    let config =
+        Config { target_outbound: 0, max_inbound: Some(64), protection, random_seed: Some(1), ..Config::default() };
+    let t0 = Instant::now();
+    let mut core = Core::new(&config, t0).unwrap();
+    core.start(t0);
+    for i in 0..1_000u32 {
+        let net: Subnet = format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap();
+        core.ban(t0, net, Duration::from_secs(3600)).unwrap();
+    }
+    let listener = core.add_listener().unwrap();
+    let mut now = t0;
+    let mut held = std::collections::VecDeque::new();
+    let mut cycle = |core: &mut Core, n: u64| {
+        now += Duration::from_micros(13);
+        // 32 hosts in 8 groups, each back every 416 us: the reconnect window and the per-IP cap
+        // refuse some; the listener stays full, so evictions happen too.
+        let remote = SocketAddr::from(([127, (n % 8) as u8 + 1, 0, (n % 32) as u8 + 1], (n % 60_000) as u16 + 1));
+        if let Some(id) = core.accept(now, listener, remote, IoKey(n)) {
+            held.push_back(id);
+        }
+        if held.len() > 70 {
+            let id = held.pop_front().unwrap();
+            let _ = core.close(now, Peer::Inbound(id), DisconnectReason::RemoteClosed);
+        }
+        while core.poll_action().is_some() {}
+    };
+    for n in 0..20_000 {
+        cycle(&mut core, n);
+    }
+    let ((), allocs) = count_allocs(|| {
+        for n in 20_000..70_000 {
+            cycle(&mut core, n);
+        }
+    });
+    let c = core.counters();
+    assert!(c.accepted > 10_000 && c.evicted > 1_000, "{c:?}");
+    assert!(c.rejected_reconnect > 1_000, "{c:?}");
+    assert_eq!(allocs, 0, "allocations in 50,000 accepts with every rule on");
+}

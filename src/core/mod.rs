@@ -362,8 +362,9 @@ impl Core {
         None
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) is next due, if any timer is armed. It may
-    /// be early by up to a millisecond (never late); calling back early is harmless.
+    /// When [`handle_timeout`](Self::handle_timeout) is next due, if any timer is armed. Never
+    /// late; it may be early (a distant timer wakes the wheel first at the start of its coarse
+    /// slot, to move it to a finer one), and calling back early is harmless.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.wheel.next_deadline().map(|tick| self.clock.instant(tick))
     }

@@ -259,8 +259,7 @@ impl Core {
             self.arm(now, key, TimerPurpose::Retry, wait);
         } else if automatic {
             self.counters.skipped_banned += 1;
-            let next = self.skip_automatic(now, key);
-            self.actions.push_back(Action::Event(Event::DialFailed { info, error: DialError::Banned, next }));
+            self.skip_automatic(now, key, DialError::Banned);
         } else {
             self.counters.failed_other += 1;
             self.actions.push_back(Action::Event(Event::DialFailed {
@@ -272,25 +271,28 @@ impl Core {
         }
     }
 
-    /// Ends an automatic request that could not be used and asks for another at once, or,
-    /// past `SKIPS_PER_TICK` skips in this millisecond, after `retry_duration`. Not a failed
-    /// attempt: the network was never tried.
-    pub(super) fn skip_automatic(&mut self, now: Instant, key: usize) -> NextStep {
+    /// Reports `why` an automatic request could not be used, ends it and asks for another at
+    /// once, or, past `SKIPS_PER_TICK` skips in this millisecond, after `retry_duration`. Not a
+    /// failed attempt: the network was never tried.
+    pub(super) fn skip_automatic(&mut self, now: Instant, key: usize, why: DialError) {
         let tick = self.clock.now_tick(now);
         if self.skip_tick != tick {
             self.skip_tick = tick;
             self.skips = 0;
         }
         self.skips += 1;
+        let info = self.info_at(key);
         if self.skips <= SKIPS_PER_TICK {
+            let next = NextStep::Replaced;
+            self.actions.push_back(Action::Event(Event::DialFailed { info, error: why, next }));
             self.end(now, key, ConnState::Canceled);
             self.request_automatic();
-            NextStep::Replaced
         } else {
             let delay = self.policy.retry_delay(1).min(Duration::from_secs(60));
+            let next = NextStep::ReplaceIn(delay);
+            self.actions.push_back(Action::Event(Event::DialFailed { info, error: why, next }));
             self.reqs[key].state = ConnState::Failing;
             self.arm(now, key, TimerPurpose::Replace, delay);
-            NextStep::ReplaceIn(delay)
         }
     }
 

@@ -48,18 +48,20 @@ mod source;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub use net::{Flaky, Network, Outcome};
 pub use source::AddressSource;
 
+use crate::admission::bans::ImportError;
 use crate::config::{Config, ConfigError};
 use crate::core::{
     AcceptDecision, Action, ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason,
-    Event, IoKey, ListenerKey, LookupId, NextStep, ResolveError, TimerId,
+    Event, IoKey, ListenerKey, LookupId, NextStep, Observation, ResolveError, TimerId,
 };
 use crate::error::{DialError, FailureCause, OpError};
 use crate::id::{ConnId, InboundId};
+use crate::net::Subnet;
 use crate::peer::Peer;
 use crate::target::{HostName, Target};
 use check::{event_id, Checker};
@@ -400,6 +402,49 @@ impl Sim {
         }
         self.drain();
         wanted
+    }
+
+    /// [`Core::ban`].
+    pub fn ban(&mut self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
+        let result = self.core.ban(self.now, subnet, duration);
+        self.drain();
+        result
+    }
+
+    /// [`Core::unban`].
+    pub fn unban(&mut self, subnet: Subnet) -> Result<bool, OpError> {
+        let result = self.core.unban(subnet);
+        self.drain();
+        result
+    }
+
+    /// [`Core::misbehaving`]; the new score.
+    pub fn misbehaving(&mut self, peer: impl Into<Peer>, persistent: u32, transient: u32) -> Result<u32, OpError> {
+        let result = self.core.misbehaving(self.now, peer.into(), persistent, transient, "simulated");
+        self.drain();
+        result
+    }
+
+    /// [`Core::observe`].
+    pub fn observe(&mut self, peer: impl Into<Peer>, observation: Observation) -> Result<(), OpError> {
+        self.core.observe(self.now, peer.into(), observation)
+    }
+
+    /// [`Core::bans`].
+    pub fn bans(&self) -> Vec<(Subnet, Duration)> {
+        self.core.bans(self.now)
+    }
+
+    /// [`Core::export_bans`], at a wall-clock time of the caller's choice.
+    pub fn export_bans(&self, wall_now: SystemTime) -> String {
+        self.core.export_bans(self.now, wall_now)
+    }
+
+    /// [`Core::import_bans`], at a wall-clock time of the caller's choice.
+    pub fn import_bans(&mut self, text: &str, wall_now: SystemTime) -> Result<usize, ImportError> {
+        let result = self.core.import_bans(self.now, text, wall_now);
+        self.drain();
+        result
     }
 
     /// [`Core::accept_error`] on the simulated listener.
