@@ -2,7 +2,7 @@
 //!
 //! A score has a persistent part, which only grows until [`DynamicBanScore::reset`], and a
 //! transient part that halves every [`HALFLIFE`] seconds and counts as zero once it is more than
-//! [`LIFETIME`] seconds old. The maths is btcd's (the spec's section 4): the same decay
+//! [`LIFETIME`] seconds old. The maths is btcd's: the same decay
 //! expression, the same 64-entry table for young ages, the same truncation to `u32`, the same
 //! wrapping `u32` sums and the same asymmetries, so scores equal btcd's. That includes one quirk,
 //! kept for parity and documented on [`DynamicBanScore::increase_at`]: `increase(p, 0)` returns a
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn factor_reference_values() {
         // Bit patterns printed by Go 1.19 on linux/amd64 (math.Exp, FMA path) for btcd's
-        // expression; glibc's exp agrees on these ages. The spec's section 4 rounds two of them:
+        // expression; glibc's exp agrees on these ages. btcd's own figures round two of them:
         // factor(420) is one ulp above 2^-7 and factor(1800) four ulps above 2^-30.
         assert_eq!(decay_factor(0), 1.0);
         assert_eq!(decay_factor(420), 0.007812500000000002);

@@ -93,6 +93,10 @@ pub mod time;
 
 #[cfg(feature = "banscore")]
 pub mod banscore;
+// The ban score always drives `misbehaving`; the feature only makes the type public.
+#[cfg(not(feature = "banscore"))]
+#[allow(dead_code, unreachable_pub)]
+mod banscore;
 #[cfg(feature = "seed")]
 pub mod seed;
 #[cfg(feature = "sim")]

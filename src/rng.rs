@@ -19,6 +19,7 @@ impl Rng {
     }
 
     /// A number in `lo..=hi` (slightly biased for huge ranges; fine for simulation).
+    #[cfg(any(test, feature = "sim"))]
     pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
         debug_assert!(lo <= hi, "empty range {lo}..={hi}");
         match (hi - lo).checked_add(1) {
@@ -28,6 +29,7 @@ impl Rng {
     }
 
     /// True with probability `permille / 1000`.
+    #[cfg(any(test, feature = "sim"))]
     pub(crate) fn chance(&mut self, permille: u32) -> bool {
         self.next_u64() % 1000 < u64::from(permille)
     }

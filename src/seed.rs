@@ -8,7 +8,7 @@
 //!
 //! As in btcd, every seed is looked up on its own thread (btcd: a goroutine) through a
 //! caller-supplied lookup function, outcomes are logged at Info with btcd's exact lines, and a
-//! callback receives each non-empty batch. Unlike btcd (the spec's 6.2-o), the caller gets a
+//! callback receives each non-empty batch. Unlike btcd, the caller gets a
 //! [`SeedJoin`] to wait for completion, with or without a time limit, and a per-seed report.
 //! DNS resolution blocks, so none of this may run on the reactor thread; results reach the
 //! connection manager through a channel or the manager's thread-safe handle.
@@ -131,7 +131,7 @@ impl DnsSeed {
     }
 }
 
-/// The name to look up for `seed` when peers need `required_services` (spec D15).
+/// The name to look up for `seed` when peers need `required_services` (as btcd).
 ///
 /// A filtering seed is asked for `x<services as lowercase hex>.<host>`, except for services
 /// exactly [`SF_NODE_NETWORK`], which every seeded node has; a seed without filtering is always

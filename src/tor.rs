@@ -3,11 +3,10 @@
 //! Tor's SOCKS port accepts a command `0xF0` that resolves a host name over the Tor network and
 //! answers with an address instead of opening a stream; btcd uses it so DNS seeding and
 //! `--connect` names never leak to the local resolver. [`tor_lookup_ip`] is a blocking client for
-//! a worker thread; the wire format is [`proxy::Handshake`](crate::proxy::Handshake)'s, which
-//! also serves non-blocking callers (`Handshake::resolve`).
+//! a worker thread; it runs the same SOCKS5 handshake as the reactor, whose non-blocking
+//! lookups (`resolve`, answered in `Handler::on_resolved`) need no thread.
 //!
-//! The bytes exchanged are btcd's, but the client does better where btcd is fragile (the spec's
-//! 6.2-n and W13):
+//! The bytes exchanged are btcd's, but the client does better where btcd is fragile :
 //! - replies are read exactly, however they are split across reads, so a one-byte greeting
 //!   reply is *not* taken as "no authentication" (btcd reads once and checks a zero-filled
 //!   buffer);
@@ -257,7 +256,7 @@ mod tests {
         reply
     }
 
-    /// btcd's RESOLVE request (spec D14: both port bytes present).
+    /// btcd's RESOLVE request (both port bytes present).
     fn resolve_request(host: &str) -> Vec<u8> {
         let mut request = vec![5, 0xF0, 0, 3, host.len() as u8];
         request.extend_from_slice(host.as_bytes());

@@ -1,4 +1,4 @@
-//! Accept backs off on a real resource error (spec D13 and Part 1 #5): with the process out of
+//! Accept backs off on a real resource error (D13, and README difference #5): with the process out of
 //! file descriptors, `accept` fails with `EMFILE` and the pending connection stays queued; btcd
 //! would retry at once, for ever, at 100 % CPU. connmgr pauses the listener on a doubling timer
 //! (5 ms, 10 ms, ... up to 1 s) and accepts the connection once descriptors are available again.

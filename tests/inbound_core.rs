@@ -1,4 +1,4 @@
-//! The inbound side at core level: S16's listener-level limit and D13's accept errors (Part 1
+//! The inbound side at core level: S16's listener-level limit and D13's accept errors (README difference
 //! #5). S2-S4 are unit tests in `src/core/inbound.rs`; S15 and D12 need real listeners.
 //!
 //! The simulator owns one listener; the cases about several listeners drive the core directly.
@@ -155,7 +155,7 @@ fn d13_transient_accept_errors_continue() {
     sim.assert_clean_shutdown();
 }
 
-/// D13 under Part 1 #5: EMFILE pauses the listener for 5 ms, doubling on each further error
+/// D13 under README difference #5: EMFILE pauses the listener for 5 ms, doubling on each further error
 /// without a success (10, 20, ... capped at 1 s); `ResumeAccept` arrives exactly when the pause
 /// ends, not before. btcd loops at once, spinning at 100 % CPU. Here the descriptors stay
 /// exhausted, so every resume meets EMFILE again.

@@ -1,5 +1,5 @@
-//! The manager's life: configuration (S1, Part 1 #8), start, stop as a shutdown (D11 under
-//! Part 1 #4), callback ordering (Part 1 #7), user timers and detached sockets.
+//! The manager's life: configuration (S1, README difference #8), start, stop as a shutdown (D11 under
+//! README difference #4), callback ordering (README difference #7), user timers and detached sockets.
 
 mod support;
 
@@ -43,7 +43,7 @@ fn s01_new_validates_config() {
     }
 }
 
-/// Part 1 #8: building a manager never changes the caller's config, and the retry cap is per
+/// README difference #8: building a manager never changes the caller's config, and the retry cap is per
 /// manager (btcd: `New` writes defaults into the caller's struct, and the cap is a package
 /// global). Two managers, retry 1 ms, caps 2 ms and 5 min, a permanent request always refused:
 /// 0, 1, 3, 5, 7, 9 ms against 0, 1, 3, 6, 10 ms.
@@ -67,7 +67,7 @@ fn config_is_a_value_and_the_retry_cap_is_per_manager() {
     assert_eq!(times, [vec![0, 1, 3, 5, 7, 9], vec![0, 1, 3, 6, 10]]);
 }
 
-/// Part 1 #3: `target_outbound = 0` means no automatic connections at all (btcd turns 0 into 8
+/// README difference #3: `target_outbound = 0` means no automatic connections at all (btcd turns 0 into 8
 /// and its server sets `GetNewAddress` to nil instead); manual requests still work.
 #[test]
 fn target_zero_means_no_automatic_connections() {
@@ -83,7 +83,7 @@ fn target_zero_means_no_automatic_connections() {
     sim.assert_clean_shutdown();
 }
 
-/// Part 1 #3: an automatic request asked for before `start` counts toward the target: `start`
+/// README difference #3: an automatic request asked for before `start` counts toward the target: `start`
 /// dials it and asks only for the rest. btcd's `NewConnReq` before `Start` parks until `Start`,
 /// which then launches `TargetOutbound` more: one automatic connection over the target.
 #[test]
@@ -220,7 +220,7 @@ fn stop_before_start() {
 
 /// D11: stop with established connections.
 ///
-/// btcd: the connections stay open and no `OnDisconnection` fires. Ours (Part 1 #4): each
+/// btcd: the connections stay open and no `OnDisconnection` fires. Ours (README difference #4): each
 /// socket is closed, each connection reported exactly once with `Shutdown`, before its
 /// request's `Ended(Disconnected)`; afterwards nothing happens and operations are refused.
 #[test]
@@ -251,7 +251,7 @@ fn d11_stop_closes_and_reports_shutdown() {
     sim.assert_clean_shutdown();
 }
 
-/// Part 1 #4: stop also ends what is in progress: a dial in flight (its socket closed), a
+/// README difference #4: stop also ends what is in progress: a dial in flight (its socket closed), a
 /// permanent request waiting to retry, an automatic request waiting for its throttled
 /// replacement, and user timers. No failure is reported for any of them, and nothing fires
 /// afterwards. (btcd leaves timers running and drops late dial results without closing them.)
@@ -287,7 +287,7 @@ fn stop_cancels_dials_retries_replacements_and_timers() {
     sim.assert_clean_shutdown();
 }
 
-/// Part 1 #7: for one request, the disconnection of a connection is always reported before the
+/// README difference #7: for one request, the disconnection of a connection is always reported before the
 /// connection of its reconnection (btcd runs each callback on its own goroutine, so either may
 /// come first). A permanent request whose peer closes 3 ms after connecting: dial at 0, connect
 /// at 1, closed at 4, redial after 1 x 2 ms at 6, connect at 7, ...; plus a permanent request

@@ -1,4 +1,4 @@
-//! Control of a running manager on real sockets: stop as a shutdown (spec Part 1 #4, D11 as
+//! Control of a running manager on real sockets: stop as a shutdown (README difference #4, D11 as
 //! ours), disconnect and remove closing sockets, and the cross-thread `Handle`.
 
 mod util;

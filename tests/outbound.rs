@@ -1,5 +1,5 @@
 //! Outbound requests: targets, manual and permanent requests, ids, cancellation, disconnect and
-//! remove (spec Part 2 §2, scenarios S5-S9, S13, S14 and D1-D4, D6, D7, D9), on the simulator.
+//! remove (btcd's scenarios S5-S9, S13, S14 and D1-D4, D6, D7, D9), on the simulator.
 
 mod support;
 
@@ -20,7 +20,7 @@ fn plain() -> DisconnectOptions {
 /// S5 (btcd TestStartStop): after `stop`, operations are refused.
 ///
 /// btcd: a `Connect` after `Stop` leaves the request's id 0, `Disconnect`/`Remove` are dropped
-/// silently, and no `OnDisconnection` ever arrives because `Stop` leaves R open. Ours (Part 1
+/// silently, and no `OnDisconnection` ever arrives because `Stop` leaves R open. Ours (README difference
 /// #4): `stop` closes R's socket and reports it exactly once with `Shutdown`; every later
 /// operation returns `Err(Stopped)`, uses no id and changes nothing.
 #[test]
@@ -213,7 +213,7 @@ fn s13_cancel_pending_request() {
 /// connection, even once the network would accept it.
 ///
 /// btcd (no address source): the request sits `Failing` in its pending map for ever until
-/// `Remove` makes it `Canceled`. Ours (Part 1 #1): it ends `Failed` at once, the failure is
+/// `Remove` makes it `Canceled`. Ours (README difference #1): it ends `Failed` at once, the failure is
 /// reported with its error and `NextStep::Ended`, and the later `remove` is a harmless
 /// `UnknownId`.
 #[test]
@@ -242,7 +242,7 @@ fn s14_canceled_request_never_connects() {
 /// D1: ids start at 1, are shared by requests made before and after start, and are never
 /// consumed by a `new_conn_req` without address source.
 ///
-/// btcd: a `Connect` after `Stop` keeps id 0. Ours (Part 1 #4): `Err(Stopped)`, no id used.
+/// btcd: a `Connect` after `Stop` keeps id 0. Ours (README difference #4): `Err(Stopped)`, no id used.
 #[test]
 fn d01_id_sequence() {
     let mut sim = sim(suite_config());
@@ -265,7 +265,7 @@ fn d01_id_sequence() {
     sim.assert_clean_shutdown();
 }
 
-/// D2 (btcd 6.2-e, matched): `disconnect` of a permanent request that is not established
+/// D2 (btcd's behaviour, matched): `disconnect` of a permanent request that is not established
 /// cancels it for good: no disconnection event, its dial's socket or retry timer gone, never
 /// retried.
 #[test]
@@ -358,8 +358,8 @@ fn d04_success_after_remove_is_closed_and_ignored() {
 /// D6: `disconnect` of an established non-permanent connection when the established automatic
 /// connections already meet the target: reported, socket closed, no replacement.
 ///
-/// btcd: the request stays `Established` although it is in no map (6.2-d). Ours (Part 1 #2):
-/// it ends `Disconnected`. Under Part 1 #3 only automatic connections count toward the target,
+/// btcd: the request stays `Established` although it is in no map. Ours (README difference #2):
+/// it ends `Disconnected`. Under README difference #3 only automatic connections count toward the target,
 /// so this case is a manual one-shot connection (an automatic one leaves the automatic set
 /// below target when it goes, which is D5/D7's replacement path).
 #[test]
@@ -390,7 +390,7 @@ fn d06_disconnect_over_target_ends_disconnected() {
 ///
 /// btcd (no address source): it re-pends the request, logs "Reconnecting", and then nothing
 /// happens: the request sits `Pending` for ever (W6). With an address source it would replace it
-/// by an automatic request. Ours (Part 1 #1-#3): it ends, nothing replaces it.
+/// by an automatic request. Ours (README difference #1-#3): it ends, nothing replaces it.
 #[test]
 fn d06_one_shot_disconnect_below_target_ends_too() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() });
@@ -440,7 +440,7 @@ fn d07_trigger_reconnect_redials_same_id_once() {
 
 /// D7 for a manual one-shot connection: with the automatic set below target the trigger redials
 /// the same id once; if that fails it ends `Failed`. btcd would replace it with an automatic
-/// request when an address source exists (6.2-h); ours does not (Part 1 #1, #3).
+/// request when an address source exists; ours does not (README difference #1, #3).
 #[test]
 fn d07_trigger_reconnect_of_one_shot_manual() {
     let m_addr = addr(9000);
@@ -491,7 +491,7 @@ fn d07_trigger_reconnect_at_target_does_nothing() {
 /// D9: a one-shot request that fails with no address source.
 ///
 /// btcd: it stays `Failing` in its pending map for ever (the W6 leak) until `Remove` cancels
-/// it. Ours (Part 1 #1): the failure is reported with its error and `NextStep::Ended`, the
+/// it. Ours (README difference #1): the failure is reported with its error and `NextStep::Ended`, the
 /// request ends `Failed`, nothing is left behind, and a later `remove` is a harmless
 /// `UnknownId`.
 #[test]
@@ -517,8 +517,8 @@ fn d09_one_shot_failure_ends_failed() {
 
 /// D9 with an address source: the failed one-shot request is not replaced by an automatic
 /// one and does not count as a failed automatic attempt. btcd replaces it (`Remove` +
-/// `NewConnReq`), which takes the automatic set past the target (6.2-h); ours follows from
-/// Part 1 #3.
+/// `NewConnReq`), which takes the automatic set past the target; ours follows from
+/// README difference #3.
 #[test]
 fn d09_one_shot_failure_is_not_replaced() {
     let bad = addr(9000);
@@ -540,7 +540,7 @@ fn d09_one_shot_failure_is_not_replaced() {
     sim.assert_clean_shutdown();
 }
 
-/// Part 1 #3: `new_conn_req` never takes the automatic set past the target, whether the
+/// README difference #3: `new_conn_req` never takes the automatic set past the target, whether the
 /// automatic requests are established or still dialling. btcd's `NewConnReq` always adds one.
 #[test]
 fn new_conn_req_never_exceeds_target() {
@@ -562,9 +562,9 @@ fn new_conn_req_never_exceeds_target() {
     sim.assert_clean_shutdown();
 }
 
-/// Part 1 #3, the disconnect rule: whether a disconnected automatic connection is replaced
+/// README difference #3, the disconnect rule: whether a disconnected automatic connection is replaced
 /// depends on the automatic connections only. btcd compares the target with every established
-/// outbound connection (6.2-c): with a permanent and a manual connection up, target 1, it would
+/// outbound connection: with a permanent and a manual connection up, target 1, it would
 /// leave the disconnected automatic request stale `Established` and never replace it.
 #[test]
 fn disconnect_rule_counts_automatic_connections_only() {

@@ -209,7 +209,8 @@ fn every_reply_code_is_its_own_error() {
 
 #[test]
 fn broken_truncated_and_silent_proxies_fail_typed_within_the_connect_timeout() {
-    let cases: [(Script, Box<dyn Fn(&DialError) -> bool>); 5] = [
+    type Check = Box<dyn Fn(&DialError) -> bool>;
+    let cases: [(Script, Check); 5] = [
         (
             Script::no_auth().method(Answer::Send(vec![4, 0])),
             Box::new(|e| matches!(e, DialError::Proxy(ProxyError::Socks(SocksError::BadVersion { version: 4, .. })))),

@@ -1,5 +1,5 @@
-//! Retries, replacements and their exact timing (spec Part 2 §2.5-2.6; S10-S12, D5, D8, D10;
-//! Part 1 #6 connect timeouts). Every time btcd checks with a wall-clock tolerance is checked
+//! Retries, replacements and their exact timing (btcd's S10-S12, D5, D8, D10;
+//! README difference #6 connect timeouts). Every time btcd checks with a wall-clock tolerance is checked
 //! here exactly, on simulated time.
 
 mod support;
@@ -148,7 +148,7 @@ fn d05_success_resets_the_failure_run() {
     sim.assert_clean_shutdown();
 }
 
-/// btcd counts a `Disconnect` that leads to a replacement as a failed attempt (6.2-i): matched.
+/// btcd counts a `Disconnect` that leads to a replacement as a failed attempt: matched.
 /// The replacement's success resets the run.
 #[test]
 fn disconnect_of_automatic_counts_a_failed_attempt() {
@@ -298,7 +298,7 @@ fn d10_address_errors_throttle_after_25() {
     sim.assert_clean_shutdown();
 }
 
-/// Part 1 #6: a dial that never answers fails when the connect timeout expires (default 30 s,
+/// README difference #6: a dial that never answers fails when the connect timeout expires (default 30 s,
 /// per-request override), exactly then: its socket is closed and it takes the failure path.
 #[test]
 fn connect_timeout_closes_the_socket_and_fails_the_dial() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bitcoin::p2p::Magic;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
-use connmgr::{Proxy, Target};
+use connmgr::{Proxy, Subnet, Target};
 
 /// A Bitcoin P2P peer dialer on connmgr's single reactor thread.
 ///
@@ -44,9 +44,22 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
 
-    /// At most N inbound peers at once
+    /// At most N inbound peers at once; when full, a newcomer may evict one (Bitcoin Core's
+    /// choice: the youngest of the most crowded net group, sparing close and useful peers)
     #[arg(long, value_name = "N", requires = "listen")]
     pub max_inbound: Option<u32>,
+
+    /// At most N inbound connections from one IP address
+    #[arg(long, value_name = "N", requires = "listen")]
+    pub max_inbound_per_ip: Option<u32>,
+
+    /// Refuse and never dial SUBNET (an address or CIDR, e.g. 192.0.2.0/24; repeatable)
+    #[arg(long, value_name = "SUBNET", value_parser = parse_subnet)]
+    pub ban: Vec<Subnet>,
+
+    /// Trust SUBNET: never capped, banned or evicted (Core's -whitelist noban; repeatable)
+    #[arg(long, value_name = "SUBNET", value_parser = parse_subnet)]
+    pub whitelist: Vec<Subnet>,
 
     /// Dial everything through this SOCKS5 proxy (host names unresolved: no DNS leak)
     #[arg(long, value_name = "HOST:PORT")]
@@ -128,6 +141,10 @@ pub fn usage_error(message: &str) -> ! {
     let message = message.strip_prefix("error: ").unwrap_or(message);
     eprintln!("error: {message}\n\n{}\n\nFor more information, try '--help'.", Cli::command().render_usage());
     std::process::exit(2)
+}
+
+fn parse_subnet(s: &str) -> Result<Subnet, String> {
+    s.parse().map_err(|e| format!("`{s}`: {e}"))
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -291,6 +308,13 @@ mod tests {
         assert_eq!(plan.proxy.map(|p| p.addr()), Some("127.0.0.1:9050".parse().unwrap()));
         assert!(plan.onion_proxy.is_some_and(|p| p.isolates_streams()), "Tor gets stream isolation");
         assert!(Cli::try_parse_from(["peer_dialer", "--proxy", "nowhere"]).unwrap().plan().is_err());
+        let cli =
+            Cli::try_parse_from(["peer_dialer", "--ban", "192.0.2.0/24", "--ban", "::1", "--whitelist", "10.0.0.0/8"]);
+        let cli = cli.unwrap();
+        assert_eq!(cli.ban, ["192.0.2.0/24".parse().unwrap(), "::1".parse().unwrap()]);
+        assert_eq!(cli.whitelist, ["10.0.0.0/8".parse::<Subnet>().unwrap()]);
+        assert!(Cli::try_parse_from(["peer_dialer", "--ban", "192.0.2.1/24"]).is_err(), "host bits set");
+        assert!(Cli::try_parse_from(["peer_dialer", "--max-inbound-per-ip", "2"]).is_err(), "needs --listen");
         let cli = Cli::try_parse_from(["peer_dialer", "--permanent", "a", "--permanent", "b", "c"]).unwrap();
         assert_eq!((cli.permanent.len(), cli.addrs.len()), (2, 1));
     }

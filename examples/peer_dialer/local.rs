@@ -81,7 +81,7 @@ pub struct LocalNet {
 
 #[derive(Debug)]
 enum Cmd {
-    Dial(SocketAddr),
+    Dial { to: SocketAddr, from: Option<IpAddr>, behaviour: Behaviour },
     Stop,
 }
 
@@ -133,7 +133,13 @@ impl LocalNet {
 
     /// Makes a well-behaved peer dial `addr` (the dialer's listener, say).
     pub fn dial(&self, addr: SocketAddr) -> io::Result<()> {
-        self.tx.send(Cmd::Dial(addr)).map_err(|_| io::Error::other("local peers stopped"))?;
+        self.dial_as(addr, None, Behaviour::Good)
+    }
+
+    /// Dials `addr` from the local address `from` (any if `None`) as a peer behaving so.
+    pub fn dial_as(&self, addr: SocketAddr, from: Option<IpAddr>, behaviour: Behaviour) -> io::Result<()> {
+        let cmd = Cmd::Dial { to: addr, from, behaviour };
+        self.tx.send(cmd).map_err(|_| io::Error::other("local peers stopped"))?;
         self.waker.wake()
     }
 }
@@ -146,6 +152,23 @@ impl Drop for LocalNet {
             let _ = t.join();
         }
     }
+}
+
+/// A non-blocking connect to `to`, from the local address `from` if given (where the platform
+/// has it: all of 127/8 on Linux; elsewhere any).
+fn connect_from(to: SocketAddr, from: Option<IpAddr>) -> io::Result<TcpStream> {
+    let Some(from) = from else { return TcpStream::connect(to) };
+    let socket = socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None)?;
+    if socket.bind(&SocketAddr::new(from, 0).into()).is_err() {
+        return TcpStream::connect(to);
+    }
+    socket.set_nonblocking(true)?;
+    match socket.connect(&to.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
 }
 
 /// Binds `addr`, else the same IP on an ephemeral port, else 127.0.0.1 on an ephemeral port.
@@ -209,7 +232,7 @@ impl Net {
                     for cmd in self.rx.try_iter().collect::<Vec<_>>() {
                         match cmd {
                             Cmd::Stop => return,
-                            Cmd::Dial(addr) => self.dial(addr),
+                            Cmd::Dial { to, from, behaviour } => self.dial(to, from, behaviour),
                         }
                     }
                 } else if token.0 < self.listeners.len() {
@@ -237,9 +260,9 @@ impl Net {
         }
     }
 
-    fn dial(&mut self, addr: SocketAddr) {
-        match TcpStream::connect(addr) {
-            Ok(stream) => self.add(stream, Behaviour::Good, false),
+    fn dial(&mut self, addr: SocketAddr, from: Option<IpAddr>, behaviour: Behaviour) {
+        match connect_from(addr, from) {
+            Ok(stream) => self.add(stream, behaviour, false),
             Err(e) => log::warn!("local peers: cannot dial {addr}: {e}"),
         }
     }
@@ -335,7 +358,10 @@ fn serve(conn: &mut Conn, me: &LocalInfo, magic: Magic, gossip: &[SocketAddr]) -
                                 session.send(NetworkMessage::Addr(list));
                             }
                             SessionEvent::Handshaken { .. } => session.ping(conn.ping_nonce, now),
-                            SessionEvent::GetAddr | SessionEvent::Addresses(_) | SessionEvent::Pong { .. } => {}
+                            SessionEvent::GetAddr
+                            | SessionEvent::Addresses(_)
+                            | SessionEvent::Pong { .. }
+                            | SessionEvent::Announced { .. } => {}
                         }
                     }
                 } else if !conn.answered {

@@ -29,7 +29,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::{Magic, ServiceFlags};
-use connmgr::{Config, ConnectOptions, Handle, Manager};
+use connmgr::{Config, ConnectOptions, Eviction, Handle, Manager, Protection};
 
 use crate::cli::Cli;
 use crate::local::{Behaviour, LocalNet, Spec};
@@ -94,9 +94,19 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
         max_inbound: cli.max_inbound,
         proxy: plan.proxy.clone(),
         onion_proxy: plan.onion_proxy.clone(),
+        protection: Protection {
+            max_per_ip: cli.max_inbound_per_ip,
+            trusted: cli.whitelist.clone(),
+            eviction: Some(Eviction::core()),
+            ..Protection::default()
+        },
         ..Config::default()
     };
     let mut manager = Manager::new(config, dialer)?;
+    for &subnet in &cli.ban {
+        // For the run (a ban lasts at most a year).
+        manager.ban(subnet, Duration::from_secs(365 * 24 * 3600))?;
+    }
     for addr in manager.local_addrs() {
         manager.handler_mut().book.exclude(addr);
     }
@@ -107,7 +117,10 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
     banner(cli, &plan, &manager, target, duration, demo.as_ref());
     if let (Some(demo), Some(&listener)) = (&demo, manager.local_addrs().first()) {
         demo.net.dial(listener)?;
+        // A peer that dials in speaking another network: banned, so its return is refused.
+        demo.net.dial_as(listener, Some(demo.intruder), Behaviour::WrongMagic)?;
     }
+    let mut intruder_back = false;
     spawn_signal_thread(manager.handle())?;
 
     let deadline = duration.map(|d| start + d);
@@ -124,6 +137,10 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
             break;
         }
         if now >= next_table {
+            if let (Some(demo), Some(&listener), false) = (&demo, manager.local_addrs().first(), intruder_back) {
+                intruder_back = true;
+                demo.net.dial_as(listener, Some(demo.intruder), Behaviour::WrongMagic)?;
+            }
             let dialer = manager.handler();
             let rows = dialer.rows(now);
             eprint!("{}", report::table(now - start, &rows, target, dialer.book.len()));
@@ -146,6 +163,8 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
 struct Demo {
     net: LocalNet,
     refusing: SocketAddr,
+    /// Where the misbehaving inbound peer dials from.
+    intruder: IpAddr,
 }
 
 /// Starts the local peers: the seed and two more good ones, a silent one, one that hangs up
@@ -175,7 +194,7 @@ fn start_demo(magic: Magic, port: u16, plan: &mut cli::Plan) -> std::io::Result<
     plan.seeds.push(net.addr(0).into());
     plan.permanent.push(refusing.into());
     plan.listen = Some(SocketAddr::new(ip(1), 0));
-    Ok(Demo { net, refusing })
+    Ok(Demo { net, refusing, intruder: ip(66) })
 }
 
 fn banner(
@@ -201,10 +220,9 @@ fn banner(
             println!("  {addr:<22} {}{role}", behaviour.describe());
         }
         println!("  {:<22} refuses connections (a --permanent peer)", demo.refusing.to_string());
-        println!(
-            "  a good peer dials in to our listener {}",
-            manager.local_addrs().first().map_or("-".into(), |a| a.to_string())
-        );
+        let listener = manager.local_addrs().first().map_or("-".into(), |a| a.to_string());
+        println!("  a good peer dials in to our listener {listener}");
+        println!("  {:<22} dials in speaking another network, and comes back at 3 s", demo.intruder.to_string());
     } else {
         println!(
             "{} seeds, {} permanent peers{}",

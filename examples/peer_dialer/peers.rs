@@ -12,9 +12,10 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bitcoin::p2p::ServiceFlags;
 use connmgr::{
-    AddressError, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, InboundId, NextStep, Peer, Ready,
-    Target, TimerId,
+    AddressError, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, InboundId, NextStep, Observation,
+    Peer, Ready, Target, TimerId,
 };
 
 use crate::book::AddrBook;
@@ -181,6 +182,13 @@ impl Dialer {
             let addr = conn.addr.clone();
             match event {
                 SessionEvent::Handshaken { rtt } => {
+                    // What eviction weighs: a close peer, one that relays what we want.
+                    let _ = ctx.observe(peer, Observation::Ping(rtt));
+                    if let Some(v) = conn.session.peer() {
+                        let _ = ctx.observe(peer, Observation::RelaysTransactions(v.relay));
+                        let relevant = v.services.has(ServiceFlags::NETWORK);
+                        let _ = ctx.observe(peer, Observation::RelevantServices(relevant));
+                    }
                     if let Some((key, serial)) = conn.timer.take() {
                         ctx.cancel_timer(key);
                         self.timers.remove(&serial);
@@ -207,7 +215,13 @@ impl Dialer {
                 }
                 // A dialer keeps no addresses worth sharing; Bitcoin Core also ignores getaddr
                 // from peers it dialled.
-                SessionEvent::GetAddr | SessionEvent::Pong { .. } => {}
+                SessionEvent::GetAddr => {}
+                SessionEvent::Pong { rtt } => {
+                    let _ = ctx.observe(peer, Observation::Ping(rtt));
+                }
+                SessionEvent::Announced { block } => {
+                    let _ = ctx.observe(peer, if block { Observation::Block } else { Observation::Transaction });
+                }
             }
         }
     }
@@ -236,6 +250,11 @@ impl Dialer {
         conn.closing = true;
         conn.failure = Some(error.label());
         log::info!("{peer} {}: {error}", conn.addr);
+        if matches!(peer, Peer::Inbound(_)) && error.is_violation() {
+            // A peer that dialled us and broke the protocol earns btcd's score for invalid
+            // messages; past the threshold it is banned and cannot come straight back.
+            let _ = ctx.misbehaving(peer, 101, 0, error.label());
+        }
         let _ = ctx.close(peer, DisconnectReason::protocol(error.to_string()));
     }
 

@@ -292,6 +292,11 @@ pub enum SessionEvent {
         /// The round trip.
         rtt: Duration,
     },
+    /// The peer announced a block or a transaction: useful work, which eviction protects.
+    Announced {
+        /// A block (else a transaction).
+        block: bool,
+    },
 }
 
 /// The peer broke the protocol.
@@ -325,6 +330,12 @@ impl ProtocolError {
             ProtocolError::TooManyAddresses(_) => "oversize addr",
             ProtocolError::SendBufferFull => "send buffer full",
         }
+    }
+
+    /// Whether the peer broke the protocol (bad framing, bad messages), as opposed to being
+    /// ourselves, too old, or slow to read: what earns a ban score.
+    pub fn is_violation(&self) -> bool {
+        !matches!(self, ProtocolError::SelfConnection | ProtocolError::Obsolete(_) | ProtocolError::SendBufferFull)
     }
 }
 
@@ -516,8 +527,21 @@ impl Session {
                 events.push(SessionEvent::Addresses(addrs));
             }
             NetworkMessage::GetAddr => events.push(SessionEvent::GetAddr),
-            // Everything else (sendaddrv2, wtxidrelay, sendcmpct, feefilter, inv, headers, ...)
-            // is none of a dialer's business.
+            NetworkMessage::Inv(items) => {
+                use bitcoin::p2p::message_blockdata::Inventory;
+                let block = items.iter().any(|i| matches!(i, Inventory::Block(_) | Inventory::WitnessBlock(_)));
+                let tx = items.iter().any(|i| {
+                    matches!(i, Inventory::Transaction(_) | Inventory::WitnessTransaction(_) | Inventory::WTx(_))
+                });
+                if block || tx {
+                    events.push(SessionEvent::Announced { block });
+                }
+            }
+            NetworkMessage::Headers(headers) if !headers.is_empty() => {
+                events.push(SessionEvent::Announced { block: true });
+            }
+            // Everything else (sendaddrv2, wtxidrelay, sendcmpct, feefilter, ...) is none of a
+            // dialer's business.
             other => log::trace!("ignoring {}", other.cmd()),
         }
         Ok(())

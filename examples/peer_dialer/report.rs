@@ -298,10 +298,28 @@ pub fn summary(elapsed: Duration, counters: &Counters, stats: &Stats) -> String 
     for (label, n) in &stats.closed {
         let _ = writeln!(s, "    {label:<26} {n}");
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
         "  addresses learned    {} new (of {} received in {} addr messages)",
         stats.addresses_learned, stats.addresses_received, stats.addr_messages
+    );
+    let c = counters;
+    let refused = [
+        ("banned", c.rejected_banned),
+        ("over the per-IP cap", c.rejected_per_ip),
+        ("over the netgroup cap", c.rejected_per_netgroup),
+        ("back too soon", c.rejected_reconnect),
+        ("over the accept rate", c.rejected_rate),
+        ("inbound full", c.rejected_inbound),
+    ];
+    let _ = writeln!(s, "  inbound refused      {}", refused.iter().map(|(_, n)| n).sum::<u64>());
+    for (label, n) in refused.iter().filter(|(_, n)| *n > 0) {
+        let _ = writeln!(s, "    {label:<26} {n}");
+    }
+    let _ = write!(
+        s,
+        "  bans                 {}; evicted {}; banned addresses skipped {}",
+        c.bans, c.evicted, c.skipped_banned
     );
     s
 }

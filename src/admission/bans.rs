@@ -238,7 +238,7 @@ fn parse_line(line: &str, now: Instant, wall_now: SystemTime) -> Result<Option<(
     }
 }
 
-/// A line of a ban list that [`BanList::import`] could not read.
+/// A line of a ban list that `import_bans` could not read.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportError {

@@ -166,7 +166,7 @@ impl Core {
             None if self.evict() => self.limiter.try_admit(),
             None => None,
         };
-        let Some(slot) = slot.or_else(|| self.limiter.admit(now, remote)) else { return None };
+        let slot = slot.or_else(|| self.limiter.admit(now, remote))?;
         self.admission.admitted(ip, group);
         Some((slot, group, self.admission.allowlist().contains(ip)))
     }

@@ -102,7 +102,7 @@ fn connect_requests() {
 
 #[test]
 fn resolve_requests() {
-    // btcd's bytes (spec D14): both port bytes are present.
+    // btcd's bytes: both port bytes are present.
     let socks = Handshake::resolve("a.b", Auth::None).unwrap();
     assert_eq!(request_of(&socks), [5, 0xF0, 0, 3, 3, b'a', b'.', b'b', 0, 0]);
     let longest = "h".repeat(255);

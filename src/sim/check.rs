@@ -1,12 +1,12 @@
 //! Invariants the simulator checks after every step (every input to the core and the outputs
 //! it caused), in every test. A violation panics with the simulated time.
 //!
-//! - Established automatic connections never exceed `target_outbound` (spec Part 1 #3), and
+//! - Established automatic connections never exceed `target_outbound` (README, difference #3), and
 //!   the core's view (its live requests) matches the events it emitted.
 //! - Ids: every id the core issued is seen, in increasing order, with no gap and no live
 //!   duplicate; an id that ended never comes back.
 //! - Per request, `Connected` and `Disconnected` alternate, starting with `Connected` (so a
-//!   disconnection is reported before the reconnection's connection, Part 1 #7); `Ended` comes
+//!   disconnection is reported before the reconnection's connection, README difference #7); `Ended` comes
 //!   exactly once, never while connected, and nothing about the id follows it.
 //! - A `Connected` names the open socket that was dialled for that request.
 //! - Inbound ids are accepted once, and closed at most once, only after being accepted.
