@@ -8,15 +8,17 @@
 //   cargo run --release --example churn -- hw1 --n 5000             # establish N, then idle 10 s
 //   cargo run --release --example churn -- rw1 --n 2000 --retry-ms 100   # retry storm
 //   cargo run --release --example churn -- iw1 --k 64               # inbound churn (iw1.rs)
+//   cargo run --release --example churn -- cw1 --k 64 --proxy spawn # through microsocks (socks.rs)
 //
 // Options (all workloads): --impl connmgr|raw, --port P (use a sink already running there;
 // without it the example starts its own sink as a child process: this same binary in `sink`
 // mode; iw1 starts a load client child, `load` mode, instead), --addrs 8, --warm 1, --secs 10,
-// --retry-ms 100, --rules off|on (iw1), --csv FILE (per-second series), --svg FILE (chart),
-// --ceiling X (draw a reference rate, e.g. the raw loop's, on the chart). A progress line goes
-// to stderr every second; the result is one JSON line on stdout with the keys benches/README.md
-// lists, the same for both implementations. `cargo run --release --example churn -- help` lists
-// everything (parsed with lexopt: see cli.rs for why not clap).
+// --retry-ms 100, --rules off|on (iw1), --proxy IP:PORT|spawn (cw1: dial through that SOCKS5
+// proxy, or a microsocks child started for the run), --csv FILE (per-second series), --svg
+// FILE (chart), --ceiling X (draw a reference rate, e.g. the raw loop's, on the chart). A
+// progress line goes to stderr every second; the result is one JSON line on stdout with the
+// keys benches/README.md lists, the same for both implementations. `cargo run --release
+// --example churn -- help` lists everything (parsed with lexopt: see cli.rs for why not clap).
 //
 // # The churn path: `Ctx::close`, not `disconnect`
 //
@@ -32,7 +34,9 @@
 //
 // - CW1: `target_outbound = K`, `capacity = K`, addresses round-robin over the sink's 8; warm-up
 //   `--warm`, then `--secs` measured. A dial that fails (EADDRNOTAVAIL when ephemeral ports run
-//   out, say) is counted by cause and replaced like any failed automatic attempt.
+//   out, say) is counted by cause and replaced like any failed automatic attempt. With
+//   `--proxy`, `Config::proxy` sends every dial through that SOCKS5 proxy (a failed handshake
+//   counts as `proxy`).
 // - HW1: `target_outbound = N` and `capacity = N` (requests, sockets and timers preallocated, so
 //   no table grows while establishing). Time to N established, RSS right then, then the idle
 //   window.
