@@ -4,17 +4,20 @@
     python3 benches/compare.py                 # every row, 3 alternating rounds (~10 min)
     python3 benches/compare.py --only cw1 --runs 3 --secs 10
     python3 benches/compare.py --runs 1 --secs 3   # a quick end-to-end check (~1.5 min)
+    python3 benches/compare.py --only proxy        # CW1 K=64 through microsocks, and direct for context
 
 Both implementations are the same binary (`cargo run --release --example churn -- WL --impl raw|connmgr`),
 so they share the measurement code. For CW1 and HW1 both use one sink started here (`churn sink`,
 a separate process), so the only difference between them is the client; IW1's load client is a
-child each run starts itself. Rounds alternate the order (raw first, then connmgr first, ...)
+child each run starts itself, and "CW1 via proxy" runs with `--proxy spawn`: each run starts its
+own microsocks (Debian's, which must be installed) on a free port. Rounds alternate the order (raw first, then connmgr first, ...)
 so drift on a shared machine hits both alike; the table shows medians of the runs and the
 ratios the targets are stated in. Loopback only; every run is bounded.
 """
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,6 +25,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHURN = os.path.join(ROOT, "target", "release", "examples", "churn")
+# The row key of CW1 through a proxy (`churn cw1 --proxy spawn`).
+PROXIED = "cw1-proxy"
 
 
 def build():
@@ -86,7 +91,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--secs", type=float, default=10)
-    ap.add_argument("--only", choices=["cw1", "hw1", "rw1", "iw1"])
+    ap.add_argument("--only", choices=["cw1", "hw1", "rw1", "iw1", "proxy"])
     ap.add_argument("--json", help="also write every run to this file (JSON lines)")
     ap.add_argument("--report", help="only print the table for runs saved earlier with --json (pass their --secs)")
     a = ap.parse_args()
@@ -94,7 +99,7 @@ def main():
         results = {}
         for line in open(a.report):
             j = json.loads(line)
-            key = (j["wl"], j.get("k", j.get("n")))
+            key = (PROXIED if j.get("proxy") else j["wl"], j.get("k", j.get("n")))
             results.setdefault(key, {"raw": [], "connmgr": []})[j["impl"]].append(j)
         a.runs = max(len(r["raw"]) for r in results.values())
         return report(results, a)
@@ -111,6 +116,16 @@ def main():
         rows += [("rw1", 2000)]
     if a.only in (None, "iw1"):
         rows += [("iw1", 64)]
+    if a.only in (None, "proxy"):
+        if shutil.which("microsocks"):
+            # Direct CW1 K=64 is the context for the proxied rate: run it if nothing else does.
+            if ("cw1", 64) not in rows:
+                rows += [("cw1", 64)]
+            rows += [(PROXIED, 64)]
+        elif a.only == "proxy":
+            ap.error("CW1 via proxy needs microsocks (apt-get install microsocks)")
+        else:
+            print("note: microsocks is not installed: no CW1 via proxy rows", file=sys.stderr)
     results = {}
     log = open(a.json, "w") if a.json else None
     for wl, p in rows:
@@ -120,9 +135,12 @@ def main():
             for impl in order:
                 # A fresh sink per run: HW1's holds every connection until it exits.
                 sink = None
-                if wl == "cw1":
+                if wl in ("cw1", PROXIED):
                     sink = Sink("close", a.secs + 40)
                     args = ["--k", str(p), "--port", str(sink.port), "--warm", "1", "--secs", secs]
+                    if wl == PROXIED:
+                        # A fresh microsocks per run, started and killed by the run itself.
+                        args += ["--proxy", "spawn"]
                 elif wl == "hw1":
                     sink = Sink("hold", a.secs + 70)
                     args = ["--n", str(p), "--port", str(sink.port), "--secs", secs]
@@ -133,7 +151,7 @@ def main():
                     # IW1 starts its own load client child (`churn load`).
                     args = ["--k", str(p), "--warm", "1", "--secs", secs]
                 try:
-                    j = client(impl, wl, args)
+                    j = client(impl, "cw1" if wl == PROXIED else wl, args)
                 finally:
                     if sink:
                         sink.stop()
@@ -176,6 +194,22 @@ def report(results, a):
             row(f"CW1 K={p}", "in-flight mean", "", f"{inf:.2f}", f"{inf / p:.4f} of K", "within 5 %", abs(inf / p - 1) <= 0.05)
             row(f"CW1 K={p}", "peak RSS KiB", f"{med(raw, 'peak_rss_kb'):,.0f}", f"{med(cm, 'peak_rss_kb'):,.0f}",
                 f"{med(cm, 'peak_rss_kb') - med(raw, 'peak_rss_kb'):+,.0f} KiB", "(context)", True)
+        elif wl == PROXIED:
+            # microsocks does most of the work (a thread per connection, about a core on a
+            # 2-core machine), so both clients wait for it: the rate is the proxy's, and CPU per
+            # connection (this process only, not the proxy's) is the comparison.
+            r_cps, c_cps = med(raw, "conn_per_s"), med(cm, "conn_per_s")
+            r_cpu = statistics.median(cpu_us(x) for x in raw)
+            c_cpu = statistics.median(cpu_us(x) for x in cm)
+            q_cps = paired(res, lambda x: x["conn_per_s"])
+            q_cpu = paired(res, cpu_us)
+            inf = med(cm, "in_flight_mean")
+            errs = sum(x["dial_errs"] for x in raw + cm)
+            name = f"CW1 K={p} via proxy"
+            row(name, "conn/s", f"{r_cps:,.0f}", f"{c_cps:,.0f}", f"{q_cps:.3f}x (paced by the proxy)", "(context)", True)
+            row(name, "CPU us/conn", f"{r_cpu:.2f}", f"{c_cpu:.2f}", f"{q_cpu:.3f}x", "<= 1.15x", q_cpu <= 1.15)
+            row(name, "in-flight mean", "", f"{inf:.2f}", f"{inf / p:.4f} of K", "within 5 %", abs(inf / p - 1) <= 0.05)
+            row(name, "dial errors", "", "", f"{errs} in all runs", "0", errs == 0)
         elif wl == "hw1":
             r_e, c_e = med(raw, "establish_s"), med(cm, "establish_s")
             r_rss, c_rss = med(raw, "rss_after_kb"), med(cm, "rss_after_kb")
@@ -217,6 +251,17 @@ def report(results, a):
         q_g = cpu_per[512][2] / cpu_per[8][2]
         row("CW1 K=8 -> 512", "CPU/conn growth", f"{r_g:.3f}x", f"{c_g:.3f}x", f"{q_g:.3f}x relative to raw",
             "flat within 10 %", abs(q_g - 1) <= 0.10)
+    for p in sorted(p for (wl, p) in results if wl == PROXIED):
+        direct, via = results.get(("cw1", p)), results[(PROXIED, p)]
+        if not direct:
+            continue
+        # Context, no target: what going through microsocks costs each client.
+        for metric, f, fmt in (("conn/s", lambda x: x["conn_per_s"], "{:,.0f}"), ("CPU us/conn", cpu_us, "{:.2f}")):
+            d = {impl: statistics.median(f(x) for x in direct[impl]) for impl in ("raw", "connmgr")}
+            v = {impl: statistics.median(f(x) for x in via[impl]) for impl in ("raw", "connmgr")}
+            col = {impl: f"{fmt.format(d[impl])} -> {fmt.format(v[impl])}" for impl in d}
+            row(f"CW1 K={p}", f"{metric}: direct -> via proxy", col["raw"], col["connmgr"],
+                f"x{v['raw'] / d['raw']:.2f} raw, x{v['connmgr'] / d['connmgr']:.2f} connmgr", "(context)", True)
     hw = {p: r for (wl, p), r in results.items() if wl == "hw1"}
     if {1000, 5000, 15000} <= hw.keys():
         for impl in ("raw", "connmgr"):

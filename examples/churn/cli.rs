@@ -6,6 +6,7 @@
 //! almost nothing.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::load::LoadArgs;
@@ -58,6 +59,16 @@ impl Rules {
     }
 }
 
+/// `--proxy` (cw1): dial through a SOCKS5 proxy already running, or through a microsocks child
+/// started for the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyArg {
+    /// `--proxy IP:PORT`.
+    At(SocketAddr),
+    /// `--proxy spawn`: `microsocks` on a free port of 127.0.0.1, killed at the end.
+    Spawn,
+}
+
 /// Options every workload takes.
 #[derive(Debug, Clone)]
 pub struct Common {
@@ -71,6 +82,8 @@ pub struct Common {
     pub svg: Option<PathBuf>,
     pub ceiling: Option<f64>,
     pub quiet: bool,
+    /// cw1 only.
+    pub proxy: Option<ProxyArg>,
 }
 
 impl Default for Common {
@@ -86,6 +99,7 @@ impl Default for Common {
             svg: None,
             ceiling: None,
             quiet: false,
+            proxy: None,
         }
     }
 }
@@ -107,6 +121,8 @@ options:
   --warm S           warm-up seconds before measuring, cw1 and iw1 (default 1)
   --secs S           seconds measured (cw1, iw1), idle (hw1) or run (rw1) (default 10)
   --rules off|on     iw1, connmgr: admission rules off (default) or all on (not built yet)
+  --proxy P          cw1: dial every connection through the SOCKS5 proxy at P (IP:PORT), or
+                     P = spawn: start microsocks on a free port of 127.0.0.1 for the run
   --retry-ms MS      retry_duration in ms (default 100)
   --csv FILE         write the per-second series as CSV
   --svg FILE         write a chart of the series as SVG
@@ -177,6 +193,8 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Option<Wor
                     other => return Err(format!("invalid value '{other}' for '--rules' (expected off or on)")),
                 })
             }
+            Long("proxy") if mode == "cw1" => c.proxy = Some(proxy(&string(&mut p)?)?),
+            Long("proxy") => return Err(format!("'--proxy' is for cw1 only, not {mode}")),
             Long("port") => c.port = Some(number(&mut p, "port", 1..=65_535)? as u16),
             Long("addrs") => c.addrs = number(&mut p, "addrs", 1..=254)? as u8,
             Long("warm") => c.warm = seconds(&mut p, "warm", true)?,
@@ -200,6 +218,17 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Option<Wor
         "iw1" => Workload::Iw1 { k: count, rules, common: c },
         _ => Workload::Rw1 { n: count, common: c },
     }))
+}
+
+/// `--proxy`'s value: `spawn`, or an IP address and a port.
+fn proxy(text: &str) -> Result<ProxyArg, String> {
+    if text == "spawn" {
+        return Ok(ProxyArg::Spawn);
+    }
+    match text.parse::<SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Ok(ProxyArg::At(addr)),
+        _ => Err(format!("invalid value '{text}' for '--proxy' (expected IP:PORT, such as 127.0.0.1:1080, or spawn)")),
+    }
 }
 
 fn parse_load(p: &mut lexopt::Parser) -> Result<LoadArgs, String> {
@@ -346,6 +375,37 @@ mod tests {
     }
 
     #[test]
+    fn cw1_takes_a_proxy_address_or_spawn() {
+        let proxy = |args: &str| match parse(args).unwrap().unwrap() {
+            Workload::Cw1 { common, .. } => common.proxy,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(proxy("cw1"), None, "direct by default");
+        assert_eq!(proxy("cw1 --proxy 127.0.0.1:1080"), Some(ProxyArg::At(SocketAddr::from(([127, 0, 0, 1], 1080)))));
+        assert_eq!(proxy("cw1 --proxy [::1]:9050 --impl raw"), Some(ProxyArg::At("[::1]:9050".parse().unwrap())));
+        assert_eq!(proxy("cw1 --k 8 --proxy spawn"), Some(ProxyArg::Spawn));
+        match parse("cw1 --proxy spawn --impl raw --k 64").unwrap().unwrap() {
+            Workload::Cw1 { k, common } => {
+                assert_eq!((k, common.imp, common.proxy), (64, Impl::Raw, Some(ProxyArg::Spawn)))
+            }
+            other => panic!("{other:?}"),
+        }
+        for wl in ["hw1", "rw1", "iw1"] {
+            let e = parse(&format!("{wl} --proxy spawn")).unwrap_err();
+            assert!(e.contains("cw1 only"), "{wl}: {e}");
+        }
+        for bad in ["localhost:1080", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "Spawn", ""] {
+            let e = proxy_err(bad);
+            assert!(e.contains("--proxy") && e.contains(bad), "{bad:?}: {e}");
+        }
+    }
+
+    fn proxy_err(value: &str) -> String {
+        let args = ["cw1", "--proxy", value].map(OsString::from);
+        parse_from(args).unwrap_err()
+    }
+
+    #[test]
     fn load_child_options() {
         match parse("load --port 19100 --k 16 --addrs 2 --secs 5").unwrap().unwrap() {
             Workload::Load(l) => assert_eq!((l.port, l.k, l.addrs, l.secs), (19100, 16, 2, 5.0)),
@@ -370,6 +430,9 @@ mod tests {
             "rw1 --port 70000",
             "cw1 --impl fast",
             "cw1 --impl",
+            "cw1 --proxy",
+            "cw1 --proxy 1080",
+            "hw1 --proxy 127.0.0.1:1080",
             "cw1 --rules off",
             "iw1 --rules maybe",
             "iw1 --impl raw --rules on",

@@ -8,15 +8,17 @@
 //   cargo run --release --example churn -- hw1 --n 5000             # establish N, then idle 10 s
 //   cargo run --release --example churn -- rw1 --n 2000 --retry-ms 100   # retry storm
 //   cargo run --release --example churn -- iw1 --k 64               # inbound churn (iw1.rs)
+//   cargo run --release --example churn -- cw1 --k 64 --proxy spawn # through microsocks (socks.rs)
 //
 // Options (all workloads): --impl connmgr|raw, --port P (use a sink already running there;
 // without it the example starts its own sink as a child process: this same binary in `sink`
 // mode; iw1 starts a load client child, `load` mode, instead), --addrs 8, --warm 1, --secs 10,
-// --retry-ms 100, --rules off|on (iw1), --csv FILE (per-second series), --svg FILE (chart),
-// --ceiling X (draw a reference rate, e.g. the raw loop's, on the chart). A progress line goes
-// to stderr every second; the result is one JSON line on stdout with the keys benches/README.md
-// lists, the same for both implementations. `cargo run --release --example churn -- help` lists
-// everything (parsed with lexopt: see cli.rs for why not clap).
+// --retry-ms 100, --rules off|on (iw1), --proxy IP:PORT|spawn (cw1: dial through that SOCKS5
+// proxy, or a microsocks child started for the run), --csv FILE (per-second series), --svg
+// FILE (chart), --ceiling X (draw a reference rate, e.g. the raw loop's, on the chart). A
+// progress line goes to stderr every second; the result is one JSON line on stdout with the
+// keys benches/README.md lists, the same for both implementations. `cargo run --release
+// --example churn -- help` lists everything (parsed with lexopt: see cli.rs for why not clap).
 //
 // # The churn path: `Ctx::close`, not `disconnect`
 //
@@ -32,7 +34,9 @@
 //
 // - CW1: `target_outbound = K`, `capacity = K`, addresses round-robin over the sink's 8; warm-up
 //   `--warm`, then `--secs` measured. A dial that fails (EADDRNOTAVAIL when ephemeral ports run
-//   out, say) is counted by cause and replaced like any failed automatic attempt.
+//   out, say) is counted by cause and replaced like any failed automatic attempt. With
+//   `--proxy`, `Config::proxy` sends every dial through that SOCKS5 proxy (a failed handshake
+//   counts as `proxy`).
 // - HW1: `target_outbound = N` and `capacity = N` (requests, sockets and timers preallocated, so
 //   no table grows while establishing). Time to N established, RSS right then, then the idle
 //   window.
@@ -68,6 +72,7 @@ mod os;
 mod raw;
 mod series;
 mod sink;
+mod socks;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
@@ -75,8 +80,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use connmgr::{
-    AddressError, Config, ConnInfo, ConnectOptions, Counters, Ctx, DialError, DisconnectReason, Handler, Manager,
-    NextStep, Peer, Target,
+    AddressError, Config, ConnInfo, ConnectOptions, Counters, Ctx, DialError, DisconnectReason, Handler, IoError,
+    Manager, NextStep, Peer, Proxy, ProxyError, Target,
 };
 
 use cli::{Common, Impl, Workload};
@@ -138,14 +143,22 @@ impl Handler for Bench {
     fn on_dial_failed(&mut self, _ctx: &mut Ctx<'_>, _conn: &ConnInfo, error: &DialError, _next: NextStep) {
         let e = &mut self.errs;
         match error {
-            DialError::Io(io) => match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => e.refused += 1,
-                std::io::ErrorKind::AddrNotAvailable => e.addr_not_avail += 1,
-                std::io::ErrorKind::TimedOut => e.timed_out += 1,
-                _ => e.other += 1,
-            },
+            // A connect that failed counts by its cause, to the target or to the proxy alike.
+            DialError::Io(io) | DialError::Proxy(ProxyError::Unreachable(io)) => e.count_io(io),
+            DialError::Proxy(_) => e.proxy += 1,
             DialError::TimedOut(_) => e.timed_out += 1,
             _ => e.other += 1,
+        }
+    }
+}
+
+impl Errs {
+    fn count_io(&mut self, io: &IoError) {
+        match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => self.refused += 1,
+            std::io::ErrorKind::AddrNotAvailable => self.addr_not_avail += 1,
+            std::io::ErrorKind::TimedOut => self.timed_out += 1,
+            _ => self.other += 1,
         }
     }
 }
@@ -353,7 +366,7 @@ impl Meter {
         };
         if !self.quiet {
             eprintln!(
-                "[{:6.2}s] {} {:<9} {:>9} conn/s {:>9} dials/s  in flight {:8.2}  established {:>6}  errs: refused {} addrnotavail {} timeout {} other {}  cpu {:.0}%",
+                "[{:6.2}s] {} {:<9} {:>9} conn/s {:>9} dials/s  in flight {:8.2}  established {:>6}  errs: refused {} addrnotavail {} timeout {} proxy {} other {}  cpu {:.0}%",
                 row.t_s,
                 self.wl,
                 phase,
@@ -364,6 +377,7 @@ impl Meter {
                 errs.refused,
                 errs.addr_not_avail,
                 errs.timed_out,
+                errs.proxy,
                 errs.other,
                 row.cpu_pct
             );
@@ -379,6 +393,11 @@ impl Meter {
             self.next_tick += Duration::from_secs(1);
         }
     }
+}
+
+/// The chart title's mention of a proxy.
+fn via(proxy: Option<SocketAddr>) -> String {
+    proxy.map(|p| format!(", through the SOCKS5 proxy at {p}")).unwrap_or_default()
 }
 
 /// Writes `--csv` and `--svg` if asked.
@@ -404,10 +423,12 @@ fn print_json(line: &str) {
 fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let lifetime = common.warm + common.secs + 30.0;
     let (port, _sink) = sink_for(common, "close", lifetime)?;
+    let (proxy, _microsocks) = socks::proxy_for(common)?;
     let config = Config {
         target_outbound: k,
         retry_duration: Duration::from_millis(common.retry_ms),
         capacity: k as usize,
+        proxy: proxy.map(Proxy::socks5),
         ..Config::default()
     };
     let mut mgr = manager(config, sink_addrs(port, common.addrs), true)?;
@@ -452,10 +473,11 @@ fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let in_flight_mean = meter.window_mean();
     mgr.stop()?;
     print_json(&format!(
-        "{{\"impl\":\"connmgr\",\"wl\":\"cw1\",\"k\":{k},\"conn_per_s\":{conn_per_s:.1},\"established\":{established},\"dials\":{},\"dial_errs\":{},\"cpu_s\":{cpu_s:.3},\"peak_rss_kb\":{},\"secs\":{secs:.3},\"in_flight_mean\":{in_flight_mean:.2}}}",
+        "{{\"impl\":\"connmgr\",\"wl\":\"cw1\",\"k\":{k},\"conn_per_s\":{conn_per_s:.1},\"established\":{established},\"dials\":{},\"dial_errs\":{},\"cpu_s\":{cpu_s:.3},\"peak_rss_kb\":{},\"secs\":{secs:.3},\"in_flight_mean\":{in_flight_mean:.2},\"proxy\":{}}}",
         c1.dials - c0.dials,
         e1.total() - e0.total(),
-        peak_rss_kb
+        peak_rss_kb,
+        socks::json(proxy)
     ));
     if !common.quiet && established == 0 {
         eprintln!("cw1 k={k}: no connection established ({} dial errors): is the sink on port {port}?", e1.total());
@@ -481,7 +503,7 @@ fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
             });
         }
         Chart {
-            title: format!("connmgr CW1 churn: K = {k} in flight, {} sink addresses", common.addrs),
+            title: format!("connmgr CW1 churn: K = {k} in flight, {} sink addresses{}", common.addrs, via(proxy)),
             subtitle: format!(
                 "{} conn/s over {secs:.1} s after {} s warm-up; {:.2} us CPU per connection; in flight {in_flight_mean:.1}; {} dial errors",
                 series::thousands(conn_per_s),

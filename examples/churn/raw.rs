@@ -5,7 +5,9 @@
 //! accept loop over a slab of streams. No request state, no address source, no timer wheel, no
 //! callbacks, and none of connmgr's extra syscalls (no `epoll_ctl(DEL)` before a close, which
 //! mio does not need on Linux: closing the last fd removes it from the epoll set; no
-//! `getsockname` to catch a dial connected to itself).
+//! `getsockname` to catch a dial connected to itself). Through a proxy (CW1 `--proxy`), each
+//! slot connects to the proxy instead and runs the SOCKS5 exchange of `socks.rs` before the
+//! connection counts as established.
 //!
 //! What is measured, and how, is shared with the connmgr paths so that the two differ only in
 //! the client: the same sink child, the same warm-up and window, the same [`Meter`] sampled after
@@ -28,8 +30,9 @@ use crate::cli::{Common, Impl, Rules};
 use crate::iw1::{self, Drained};
 use crate::os::{self, Usage};
 use crate::series::{self, Chart, Errs, HLine};
+use crate::socks::{self, Exchange, Step};
 use crate::{
-    closed_port, expected_dials_per_request, outputs, print_json, sink_addrs, sink_for, BoxError, Meter, Tally,
+    closed_port, expected_dials_per_request, outputs, print_json, sink_addrs, sink_for, via, BoxError, Meter, Tally,
 };
 
 /// Where a connecting socket stands after an event.
@@ -81,6 +84,9 @@ struct Dialer {
     /// Dials in progress.
     in_flight: u64,
     errs: Errs,
+    /// CW1 `--proxy`: every slot dials this SOCKS5 proxy, and `socks[i]` is slot i's exchange.
+    via: Option<SocketAddr>,
+    socks: Vec<Exchange>,
 }
 
 impl Dialer {
@@ -94,14 +100,36 @@ impl Dialer {
             connected: 0,
             in_flight: 0,
             errs: Errs::default(),
+            via: None,
+            socks: Vec::new(),
         })
     }
 
-    /// Starts a nonblocking connect in slot `i`; `Err` if it failed at once (counted).
+    /// Dials every slot through the SOCKS5 proxy at `proxy`.
+    fn through(&mut self, proxy: SocketAddr) {
+        let unset = Exchange::new(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        self.via = Some(proxy);
+        self.socks = vec![unset; self.slots.len()];
+    }
+
+    /// Starts a nonblocking connect in slot `i` (to `addr`, or to the proxy for a CONNECT to
+    /// `addr`); `Err` if it failed at once (counted).
     fn start(&mut self, i: usize, addr: SocketAddr) -> Result<(), ()> {
         self.dials += 1;
-        let started = TcpStream::connect(addr)
-            .and_then(|mut s| self.poll.registry().register(&mut s, Token(i), Interest::WRITABLE).map(|()| s));
+        let (to, interest) = match (self.via, addr) {
+            (None, _) => (addr, Interest::WRITABLE),
+            (Some(proxy), SocketAddr::V4(target)) => {
+                self.socks[i] = Exchange::new(target);
+                // Registered once for both: the replies come as readable events.
+                (proxy, Interest::READABLE | Interest::WRITABLE)
+            }
+            (Some(_), SocketAddr::V6(_)) => {
+                self.errs.other += 1;
+                return Err(());
+            }
+        };
+        let started = TcpStream::connect(to)
+            .and_then(|mut s| self.poll.registry().register(&mut s, Token(i), interest).map(|()| s));
         match started {
             Ok(s) => {
                 self.slots[i] = Some(s);
@@ -137,19 +165,41 @@ impl Dialer {
         if self.held[i] {
             return None;
         }
+        let proxied = self.via.is_some();
         let s = self.slots[i].as_ref()?;
-        match check(s, ev) {
-            Check::Pending => None,
-            Check::Connected => {
-                self.in_flight -= 1;
-                self.connected += 1;
-                Some(true)
+        if !proxied || self.socks[i].is_connecting() {
+            match check(s, ev) {
+                Check::Pending => return None,
+                Check::Failed(e) => return Some(self.settled(i, Err(Some(e)))),
+                Check::Connected if !proxied => return Some(self.settled(i, Ok(()))),
+                Check::Connected => self.socks[i].connected(),
             }
-            Check::Failed(e) => {
-                self.in_flight -= 1;
-                count(&mut self.errs, &e);
+        }
+        // The greeting goes out at once; each reply is read when its readable event comes.
+        let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+        match self.socks[i].drive(s, readable) {
+            Step::Pending => None,
+            Step::Done => Some(self.settled(i, Ok(()))),
+            Step::Failed => Some(self.settled(i, Err(None))),
+        }
+    }
+
+    /// Slot `i`'s dial ended: established, or failed (a connect error by its kind, or `None`:
+    /// the SOCKS exchange failed; the socket is closed).
+    fn settled(&mut self, i: usize, result: Result<(), Option<io::Error>>) -> bool {
+        self.in_flight -= 1;
+        match result {
+            Ok(()) => {
+                self.connected += 1;
+                true
+            }
+            Err(e) => {
+                match e {
+                    Some(e) => count(&mut self.errs, &e),
+                    None => self.errs.proxy += 1,
+                }
                 self.close(i);
-                Some(false)
+                false
             }
         }
     }
@@ -180,6 +230,7 @@ fn wait(meter: &Meter, until: Instant, now: Instant, redo: bool) -> Duration {
 pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let lifetime = common.warm + common.secs + 30.0;
     let (port, _sink) = sink_for(common, "close", lifetime)?;
+    let (proxy, _microsocks) = socks::proxy_for(common)?;
     let addrs = sink_addrs(port, common.addrs);
     let mut rr = 0usize;
     let mut next = || {
@@ -189,6 +240,9 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     };
     let mut events = Events::with_capacity(1024);
     let mut d = Dialer::new(k as usize)?;
+    if let Some(proxy) = proxy {
+        d.through(proxy);
+    }
     let mut redo = Vec::new();
     let start = Instant::now();
     let t_warm = start + Duration::from_secs_f64(common.warm);
@@ -248,9 +302,10 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let cpu_s = u1.cpu_s - u0.cpu_s;
     let in_flight_mean = meter.window_mean();
     print_json(&format!(
-        "{{\"impl\":\"raw\",\"wl\":\"cw1\",\"k\":{k},\"conn_per_s\":{conn_per_s:.1},\"established\":{established},\"dials\":{},\"dial_errs\":{},\"cpu_s\":{cpu_s:.3},\"peak_rss_kb\":{peak_rss_kb},\"secs\":{secs:.3},\"in_flight_mean\":{in_flight_mean:.2}}}",
+        "{{\"impl\":\"raw\",\"wl\":\"cw1\",\"k\":{k},\"conn_per_s\":{conn_per_s:.1},\"established\":{established},\"dials\":{},\"dial_errs\":{},\"cpu_s\":{cpu_s:.3},\"peak_rss_kb\":{peak_rss_kb},\"secs\":{secs:.3},\"in_flight_mean\":{in_flight_mean:.2},\"proxy\":{}}}",
         t1.dials - t0.dials,
         e1.total() - e0.total(),
+        socks::json(proxy)
     ));
     let us = cpu_s * 1e6 / established.max(1) as f64;
     if !common.quiet {
@@ -260,7 +315,7 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
         );
     }
     outputs(common, &meter.rows, || Chart {
-        title: format!("raw mio CW1 churn: K = {k} in flight, {} sink addresses", common.addrs),
+        title: format!("raw mio CW1 churn: K = {k} in flight, {} sink addresses{}", common.addrs, via(proxy)),
         subtitle: format!(
             "{} conn/s over {secs:.1} s after {} s warm-up; {us:.2} us CPU per connection; {} dial errors",
             series::thousands(conn_per_s),

@@ -39,25 +39,28 @@ pub struct Errs {
     pub addr_not_avail: u64,
     /// Connect timeout.
     pub timed_out: u64,
+    /// Through a proxy: the SOCKS5 handshake failed (the proxy closed, broke the protocol, or
+    /// replied with a non-zero code). A failed connect to the proxy counts by its cause above.
+    pub proxy: u64,
     /// Anything else.
     pub other: u64,
 }
 
 impl Errs {
     pub fn total(&self) -> u64 {
-        self.refused + self.addr_not_avail + self.timed_out + self.other
+        self.refused + self.addr_not_avail + self.timed_out + self.proxy + self.other
     }
 }
 
 /// Writes the series as CSV.
 pub fn write_csv(path: &Path, rows: &[Row]) -> io::Result<()> {
     let mut s = String::from(
-        "t_s,dt_s,phase,conn_per_s,dials_per_s,in_flight,established,refused,addr_not_avail,timed_out,other,cpu_pct\n",
+        "t_s,dt_s,phase,conn_per_s,dials_per_s,in_flight,established,refused,addr_not_avail,timed_out,proxy,other,cpu_pct\n",
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{:.3},{:.3},{},{:.1},{:.1},{:.2},{},{},{},{},{},{:.1}",
+            "{:.3},{:.3},{},{:.1},{:.1},{:.2},{},{},{},{},{},{},{:.1}",
             r.t_s,
             r.dt_s,
             r.phase,
@@ -68,6 +71,7 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> io::Result<()> {
             r.errs.refused,
             r.errs.addr_not_avail,
             r.errs.timed_out,
+            r.errs.proxy,
             r.errs.other,
             r.cpu_pct
         );
