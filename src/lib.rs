@@ -76,6 +76,8 @@
 pub mod banscore;
 pub mod config;
 pub mod core;
+#[cfg(feature = "dns")]
+pub mod dns;
 pub mod error;
 mod handle;
 mod handler;

@@ -245,8 +245,8 @@ fn unmap_ipv4(ip: IpAddr) -> IpAddr {
 }
 
 /// SplitMix64: a tiny non-cryptographic generator, enough to spread timestamps (btcd uses
-/// `math/rand` seeded with the clock for the same job).
-struct SplitMix64(u64);
+/// `math/rand` seeded with the clock for the same job). The DNS resolver draws query ids from it.
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
     const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -257,7 +257,12 @@ impl SplitMix64 {
         SplitMix64(nanos ^ salt.wrapping_mul(Self::GAMMA))
     }
 
-    fn next_u64(&mut self) -> u64 {
+    #[cfg(feature = "dns")]
+    pub(crate) fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(Self::GAMMA);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -267,12 +272,12 @@ impl SplitMix64 {
 }
 
 /// btcd's Info line for a failed lookup.
-fn failed_line(host: &str, err: &io::Error) -> String {
+pub(crate) fn failed_line(host: &str, err: &impl fmt::Display) -> String {
     format!("DNS discovery failed on seed {host}: {err}")
 }
 
 /// btcd's Info line for a successful lookup, logged even when it found nothing.
-fn found_line(count: usize, host: &str) -> String {
+pub(crate) fn found_line(count: usize, host: &str) -> String {
     format!("{count} addresses found from DNS seed {host}")
 }
 
