@@ -37,18 +37,6 @@ impl ResolverConfig {
     /// round (glibc would send nothing), and options whose value is not a plain number are
     /// ignored. An IPv6 server may carry a zone (`fe80::1%eth0` or `fe80::1%2`); a zone named by
     /// interface is looked up in `/sys/class/net`, and a server whose zone is unknown is skipped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use connmgr::dns::ResolverConfig;
-    /// use std::time::Duration;
-    ///
-    /// let conf = ResolverConfig::from_resolv_conf("nameserver 192.0.2.53\noptions timeout:2 attempts:3\n");
-    /// assert_eq!(conf.servers, ["192.0.2.53:53".parse()?]);
-    /// assert_eq!((conf.timeout, conf.attempts), (Duration::from_secs(2), 3));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn from_resolv_conf(text: &str) -> Self {
         parse(text, sysfs_ifindex)
     }

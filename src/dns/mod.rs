@@ -38,7 +38,7 @@
 //!
 //! Lookups in progress: [`ResolverConfig::max_lookups`], beyond which [`Resolver::lookup`]
 //! refuses. Sockets: [`ResolverConfig::max_queries`], beyond which queries wait in order. Per
-//! query about 600 bytes, plus, during a TCP retry, a buffer of the announced reply length (at
+//! query under 700 bytes, plus, during a TCP retry, a buffer of the announced reply length (at
 //! most 64 KiB). Per lookup, one `Vec` of at most 2 x [`MAX_ANSWER_ADDRS`] addresses (extra
 //! addresses in an answer are dropped and counted). Parsing a packet allocates nothing.
 //!
@@ -49,8 +49,10 @@
 //! MSRV 1.88; `domain` 0.12 +23 KiB and 14 crates, MSRV 1.87; `simple-dns` 0.13 +87 KiB, and
 //! segfaults and panics found by fuzzing in 2025; `dns-parser` 0.8 +12 KiB but unreleased since
 //! 2018. The two well-kept ones need a newer Rust than this crate's 1.74, one is over the 60 KiB
-//! budget, one is abandoned; all would be a fourth dependency. The codec here is about 250
-//! lines, allocates nothing and has property tests of its own.
+//! budget, one is abandoned; all would be a new dependency. The codec here is about 250 lines,
+//! allocates nothing and has property tests of its own. The whole resolver (codec, state machine
+//! and a blocking UDP driver) adds 40 KiB to such a binary, 26 KiB with `log`'s
+//! `max_level_off`.
 //!
 //! # Driving it
 //!

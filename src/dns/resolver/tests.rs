@@ -534,3 +534,10 @@ fn deadlines_in_actions_match_poll_timeout() {
     assert_eq!(deadlines, [h.now + Duration::from_millis(1500); 2]);
     assert_eq!(h.r.poll_timeout(), Some(deadlines[0]));
 }
+
+#[test]
+fn per_query_and_per_lookup_state_stay_small() {
+    // The module docs promise under 700 bytes per query in flight.
+    assert!(std::mem::size_of::<Query>() < 700, "{}", std::mem::size_of::<Query>());
+    assert!(std::mem::size_of::<Lookup>() <= 384, "{}", std::mem::size_of::<Lookup>());
+}
