@@ -80,6 +80,8 @@ mod admission;
 mod command;
 mod config;
 pub mod core;
+#[cfg(feature = "dns")]
+pub mod dns;
 mod error;
 mod front;
 mod id;

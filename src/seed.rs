@@ -267,12 +267,12 @@ impl SplitMix64 {
 }
 
 /// btcd's Info line for a failed lookup.
-fn failed_line(host: &str, err: &io::Error) -> String {
+pub(crate) fn failed_line(host: &str, err: &impl fmt::Display) -> String {
     format!("DNS discovery failed on seed {host}: {err}")
 }
 
 /// btcd's Info line for a successful lookup, logged even when it found nothing.
-fn found_line(count: usize, host: &str) -> String {
+pub(crate) fn found_line(count: usize, host: &str) -> String {
     format!("{count} addresses found from DNS seed {host}")
 }
 

@@ -1,0 +1,281 @@
+//! A non-blocking DNS stub resolver for the reactor thread (cargo feature `dns`): A and AAAA
+//! lookups over UDP, TCP when an answer is truncated, and DNS seeding on top of it.
+//!
+//! An embedded node should bootstrap on one thread: no thread per seed around a blocking
+//! `getaddrinfo` (what [`crate::seed::seed_from_dns`] does), nothing blocking, every timeout on
+//! the same timer wheel. So the resolver is a sans-IO state machine, [`Resolver`], shaped like
+//! [`crate::core::Core`]: the I/O layer feeds it `now`, lookups and whatever arrives on its
+//! sockets, and pulls [`Action`]s (open a socket and send, close it, a lookup is done). Time and
+//! randomness are inputs, so every scenario is tested on a simulated clock.
+//!
+//! # Behaviour
+//!
+//! - **Servers** come from `resolv.conf` ([`ResolverConfig::system`]: up to 3 `nameserver`
+//!   lines, `options timeout:N attempts:N`, glibc's defaults and limits) or are configured.
+//!   Each query tries server 1, 2, ... with `timeout` each, for `attempts` rounds.
+//! - **Every try** uses a fresh UDP socket bound to port 0 (the kernel picks a random source
+//!   port) and a fresh random message id. A reply is accepted only from that try's server, with
+//!   its id and its question (name case-insensitively, type, class); anything else is ignored
+//!   and counted, and the try keeps waiting.
+//! - **Truncated** answers (TC) are asked again over TCP, to the same server, with the 2-byte
+//!   length prefix; DNS seeds return more records than fit in 512 bytes. No EDNS(0) is sent,
+//!   as glibc does by default.
+//! - **CNAME** chains in an answer are followed; an answer that ends in an alias without
+//!   addresses is followed by a new question, at most [`ResolverConfig::max_cname_depth`] times.
+//! - **Errors** are typed ([`DnsError`]): NXDOMAIN is final; SERVFAIL, REFUSED, other error
+//!   codes, malformed replies, socket errors and timeouts move on to the next server, and the
+//!   most telling of them is reported when all tries fail.
+//! - **Results**: both families' addresses, IPv6 first, then alternating (RFC 8305), for the
+//!   caller to try in turn. A lookup reports once both queries are over; one family failing
+//!   does not fail the lookup if the other has addresses.
+//! - **No cache.** Seeders rotate their answers so that each query brings other nodes: a cache
+//!   would defeat that. Peer names are looked up rarely (a dial, then a backoff of seconds to
+//!   minutes), and the system's resolver is usually a caching one already. [`Resolved::ttl`]
+//!   reports the answer's lifetime for a caller that wants to keep it.
+//! - **Names** are taken as fully qualified: no search list, no `ndots`, no hosts file.
+//!
+//! # Bounds
+//!
+//! Lookups in progress: [`ResolverConfig::max_lookups`], beyond which [`Resolver::lookup`]
+//! refuses. Sockets: [`ResolverConfig::max_queries`], beyond which queries wait in order. Per
+//! query under 700 bytes, plus, during a TCP retry, a buffer of the announced reply length (at
+//! most 64 KiB). Per lookup, one `Vec` of at most 2 x [`MAX_ANSWER_ADDRS`] addresses (extra
+//! addresses in an answer are dropped and counted). Parsing a packet allocates nothing.
+//!
+//! # Why a codec of our own
+//!
+//! Measured on a tiny binary that builds one query and parses one reply (release, stripped,
+//! growth over the same binary without DNS): `hickory-proto` 0.26 +433 KiB and 68 crates,
+//! MSRV 1.88; `domain` 0.12 +23 KiB and 14 crates, MSRV 1.87; `simple-dns` 0.13 +87 KiB, and
+//! segfaults and panics found by fuzzing in 2025; `dns-parser` 0.8 +12 KiB but unreleased since
+//! 2018. The two well-kept ones need a newer Rust than this crate's 1.74, one is over the 60 KiB
+//! budget, one is abandoned; all would be a new dependency. The codec here is about 250 lines,
+//! allocates nothing and has property tests of its own. The whole resolver (codec, state machine
+//! and a blocking UDP driver) adds 40 KiB to such a binary, 26 KiB with `log`'s
+//! `max_level_off`.
+//!
+//! # Driving it
+//!
+//! 1. [`Resolver::lookup`] (or [`cancel`](Resolver::cancel)), with `now`.
+//! 2. Drain [`Resolver::poll_action`], in order:
+//!    - `SendUdp { query, server, deadline }`: open a non-blocking UDP socket on port 0 of the
+//!      server's family, `connect` it to the server (so the kernel filters other sources and
+//!      reports ICMP errors), send [`Resolver::message`]`(query)`, register it for reading
+//!      under [`QueryId::index`]. Failures: [`Resolver::socket_error`].
+//!    - `ConnectTcp { query, server, deadline }`: start a non-blocking connect; once writable,
+//!      write `message(query)` (at most 273 bytes); then read.
+//!    - `Close { query }`: deregister and drop that socket (and its timer, if one per query).
+//!    - `Done { lookup, result }`: hand the result to whoever asked.
+//! 3. On readiness: read every datagram into a buffer of at least 512 bytes and call
+//!    [`Resolver::udp_received`] with its source; read TCP bytes into
+//!    [`Resolver::tcp_received`], and a read of 0 bytes (or an error) into `socket_error`
+//!    (`UnexpectedEof`). Drain the actions again after each input.
+//! 4. Timers: either one at [`Resolver::poll_timeout`], or one per `SendUdp`/`ConnectTcp` at its
+//!    `deadline` (cancelled by the matching `Close`); either way call
+//!    [`Resolver::handle_timeout`], which expires every due try.
+//!
+//! # Examples
+//!
+//! A blocking driver over std sockets (the reactor does the same without blocking), against a
+//! stand-in server on loopback that answers every A query with 192.0.2.7:
+//!
+//! ```
+//! use connmgr::dns::{Action, Resolver, ResolverConfig, Want};
+//! use std::net::UdpSocket;
+//! use std::time::{Duration, Instant};
+//!
+//! let server = UdpSocket::bind("127.0.0.1:0")?;
+//! let config = ResolverConfig { servers: vec![server.local_addr()?], ..ResolverConfig::default() };
+//! std::thread::spawn(move || {
+//!     let mut buf = [0; 512];
+//!     while let Ok((n, from)) = server.recv_from(&mut buf) {
+//!         let mut reply = buf[..n].to_vec();
+//!         reply[2] |= 0x80; // a response
+//!         reply[7] = 1; // one answer: <question's name> A 192.0.2.7
+//!         reply.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
+//!         let _ = server.send_to(&reply, from);
+//!     }
+//! });
+//!
+//! let mut resolver = Resolver::new(config, connmgr::dns::random_seed());
+//! resolver.lookup(Instant::now(), "seed.example.org", Want::A)?;
+//! let mut socket = None;
+//! let addrs = loop {
+//!     match resolver.poll_action() {
+//!         Some(Action::SendUdp { query, server, .. }) => {
+//!             let s = UdpSocket::bind("0.0.0.0:0")?;
+//!             s.connect(server)?;
+//!             s.send(resolver.message(query).unwrap())?;
+//!             s.set_read_timeout(Some(Duration::from_millis(100)))?;
+//!             socket = Some((query, s));
+//!         }
+//!         Some(Action::Close { .. }) => socket = None,
+//!         Some(Action::Done { result, .. }) => break result?.addrs,
+//!         Some(other) => unreachable!("{other:?}"),
+//!         None => {
+//!             let (query, s) = socket.as_ref().unwrap();
+//!             let mut buf = [0; 512];
+//!             match s.recv_from(&mut buf) {
+//!                 Ok((n, from)) => resolver.udp_received(Instant::now(), *query, from, &buf[..n]),
+//!                 Err(_) => resolver.handle_timeout(Instant::now()),
+//!             }
+//!         }
+//!     }
+//! };
+//! assert_eq!(addrs, ["192.0.2.7".parse::<std::net::IpAddr>()?]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Seeding: look up [`seed_host`](crate::seed::seed_host) of every seed with [`Want::Both`],
+//! remember which lookup is which seed, and turn each `Done` into addresses with
+//! [`seed_outcome`] as it arrives.
+
+mod codec;
+mod conf;
+mod resolver;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::time::SystemTime;
+
+pub use resolver::{
+    Action, LookupId, QueryId, Resolved, Resolver, ResolverConfig, ResolverCounters, Want, MAX_ANSWER_ADDRS,
+};
+
+use crate::seed::{failed_line, found_line, seed_addresses, SeedAddress};
+
+/// Why a lookup failed or was refused.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsError {
+    /// The name cannot be encoded: empty, an empty or over-long label, over 255 bytes, or a
+    /// byte that is not printable ASCII (use punycode).
+    InvalidName,
+    /// The configuration names no server.
+    NoServers,
+    /// [`ResolverConfig::max_lookups`] lookups are in progress.
+    TooManyLookups,
+    /// The name does not exist (NXDOMAIN).
+    NxDomain,
+    /// The name exists but has no address of the families asked for.
+    NoAddresses,
+    /// The servers failed to answer (SERVFAIL).
+    ServFail,
+    /// The servers refused to answer (REFUSED).
+    Refused,
+    /// The servers answered with another error code (FORMERR, NOTIMP, ...).
+    Rcode(u8),
+    /// The servers' replies did not parse.
+    Malformed,
+    /// No server answered in time.
+    TimedOut,
+    /// The answer did not fit in a datagram and the TCP retry failed.
+    Truncated,
+    /// More CNAME follow-ups than [`ResolverConfig::max_cname_depth`].
+    CnameTooDeep,
+    /// A socket could not be opened or used.
+    Io(io::ErrorKind),
+}
+
+impl DnsError {
+    /// How much an error says about the name: the one kept when several tries or both
+    /// families fail.
+    pub(crate) fn rank(self) -> u8 {
+        match self {
+            DnsError::NxDomain => 6,
+            DnsError::NoAddresses => 5,
+            DnsError::CnameTooDeep => 4,
+            DnsError::ServFail | DnsError::Refused | DnsError::Rcode(_) | DnsError::Malformed => 3,
+            DnsError::Truncated => 2,
+            DnsError::Io(_) => 1,
+            _ => 0,
+        }
+    }
+}
+
+impl fmt::Display for DnsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DnsError::InvalidName => f.write_str("invalid host name"),
+            DnsError::NoServers => f.write_str("no DNS server configured"),
+            DnsError::TooManyLookups => f.write_str("too many DNS lookups in progress"),
+            DnsError::NxDomain => f.write_str("no such host"),
+            DnsError::NoAddresses => f.write_str("host has no address"),
+            DnsError::ServFail => f.write_str("DNS server failure"),
+            DnsError::Refused => f.write_str("DNS query refused"),
+            DnsError::Rcode(code) => write!(f, "DNS error code {code}"),
+            DnsError::Malformed => f.write_str("malformed DNS reply"),
+            DnsError::TimedOut => f.write_str("DNS query timed out"),
+            DnsError::Truncated => f.write_str("DNS answer truncated and the TCP retry failed"),
+            DnsError::CnameTooDeep => f.write_str("too many CNAME follow-ups"),
+            DnsError::Io(kind) => write!(f, "DNS socket error: {kind}"),
+        }
+    }
+}
+
+impl StdError for DnsError {}
+
+/// A seed for [`Resolver::new`]: the standard library's per-process random hash keys mixed with
+/// the clock. Unpredictable from other hosts, which is what message ids need; not cryptographic.
+pub fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    hasher.finish()
+}
+
+/// One DNS seed's finished lookup, as btcd's `SeedFromDNS` handles it: logged at Info with
+/// btcd's lines, and turned into [`SeedAddress`]es by [`seed_addresses`] (port `default_port`,
+/// 3 to 7 days old). `host` is the name looked up. Empty on failure.
+pub fn seed_outcome(
+    host: &str,
+    result: &Result<Resolved, DnsError>,
+    default_port: u16,
+    now: SystemTime,
+    rand: impl FnMut() -> u64,
+) -> Vec<SeedAddress> {
+    match result {
+        Ok(resolved) => {
+            log::info!("{}", found_line(resolved.addrs.len(), host));
+            seed_addresses(&resolved.addrs, default_port, now, rand)
+        }
+        Err(e) => {
+            log::info!("{}", failed_line(host, e));
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn seed_outcome_uses_the_default_port_and_ages_addresses() {
+        let resolved = Resolved {
+            addrs: vec!["2001:db8::1".parse().unwrap(), "::ffff:192.0.2.1".parse().unwrap()],
+            ttl: Duration::from_secs(60),
+        };
+        let now = SystemTime::now();
+        let batch = seed_outcome("x9.seed.example.org", &Ok(resolved), 8333, now, || 0);
+        let shown: Vec<String> = batch.iter().map(|a| a.addr.to_string()).collect();
+        assert_eq!(shown, ["[2001:db8::1]:8333", "192.0.2.1:8333"]);
+        assert!(batch.iter().all(|a| now.duration_since(a.timestamp).unwrap() == Duration::from_secs(3 * 86_400)));
+        assert!(seed_outcome("x9.seed.example.org", &Err(DnsError::NxDomain), 8333, now, || 0).is_empty());
+    }
+
+    #[test]
+    fn errors_rank_by_what_they_say_about_the_name() {
+        assert!(DnsError::NxDomain.rank() > DnsError::NoAddresses.rank());
+        assert!(DnsError::NoAddresses.rank() > DnsError::ServFail.rank());
+        assert!(DnsError::ServFail.rank() > DnsError::TimedOut.rank());
+        assert_eq!(DnsError::Io(io::ErrorKind::ConnectionRefused).to_string(), "DNS socket error: connection refused");
+    }
+
+    #[test]
+    fn random_seeds_differ() {
+        assert_ne!(random_seed(), random_seed());
+    }
+}
