@@ -40,7 +40,12 @@ fn pump(stream: &mut TcpStream, handshake: &mut Handshake) -> Pumped {
     loop {
         let progress = match handshake.step() {
             Ok(Step::Write) => match stream.write(handshake.to_send()) {
-                Ok(n) => handshake.sent(n),
+                Ok(n) => match handshake.sent(n) {
+                    // The reply cannot be there yet: wait for readable rather than try a read
+                    // that would only say WouldBlock (edge-triggered, so its arrival wakes us).
+                    Ok(Step::Read) => return Pumped::Pending,
+                    progress => progress,
+                },
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pumped::Pending,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Pumped::Failed(ProxyError::Io(e.into())),
