@@ -95,7 +95,7 @@ struct Closer {
 }
 
 impl Handler for Closer {
-    fn new_address(&mut self) -> Option<Result<connmgr::Target, AddressError>> {
+    fn new_address(&mut self, _class: connmgr::ClassId) -> Option<Result<connmgr::Target, AddressError>> {
         let addr = self.addrs[self.next];
         self.next = (self.next + 1) % self.addrs.len();
         Some(Ok(addr.into()))

@@ -35,14 +35,14 @@ impl Demo {
 }
 
 impl Handler for Demo {
-    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
+    fn new_address(&mut self, _class: connmgr::ClassId) -> Option<Result<Target, AddressError>> {
         let addr = self.addrs[self.next % self.addrs.len()];
         self.next += 1;
         Some(Ok(addr.into()))
     }
 
     fn on_connection(&mut self, _ctx: &mut Ctx<'_>, conn: &ConnInfo) {
-        let kind = if conn.automatic {
+        let kind = if conn.is_automatic() {
             "automatic"
         } else if conn.permanent {
             "permanent"

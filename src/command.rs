@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, LookupId, Observation};
 use crate::id::ConnId;
 use crate::net::Subnet;
+use crate::outbound::{Pause, ProbeKind};
 use crate::peer::Peer;
 use crate::target::{HostName, Target};
 
@@ -61,6 +62,15 @@ pub(crate) enum Command {
         observation: Observation,
     },
     /// A query from another thread; the answer goes back on `reply`.
+    Probe {
+        id: ConnId,
+        target: Target,
+        kind: ProbeKind,
+    },
+    Pause {
+        mode: Pause,
+    },
+    Resume,
     State {
         id: ConnId,
         reply: SyncSender<Option<ConnState>>,

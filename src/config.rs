@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::admission::Protection;
 use crate::net::NetGroupFn;
+use crate::outbound::OutboundPolicy;
 use crate::proxy::Proxy;
 
 /// The longest duration any setting accepts: a year. Longer ones are almost certainly a unit
@@ -64,6 +65,9 @@ pub struct Config {
     pub onion_proxy: Option<Proxy>,
     /// The node's defences: inbound limits, trusted subnets, eviction, bans and the ban score.
     pub protection: Protection,
+    /// How outbound peers are chosen and retried: netgroup diversity, classes, probes,
+    /// backoff, failure memory, offline detection, anchors. Default: btcd's behaviour.
+    pub outbound: OutboundPolicy,
     /// How addresses group into networks for the per-netgroup cap and eviction (and outbound
     /// diversity): an IPv4 /16 or an IPv6 /32 by default; plug in an ASN map here.
     pub netgroup: NetGroupFn,
@@ -91,6 +95,7 @@ impl Default for Config {
             proxy: None,
             onion_proxy: None,
             protection: Protection::default(),
+            outbound: OutboundPolicy::default(),
             netgroup: NetGroupFn::default(),
             random_seed: None,
             command_queue: 4096,
@@ -131,6 +136,7 @@ impl Config {
                 return Err(ConfigError::OutOfRange { field, max: MAX_TABLE });
             }
         }
+        self.outbound.validate(MAX_DURATION, MAX_TABLE)?;
         Ok(())
     }
 
@@ -162,6 +168,13 @@ pub enum ConfigError {
         /// The largest value it takes.
         max: usize,
     },
+    /// A count or duration that must not be zero is.
+    Zero {
+        /// The field.
+        field: &'static str,
+    },
+    /// An anchor names a class that is not declared.
+    UnknownClass,
 }
 
 impl fmt::Display for ConfigError {
@@ -173,6 +186,8 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroDialLimit => f.write_str("max_dials_in_flight must be None or greater than zero"),
             ConfigError::DurationTooLong { field } => write!(f, "{field} is longer than one year"),
             ConfigError::OutOfRange { field, max } => write!(f, "{field} is out of range (at most {max})"),
+            ConfigError::Zero { field } => write!(f, "{field} must not be zero"),
+            ConfigError::UnknownClass => f.write_str("an anchor names an undeclared outbound class"),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::config::ConfigError;
 use crate::id::{ConnId, InboundId};
+use crate::outbound::Limit;
 use crate::proxy::{NoRoute, ProxyError, SocksError};
 
 /// Why an operation was not applied. The same type on every layer.
@@ -48,6 +49,8 @@ pub enum OpError {
     NoRoute(NoRoute),
     /// More than 255 different proxies given to `ConnectOptions::via`.
     TooManyProxies,
+    /// A cap on live requests of this kind is reached ([`OutboundPolicy`](crate::OutboundPolicy)).
+    LimitReached(Limit),
 }
 
 impl fmt::Display for OpError {
@@ -63,6 +66,7 @@ impl fmt::Display for OpError {
             OpError::OnReactorThread => f.write_str("cannot wait for the connection manager on its own thread"),
             OpError::NoRoute(e) => fmt::Display::fmt(e, f),
             OpError::TooManyProxies => f.write_str("more than 255 different per-request proxies"),
+            OpError::LimitReached(limit) => fmt::Display::fmt(limit, f),
         }
     }
 }
@@ -166,6 +170,12 @@ pub enum DialError {
     NoRoute(NoRoute),
     /// The target's address is banned (not dialled).
     Banned,
+    /// Not dialled: the address failed less than `failure_window` ago (automatic requests).
+    RecentlyFailed,
+    /// Not dialled: its netgroup has `max_per_netgroup` automatic connections already.
+    NetgroupFull,
+    /// Not dialled: a queued request found its cap reached when it was applied.
+    LimitReached(Limit),
 }
 
 /// The broad class of a dial failure, for counters and logs.
@@ -178,6 +188,8 @@ pub enum FailureCause {
     TimedOut,
     /// The proxy was unreachable, misbehaved, or refused us.
     Proxy,
+    /// The node's own network: down, unreachable, or no local address to connect from.
+    Local,
     /// Anything else.
     Other,
 }
@@ -186,6 +198,7 @@ impl DialError {
     /// The broad class of this failure.
     pub fn cause(&self) -> FailureCause {
         match self {
+            _ if crate::outbound::is_local(self) => FailureCause::Local,
             DialError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => FailureCause::Refused,
             DialError::Io(e) if e.kind() == io::ErrorKind::TimedOut => FailureCause::TimedOut,
             DialError::TimedOut(_) => FailureCause::TimedOut,
@@ -206,6 +219,9 @@ impl fmt::Display for DialError {
             DialError::Proxy(e) => fmt::Display::fmt(e, f),
             DialError::NoRoute(e) => fmt::Display::fmt(e, f),
             DialError::Banned => f.write_str("the address is banned"),
+            DialError::RecentlyFailed => f.write_str("the address failed recently"),
+            DialError::NetgroupFull => f.write_str("its netgroup has enough automatic connections"),
+            DialError::LimitReached(limit) => fmt::Display::fmt(limit, f),
         }
     }
 }
@@ -334,6 +350,8 @@ mod tests {
         assert_eq!(DialError::TimedOut(Duration::from_secs(1)).cause(), FailureCause::TimedOut);
         assert_eq!(DialError::Io(io::ErrorKind::TimedOut.into()).cause(), FailureCause::TimedOut);
         assert_eq!(DialError::Io(io::ErrorKind::ConnectionRefused.into()).cause(), FailureCause::Refused);
-        assert_eq!(DialError::Io(io::ErrorKind::AddrNotAvailable.into()).cause(), FailureCause::Other);
+        // No local address (or no free port): the node's own trouble.
+        assert_eq!(DialError::Io(io::ErrorKind::AddrNotAvailable.into()).cause(), FailureCause::Local);
+        assert_eq!(DialError::Io(io::ErrorKind::PermissionDenied.into()).cause(), FailureCause::Other);
     }
 }

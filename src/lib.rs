@@ -25,7 +25,7 @@
 //! up:
 //!
 //! ```
-//! use connmgr::{AddressError, Config, ConnInfo, ConnectOptions, Ctx, Handler, Manager, Target};
+//! use connmgr::{AddressError, ClassId, Config, ConnInfo, ConnectOptions, Ctx, Handler, Manager, Target};
 //! use std::net::{SocketAddr, TcpListener};
 //!
 //! struct Node {
@@ -34,7 +34,7 @@
 //! }
 //!
 //! impl Handler for Node {
-//!     fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
+//!     fn new_address(&mut self, _class: ClassId) -> Option<Result<Target, AddressError>> {
 //!         Some(self.seeds.pop().map(Target::from).ok_or_else(|| AddressError::new("no valid connect address")))
 //!     }
 //!
@@ -86,6 +86,7 @@ mod error;
 mod front;
 mod id;
 mod net;
+mod outbound;
 mod peer;
 mod proxy;
 mod reactor;
@@ -118,6 +119,9 @@ pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, Op
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::net::{NetGroup, NetGroupFn, Subnet, SubnetError};
+pub use crate::outbound::{
+    Backoff, ClassId, ConnClass, Jitter, Limit, OfflineDetection, OutboundClass, OutboundPolicy, Pause, ProbeKind,
+};
 pub use crate::peer::{Peer, Ready};
 pub use crate::proxy::{
     Credentials, CredentialsError, Fault, Malformed, NoRoute, Phase, Proxy, ProxyError, SocksError,

@@ -158,7 +158,7 @@ fn unrequested_address_is_ignored() {
     let now = Instant::now();
     let mut core = Core::new(&Config { target_outbound: 0, ..suite_config() }, now).unwrap();
     core.start(now);
-    core.address(now, Some(Ok(addr(1).into())));
+    core.address(now, connmgr::ClassId::DEFAULT, Some(Ok(addr(1).into())));
     assert_eq!(core.poll_action(), None, "no dial");
     assert_eq!(core.requests().count(), 0);
     let first = core.connect(now, addr(2), ConnectOptions::once()).unwrap();

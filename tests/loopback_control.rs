@@ -305,11 +305,11 @@ fn on_start_runs_once_before_any_dial_and_its_requests_apply() {
             self.log.push(format!("queued {id}"));
             ctx.set_timer(Duration::from_millis(20), 7).unwrap();
         }
-        fn new_address(&mut self) -> Option<Result<connmgr::Target, AddressError>> {
+        fn new_address(&mut self, _class: connmgr::ClassId) -> Option<Result<connmgr::Target, AddressError>> {
             Some(Ok(self.peer.into()))
         }
         fn on_connection(&mut self, _ctx: &mut Ctx<'_>, conn: &ConnInfo) {
-            self.log.push(format!("connected {} automatic={}", conn.id, conn.automatic));
+            self.log.push(format!("connected {} automatic={}", conn.id, conn.is_automatic()));
         }
         fn on_timer(&mut self, _ctx: &mut Ctx<'_>, data: u64) {
             self.log.push(format!("timer {data}"));

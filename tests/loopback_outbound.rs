@@ -33,10 +33,10 @@ fn manual_connects_reach_on_connection_with_their_flags_and_a_usable_stream() {
     connected.sort_by_key(|c| c.id);
     assert_eq!(connected[0].id, permanent);
     assert_eq!(connected[0].target, Some(addr.into()));
-    assert!(connected[0].permanent && !connected[0].automatic);
+    assert!(connected[0].permanent && !connected[0].is_automatic());
     assert_eq!(connected[1].id, once);
     assert_eq!(connected[1].target, Some(addr.into()));
-    assert!(!connected[1].permanent && !connected[1].automatic);
+    assert!(!connected[1].permanent && !connected[1].is_automatic());
     assert_eq!(m.state(permanent), Some(ConnState::Established));
     let c = m.counters();
     assert_eq!((c.dials, c.connected, c.established, c.failed()), (2, 2, 2, 0));
@@ -83,7 +83,7 @@ fn automatic_connections_come_from_the_address_source_up_to_the_target() {
     util::drive(&mut m, "two automatic connections", |m| m.handler().connected().len() == 2);
     for info in m.handler().connected() {
         assert_eq!(info.target, Some(addr.into()));
-        assert!(info.automatic && !info.permanent, "{info:?}");
+        assert!(info.is_automatic() && !info.permanent, "{info:?}");
     }
     // The target is met: no further address is asked for, no further dial made.
     util::drive_for(&mut m, Duration::from_millis(100));
@@ -100,7 +100,7 @@ fn a_peer_hanging_up_ends_a_one_shot_connection_and_replaces_an_automatic_one() 
         Manager::new(Config { target_outbound: 1, ..Config::default() }, Recorder::with_addrs(vec![addr])).unwrap();
     let once = m.connect(addr, ConnectOptions::once()).unwrap();
     util::drive(&mut m, "two connections", |m| m.handler().connected().len() == 2);
-    let automatic = m.handler().connected().into_iter().find(|c| c.automatic).unwrap().id;
+    let automatic = m.handler().connected().into_iter().find(|c| c.is_automatic()).unwrap().id;
     drop([util::accept(&listener), util::accept(&listener)]);
 
     util::drive(&mut m, "both disconnections and a replacement", |m| {
@@ -112,7 +112,7 @@ fn a_peer_hanging_up_ends_a_one_shot_connection_and_replaces_an_automatic_one() 
     }
     assert!(h.ended().iter().any(|(i, s)| i.id == once && *s == ConnState::Disconnected));
     let replacement = h.connected()[2].clone();
-    assert!(replacement.automatic);
+    assert!(replacement.is_automatic());
     assert!(replacement.id > automatic, "a replacement has a new id");
     assert_eq!(m.state(once), Some(ConnState::Disconnected), "ended, and still answers");
     assert_eq!(m.counters().failed(), 0, "a remote close is not a failed attempt");
@@ -344,7 +344,8 @@ fn a_connect_that_fails_synchronously_is_a_dial_failure_with_backoff() {
     assert!(failures.iter().all(|(kind, _)| *kind != std::io::ErrorKind::WouldBlock));
     let c = m.counters();
     assert!(c.dials >= 3);
-    assert_eq!(c.failed_other, c.dials, "every dial failed, none as refused or timed out");
+    // Linux says "network unreachable" (a local failure); other systems may say otherwise.
+    assert_eq!(c.failed_local + c.failed_other, c.dials, "every dial failed, none as refused or timed out");
     assert_eq!(c.connected, 0);
     assert_eq!(m.sockets(), 0, "a socket whose connect failed at once is not kept");
 }

@@ -78,7 +78,7 @@ fn s07_exactly_target_outbound_automatic() {
     let mut ids: Vec<u64> = sim.connected_ids().iter().map(|id| id.get()).collect();
     ids.sort_unstable();
     assert_eq!(ids, (1..=10).collect::<Vec<_>>());
-    assert!(sim.connected().iter().all(|(_, info)| info.automatic && !info.permanent));
+    assert!(sim.connected().iter().all(|(_, info)| info.is_automatic() && !info.permanent));
     sim.advance(ms(1000));
     assert_eq!(sim.connected().len(), 10, "no 11th connection");
     assert_eq!(sim.address_requests().len(), 10, "no 11th address asked for");
@@ -91,10 +91,10 @@ fn s08_split(sim: &Sim) -> (Vec<u64>, Vec<u64>) {
     let (mut permanent, mut automatic) = (Vec::new(), Vec::new());
     for (_, info) in sim.connected() {
         if info.permanent {
-            assert!(!info.automatic);
+            assert!(!info.is_automatic());
             permanent.push(info.id.get());
         } else {
-            assert!(info.automatic);
+            assert!(info.is_automatic());
             automatic.push(info.id.get());
         }
     }

@@ -124,7 +124,7 @@ struct Bench {
 }
 
 impl Handler for Bench {
-    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
+    fn new_address(&mut self, _class: connmgr::ClassId) -> Option<Result<Target, AddressError>> {
         let addr = self.addrs[self.next];
         self.next += 1;
         if self.next == self.addrs.len() {

@@ -293,7 +293,7 @@ impl Dialer {
 }
 
 impl Handler for Dialer {
-    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
+    fn new_address(&mut self, _class: connmgr::ClassId) -> Option<Result<Target, AddressError>> {
         // `None` rather than `Err` when the book has nothing to offer: no request is made and no
         // failure is counted, so the manager does not burn through `max_failed_attempts`
         // replacements in a burst and then throttle the very requests that addresses arriving
@@ -303,7 +303,7 @@ impl Handler for Dialer {
 
     fn on_connection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo) {
         let Some(addr) = conn.target.clone() else { return };
-        let what = What::Connected { permanent: conn.permanent, automatic: conn.automatic };
+        let what = What::Connected { permanent: conn.permanent, automatic: conn.is_automatic() };
         self.open(ctx, Peer::Outbound(conn.id), addr, what);
     }
 
@@ -313,7 +313,7 @@ impl Handler for Dialer {
 
     fn on_dial_failed(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo, error: &DialError, next: NextStep) {
         let Some(addr) = conn.target.clone() else { return };
-        if conn.automatic {
+        if conn.is_automatic() {
             self.book.rest(&addr, ctx.now());
         }
         let what = What::DialFailed { error: report::error_chain(error), label: report::failure_label(error), next };

@@ -13,6 +13,7 @@ use super::lookup::{LookupId, ResolveError};
 use super::request::{ConnInfo, ConnState, IoKey};
 use crate::error::{DialError, IoError};
 use crate::id::{ConnId, InboundId};
+use crate::outbound::ClassId;
 use crate::proxy::Proxy;
 use crate::target::{HostName, Target};
 
@@ -21,9 +22,12 @@ use crate::target::{HostName, Target};
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
-    /// Ask the address source for one address and answer with
+    /// Ask the address source for one address for `class` and answer with
     /// [`Core::address`](super::Core::address).
-    NeedAddress,
+    NeedAddress {
+        /// The automatic class that wants it.
+        class: ClassId,
+    },
     /// Start a non-blocking connect, then report [`Core::dial_started`](super::Core::dial_started)
     /// (or `dial_failed`), and later `dial_succeeded` or `dial_failed`.
     Dial {
@@ -124,6 +128,12 @@ pub enum Event {
         /// The value it was set with.
         data: u64,
     },
+    /// The offline detector changed its mind (`on_network`): offline, dials are held; or
+    /// online again, a dial succeeded.
+    Network {
+        /// Whether the node is online.
+        online: bool,
+    },
 }
 
 /// Why a connection ended.
@@ -148,6 +158,10 @@ pub enum DisconnectReason {
     Banned,
     /// An inbound peer made room for a newcomer (eviction).
     Evicted,
+    /// Networking was paused with `Pause::CloseConnections`.
+    Paused,
+    /// A probe's deadline passed (`OutboundPolicy::probe_deadline`).
+    ProbeDeadline,
 }
 
 impl DisconnectReason {
@@ -156,7 +170,8 @@ impl DisconnectReason {
         DisconnectReason::Protocol(reason.into())
     }
 
-    /// Whether this side ended it (`Requested`, `Removed`, `Shutdown`, `Banned`, `Evicted`).
+    /// Whether this side ended it (every reason but `RemoteClosed`, `Io`, `TimedOut` and
+    /// `Protocol`).
     pub fn is_local(&self) -> bool {
         matches!(
             self,
@@ -165,6 +180,8 @@ impl DisconnectReason {
                 | DisconnectReason::Shutdown
                 | DisconnectReason::Banned
                 | DisconnectReason::Evicted
+                | DisconnectReason::Paused
+                | DisconnectReason::ProbeDeadline
         )
     }
 }
@@ -187,6 +204,8 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::Shutdown => f.write_str("shutdown"),
             DisconnectReason::Banned => f.write_str("banned"),
             DisconnectReason::Evicted => f.write_str("evicted for a newcomer"),
+            DisconnectReason::Paused => f.write_str("networking paused"),
+            DisconnectReason::ProbeDeadline => f.write_str("probe deadline"),
         }
     }
 }

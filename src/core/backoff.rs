@@ -16,6 +16,8 @@
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::outbound::Backoff;
+use crate::rng::Rng;
 
 /// What happens to a request after a failure. Reported with every dial failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,7 @@ pub(crate) struct RetryPolicy {
     retry_duration: Duration,
     max_retry_duration: Duration,
     max_failed_attempts: u32,
+    backoff: Backoff,
 }
 
 impl RetryPolicy {
@@ -47,6 +50,7 @@ impl RetryPolicy {
             retry_duration: config.retry_duration,
             max_retry_duration: config.max_retry_duration,
             max_failed_attempts: config.max_failed_attempts,
+            backoff: config.outbound.backoff,
         }
     }
 
@@ -65,27 +69,43 @@ impl RetryPolicy {
     /// `retries` is "permanent, or disconnected with `trigger_reconnect`"; `automatic` is
     /// whether the request came from the address source. `retry_count` is the request's own
     /// counter, `failed_attempts` the manager-wide run of failures.
-    pub(crate) fn decide(
-        &self,
-        retries: bool,
-        automatic: bool,
-        retry_count: &mut u32,
-        failed_attempts: &mut u32,
-    ) -> NextStep {
+    /// What follows a failure or a disconnection. `charge` is false when the node itself is to
+    /// blame (offline): a permanent request's backoff does not step, and the failure does not
+    /// count toward the automatic throttle.
+    pub(crate) fn decide(&self, failure: Failure<'_>, rng: &mut Rng) -> NextStep {
+        let Failure { retries, automatic, charge, backoff, failed_attempts } = failure;
         if retries {
-            *retry_count = retry_count.saturating_add(1);
-            return NextStep::RetryIn(self.retry_delay(*retry_count));
+            let (delay, next) = self.backoff.next(self.retry_duration, self.max_retry_duration, *backoff, rng);
+            if charge {
+                *backoff = next;
+            }
+            return NextStep::RetryIn(delay);
         }
         if !automatic {
             return NextStep::Ended;
         }
-        *failed_attempts = failed_attempts.saturating_add(1);
+        if charge {
+            *failed_attempts = failed_attempts.saturating_add(1);
+        }
         if *failed_attempts >= self.max_failed_attempts {
             NextStep::ReplaceIn(self.retry_duration)
         } else {
             NextStep::Replaced
         }
     }
+}
+
+/// One failure, for [`RetryPolicy::decide`].
+pub(crate) struct Failure<'a> {
+    /// A permanent request: it retries.
+    pub(crate) retries: bool,
+    pub(crate) automatic: bool,
+    /// The peer is to blame.
+    pub(crate) charge: bool,
+    /// The request's backoff state.
+    pub(crate) backoff: &'a mut u32,
+    /// The manager's run of failed automatic attempts (btcd's `failedAttempts`).
+    pub(crate) failed_attempts: &'a mut u32,
 }
 
 #[cfg(test)]
@@ -100,12 +120,17 @@ mod tests {
         })
     }
 
+    fn decide(p: &RetryPolicy, retries: bool, automatic: bool, backoff: &mut u32, fa: &mut u32) -> NextStep {
+        let failure = Failure { retries, automatic, charge: true, backoff, failed_attempts: fa };
+        p.decide(failure, &mut Rng::new(0))
+    }
+
     #[test]
     fn permanent_backoff_is_linear_and_capped() {
         let p = RetryPolicy::from_config(&Config::default());
         let (mut rc, mut fa) = (0, 0);
         let delays: Vec<_> = (0..62)
-            .map(|_| match p.decide(true, false, &mut rc, &mut fa) {
+            .map(|_| match decide(&p, true, false, &mut rc, &mut fa) {
                 NextStep::RetryIn(d) => d.as_secs(),
                 other => panic!("{other:?}"),
             })
@@ -128,10 +153,10 @@ mod tests {
         let p = policy(5000, 300_000);
         let (mut rc, mut fa) = (0, 0);
         for n in 1..=24 {
-            assert_eq!(p.decide(false, true, &mut rc, &mut fa), NextStep::Replaced, "failure {n}");
+            assert_eq!(decide(&p, false, true, &mut rc, &mut fa), NextStep::Replaced, "failure {n}");
         }
         for _ in 25..=30 {
-            assert_eq!(p.decide(false, true, &mut rc, &mut fa), NextStep::ReplaceIn(Duration::from_secs(5)));
+            assert_eq!(decide(&p, false, true, &mut rc, &mut fa), NextStep::ReplaceIn(Duration::from_secs(5)));
         }
         assert_eq!(fa, 30);
         assert_eq!(rc, 0);
@@ -141,7 +166,7 @@ mod tests {
     fn one_shot_manual_requests_end() {
         let p = policy(5000, 300_000);
         let (mut rc, mut fa) = (0, 0);
-        assert_eq!(p.decide(false, false, &mut rc, &mut fa), NextStep::Ended);
+        assert_eq!(decide(&p, false, false, &mut rc, &mut fa), NextStep::Ended);
         assert_eq!(fa, 0, "a manual request's failure is not an automatic attempt");
     }
 
@@ -150,8 +175,8 @@ mod tests {
         let p = policy(u64::from(u32::MAX), 300_000);
         let mut rc = u32::MAX - 1;
         let mut fa = 0;
-        assert_eq!(p.decide(true, false, &mut rc, &mut fa), NextStep::RetryIn(Duration::from_secs(300)));
-        assert_eq!(p.decide(true, false, &mut rc, &mut fa), NextStep::RetryIn(Duration::from_secs(300)));
+        assert_eq!(decide(&p, true, false, &mut rc, &mut fa), NextStep::RetryIn(Duration::from_secs(300)));
+        assert_eq!(decide(&p, true, false, &mut rc, &mut fa), NextStep::RetryIn(Duration::from_secs(300)));
         assert_eq!(rc, u32::MAX);
     }
 }

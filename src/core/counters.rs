@@ -16,6 +16,8 @@ pub struct Counters {
     /// Dials that failed at the proxy: unreachable, misbehaving, or refusing us (not the
     /// target refusing, which counts as refused).
     pub failed_proxy: u64,
+    /// Dials that failed because the node's own network is down or unreachable.
+    pub failed_local: u64,
     /// Dials that failed otherwise, and address-source failures.
     pub failed_other: u64,
     /// Established outbound connections that ended.
@@ -34,12 +36,20 @@ pub struct Counters {
     pub rejected_reconnect: u64,
     /// Inbound connections refused: over the accept rate.
     pub rejected_rate: u64,
+    /// Inbound connections refused: networking is paused.
+    pub rejected_paused: u64,
     /// Inbound peers evicted for a newcomer.
     pub evicted: u64,
     /// Bans applied (manual or earned).
     pub bans: u64,
     /// Automatic addresses not dialled because they are banned.
     pub skipped_banned: u64,
+    /// Automatic addresses not dialled: their netgroup was full (outbound diversity).
+    pub skipped_diversity: u64,
+    /// Automatic addresses not dialled: they failed within the failure window.
+    pub skipped_failed: u64,
+    /// Times the node was found offline (see `OfflineDetection`).
+    pub offline: u64,
     /// Retries of permanent (or reconnect-triggered) requests scheduled.
     pub retries: u64,
     /// Gauge: live requests not established (waiting, dialling, or backing off).
@@ -57,6 +67,6 @@ pub struct Counters {
 impl Counters {
     /// All dial failures, whatever the cause.
     pub fn failed(&self) -> u64 {
-        self.failed_refused + self.failed_timed_out + self.failed_proxy + self.failed_other
+        self.failed_refused + self.failed_timed_out + self.failed_proxy + self.failed_local + self.failed_other
     }
 }

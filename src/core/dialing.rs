@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::backoff::Failure;
 use super::request::{flag, TimerPurpose};
 use super::{Action, ConnState, Core, Event, IoKey, NextStep};
 use crate::error::{DialError, FailureCause};
@@ -16,7 +17,7 @@ impl Core {
         if self.stopped {
             return;
         }
-        if self.in_flight >= self.max_dials {
+        if self.in_flight >= self.max_dials || self.dials_held() {
             let rec = &mut self.reqs[key];
             if !rec.has(flag::QUEUED) {
                 rec.set(flag::QUEUED, true);
@@ -42,12 +43,15 @@ impl Core {
                 rec.state = ConnState::Failing;
                 self.counters.failed_other += 1;
                 log::debug!("Failed to connect to {}: {}", self.info_at(key), no_route);
-                self.failed(now, key, false, Some(DialError::NoRoute(no_route)), ConnState::Failed);
+                self.failed(now, key, false, Some(DialError::NoRoute(no_route)), ConnState::Failed, true);
                 return;
             }
         };
         if let Some(until) = target.ip().and_then(|addr| self.dial_banned_until(now, addr.ip())) {
             return self.dial_banned(now, key, until);
+        }
+        if self.reqs[key].automatic() && !self.admit_automatic(now, key, &target) {
+            return;
         }
         let rec = &mut self.reqs[key];
         rec.set(flag::QUEUED, false);
@@ -62,7 +66,7 @@ impl Core {
 
     /// Starts queued dials while slots are free. Requests ended while queued are skipped.
     pub(super) fn pump_dial_queue(&mut self, now: Instant) {
-        while self.in_flight < self.max_dials && !self.stopped {
+        while self.in_flight < self.max_dials && !self.stopped && !self.dials_held() {
             let Some(id) = self.dial_queue.pop_front() else { return };
             if let Some(key) = self.key_of(id) {
                 if self.reqs[key].has(flag::QUEUED) {
@@ -101,13 +105,13 @@ impl Core {
         self.finish_dial(key);
         let rec = &mut self.reqs[key];
         rec.state = ConnState::Established;
-        rec.retry_count = 0;
-        let automatic = rec.automatic();
+        let (automatic, class) = (rec.automatic(), rec.class_id());
+        self.outbound_connected(now, key);
         let info = self.info_at(key);
         self.failed_attempts = 0;
         self.established += 1;
         if automatic {
-            self.auto_established += 1;
+            self.out.classes[class.index()].established += 1;
         }
         self.counters.connected += 1;
         log::debug!("Connected to {}", info);
@@ -141,7 +145,7 @@ impl Core {
         self.pump_dial_queue(now);
     }
 
-    fn finish_dial(&mut self, key: usize) {
+    pub(super) fn finish_dial(&mut self, key: usize) {
         self.disarm(key);
         self.reqs[key].set(flag::DIALING, false);
         self.in_flight -= 1;
@@ -152,13 +156,16 @@ impl Core {
             FailureCause::Refused => self.counters.failed_refused += 1,
             FailureCause::TimedOut => self.counters.failed_timed_out += 1,
             FailureCause::Proxy => self.counters.failed_proxy += 1,
+            FailureCause::Local => self.counters.failed_local += 1,
             _ => self.counters.failed_other += 1,
         }
+        self.release_group(key);
+        let charge = self.judge_failure(now, key, &error);
         let rec = &mut self.reqs[key];
         rec.state = ConnState::Failing;
         let retries = rec.permanent();
         log::debug!("Failed to connect to {}: {}", self.info_at(key), error);
-        self.failed(now, key, retries, Some(error), ConnState::Failed);
+        self.failed(now, key, retries, Some(error), ConnState::Failed, charge);
     }
 
     /// btcd's `handleFailedConn`: applies the [`RetryPolicy`](super::RetryPolicy) decision.
@@ -171,9 +178,18 @@ impl Core {
         retries: bool,
         error: Option<DialError>,
         ended: ConnState,
+        charge: bool,
     ) -> NextStep {
         let rec = &mut self.reqs[key];
-        let next = self.policy.decide(retries, rec.automatic(), &mut rec.retry_count, &mut self.failed_attempts);
+        let (automatic, class) = (rec.automatic(), rec.class_id());
+        let failure = Failure {
+            retries,
+            automatic,
+            charge,
+            backoff: &mut rec.backoff,
+            failed_attempts: &mut self.failed_attempts,
+        };
+        let next = self.policy.decide(failure, &mut self.rng);
         let info = self.info_at(key);
         if let Some(error) = error {
             self.actions.push_back(Action::Event(Event::DialFailed { info: info.clone(), error, next }));
@@ -194,7 +210,7 @@ impl Core {
             }
             NextStep::Replaced => {
                 self.end(now, key, ConnState::Canceled);
-                self.request_automatic();
+                self.request_automatic(class);
             }
             NextStep::Ended => self.end(now, key, ended),
         }

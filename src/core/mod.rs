@@ -60,6 +60,7 @@ mod index;
 mod listen;
 mod lookup;
 mod ops;
+mod outbound;
 mod protect;
 mod request;
 
@@ -85,6 +86,7 @@ use crate::config::{Config, ConfigError};
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator, InboundId};
 use crate::net::NetGroupFn;
+use crate::outbound::{ClassId, ConnClass};
 use crate::peer::Peer;
 use crate::proxy::{Proxy, Routes};
 use crate::rng::Rng;
@@ -97,6 +99,7 @@ use inbound::{InboundLimiter, InboundRecord};
 use index::IdIndex;
 use listen::ListenerState;
 use lookup::Lookup;
+use outbound::OutboundState;
 use request::{flag, Record, TimerPurpose};
 
 /// What a wheel entry is for. Kept to 8 bytes (slab keys as `u32`; a user timer's data lives
@@ -112,6 +115,8 @@ enum Timer {
     Lookup(u32),
     /// The soonest ban expiry.
     Bans,
+    /// The offline pause is over.
+    Offline,
 }
 
 /// A user timer, as `set_timer` returns it: its serial is never reused, so a key kept after
@@ -132,7 +137,6 @@ struct UserTimer {
 /// The connection manager's state machine. See the [module docs](self).
 #[derive(Debug)]
 pub struct Core {
-    target_outbound: u32,
     connect_timeout: Duration,
     max_dials: u32,
     policy: RetryPolicy,
@@ -157,15 +161,9 @@ pub struct Core {
     in_flight: u32,
     /// btcd's `failedAttempts`: the run of failed automatic attempts since the last success.
     failed_attempts: u32,
-    /// Automatic requests alive, and `NeedAddress` actions not yet answered: together they
-    /// never exceed `target_outbound`.
-    auto_live: u32,
-    auto_wanted: u32,
-    /// `NeedAddress` outputs owed but not yet pulled. Counted rather than queued: a start with a
-    /// target of N would otherwise queue N of them at once, and each answer's `Dial` would wait
-    /// behind all the others.
-    need_address: u32,
-    auto_established: u32,
+    /// The outbound policy's state: classes and their budgets, diversity, probes, failure
+    /// memory, offline detection, pause.
+    out: OutboundState,
     established: u32,
     listeners: Slab<ListenerState>,
     limiter: InboundLimiter,
@@ -190,6 +188,8 @@ pub struct Core {
     /// Each armed user timer, by the slot its wheel entry names.
     user_timers: Slab<UserTimer>,
     user_timer_serial: u64,
+    /// Jitter and other choices; seeded from `Config::random_seed`.
+    rng: Rng,
     counters: Counters,
     actions: VecDeque<Action>,
     started: bool,
@@ -205,13 +205,13 @@ impl Core {
     pub(crate) fn with_ids(config: &Config, ids: IdAllocator, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
         let cap = config.capacity;
-        let group_key = config.random_seed.map_or_else(Rng::from_os, Rng::new).next_u64();
+        let mut rng = config.random_seed.map_or_else(Rng::from_os, Rng::new);
+        let group_key = rng.next_u64();
         let mut admission = Admission::new(&config.protection.admission(), now);
         for &subnet in &config.protection.trusted {
             admission.allowlist_mut().add(subnet);
         }
         Ok(Core {
-            target_outbound: config.target_outbound,
             connect_timeout: config.connect_timeout,
             max_dials: config.max_dials_in_flight.unwrap_or(u32::MAX),
             policy: RetryPolicy::from_config(config),
@@ -228,10 +228,7 @@ impl Core {
             dial_queue: VecDeque::new(),
             in_flight: 0,
             failed_attempts: 0,
-            auto_live: 0,
-            auto_wanted: 0,
-            need_address: 0,
-            auto_established: 0,
+            out: OutboundState::new(config),
             established: 0,
             listeners: Slab::new(),
             limiter: InboundLimiter::new(config.max_inbound),
@@ -252,6 +249,7 @@ impl Core {
             lookup_ids: IdAllocator::default(),
             user_timers: Slab::new(),
             user_timer_serial: 0,
+            rng,
             counters: Counters::default(),
             // Room for the few outputs one input produces, so steady state never grows it.
             actions: VecDeque::with_capacity(16),
@@ -292,8 +290,10 @@ impl Core {
         for (_, key) in waiting {
             self.start_dial(now, key);
         }
-        for _ in 0..self.target_outbound {
-            self.request_automatic();
+        self.dial_anchors(now);
+        for class in 0..self.out.classes.len() {
+            let class = ClassId::from_index(class);
+            while self.request_automatic(class) {}
         }
     }
 
@@ -327,8 +327,7 @@ impl Core {
         // Dials still queued, and addresses still owed, are for requests that have just ended;
         // the I/O layer would only open sockets to throw away.
         self.actions.retain(|a| !matches!(a, Action::Dial { .. } | Action::Resolve { .. }));
-        self.need_address = 0;
-        self.auto_wanted = 0;
+        self.out.owe_nothing();
         self.dial_queue.clear();
         self.wheel.clear();
         self.ban_timer = None;
@@ -355,9 +354,8 @@ impl Core {
         if let Some(action) = self.actions.pop_front() {
             return Some(action);
         }
-        if self.need_address > 0 {
-            self.need_address -= 1;
-            return Some(Action::NeedAddress);
+        if self.out.need_total > 0 && !self.dials_held() {
+            return self.out.take_need().map(|class| Action::NeedAddress { class });
         }
         None
     }
@@ -394,9 +392,12 @@ impl Core {
                         TimerPurpose::ConnectTimeout => self.dial_timed_out(now, key),
                         TimerPurpose::Retry => self.start_dial(now, key),
                         TimerPurpose::Replace => {
+                            let class = self.reqs[key].class_id();
                             self.end(now, key, ConnState::Canceled);
-                            self.request_automatic();
+                            self.request_automatic(class);
                         }
+                        TimerPurpose::Stable => self.reqs[key].backoff = 0,
+                        TimerPurpose::ProbeDeadline => self.probe_deadline(now, key),
                     }
                 }
                 Timer::Accept(listener) => self.resume_accept(listener as usize),
@@ -406,6 +407,7 @@ impl Core {
                 }
                 Timer::Lookup(slot) => self.lookup_timed_out(slot as usize),
                 Timer::Bans => self.bans_expire(now),
+                Timer::Offline => self.offline_pause_over(now),
             }
         }
     }
@@ -478,7 +480,7 @@ impl Core {
             pending: (self.reqs.len() as u64).saturating_sub(u64::from(self.established)),
             in_flight: u64::from(self.in_flight),
             established: u64::from(self.established),
-            established_automatic: u64::from(self.auto_established),
+            established_automatic: self.out.established_automatic(),
             inbound: self.limiter.occupied() as u64,
             rejected_inbound: self.limiter.rejected(),
             ..self.counters
@@ -530,7 +532,7 @@ impl Core {
         Ok(index as u8 + 1)
     }
 
-    fn register(&mut self, id: ConnId, target: Option<Target>, opts: &ConnectOptions, automatic: bool) -> usize {
+    fn register(&mut self, id: ConnId, target: Option<Target>, opts: &ConnectOptions, class: ConnClass) -> usize {
         // Checked at the API for manual requests; an automatic one has no proxy of its own.
         let via = self.own_proxy(opts.via.as_ref()).unwrap_or(0);
         let addr = match target {
@@ -538,11 +540,9 @@ impl Core {
             Some(Target::Ip(addr)) => PackedAddr::new(Some(addr)),
             Some(other) => PackedAddr::other(slot_u32(self.targets.insert(other))),
         };
-        let key = self.reqs.insert(Record::new(id, addr, opts, via, automatic));
+        let key = self.reqs.insert(Record::new(id, addr, opts, via, class));
         self.by_id.insert(id, slot_u32(key));
-        if automatic {
-            self.auto_live += 1;
-        }
+        self.out.registered(class);
         key
     }
 
@@ -568,6 +568,7 @@ impl Core {
     fn end(&mut self, now: Instant, key: usize, state: ConnState) {
         debug_assert!(state.is_terminal());
         self.disarm(key);
+        self.release_group(key);
         let info = self.info_at(key);
         let mut rec = self.reqs.remove(key);
         self.by_id.remove(rec.id);
@@ -579,11 +580,9 @@ impl Core {
             self.in_flight -= 1;
         }
         if rec.state == ConnState::Established {
-            self.leave_established(rec.automatic());
+            self.leave_established(rec.automatic(), rec.class_id());
         }
-        if rec.automatic() {
-            self.auto_live -= 1;
-        }
+        self.out.ended(rec.class());
         if let Some(io) = rec.take_io() {
             self.actions.push_back(Action::Close { io });
         }
@@ -596,10 +595,10 @@ impl Core {
         }
     }
 
-    fn leave_established(&mut self, automatic: bool) {
+    fn leave_established(&mut self, automatic: bool, class: ClassId) {
         self.established -= 1;
         if automatic {
-            self.auto_established -= 1;
+            self.out.classes[class.index()].established -= 1;
         }
     }
 
@@ -612,12 +611,10 @@ impl Core {
     }
 
     /// Owes the address source one more question, if the automatic set is below its target.
-    fn request_automatic(&mut self) {
-        if self.stopped || self.auto_live + self.auto_wanted >= self.target_outbound {
-            return;
-        }
-        self.auto_wanted += 1;
-        self.need_address += 1;
+    /// Asks the source for one more address for `class` if the class is below its target;
+    /// false if it is not.
+    fn request_automatic(&mut self, class: ClassId) -> bool {
+        !self.stopped && self.out.want(class)
     }
 }
 
@@ -641,8 +638,8 @@ mod tests {
         let mut dials = 0;
         while let Some(action) = core.poll_action() {
             match action {
-                Action::NeedAddress => {
-                    core.address(now, Some(Ok(addr().into())));
+                Action::NeedAddress { class } => {
+                    core.address(now, class, Some(Ok(addr().into())));
                     // The answer's dial is the very next output, before any other address.
                     assert!(matches!(core.poll_action(), Some(Action::Dial { .. })));
                     dials += 1;

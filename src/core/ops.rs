@@ -9,6 +9,7 @@ use super::InboundSlot;
 use super::{Action, ConnState, ConnectOptions, Core, DisconnectOptions, DisconnectReason, Event, IoKey};
 use crate::error::{AddressError, DialError, OpError};
 use crate::id::ConnId;
+use crate::outbound::{ClassId, ConnClass};
 use crate::peer::Peer;
 use crate::target::Target;
 
@@ -25,6 +26,7 @@ impl Core {
         }
         let target = target.into();
         self.check_connect(&target, &opts)?;
+        self.check_limit(ConnClass::Manual)?;
         let id = self.ids.next_id();
         self.connect_with_id(now, id, target, opts)?;
         Ok(id)
@@ -46,15 +48,7 @@ impl Core {
         target: Target,
         opts: ConnectOptions,
     ) -> Result<(), OpError> {
-        if self.stopped {
-            return Err(OpError::Stopped);
-        }
-        self.own_proxy(opts.via.as_ref())?;
-        let key = self.register(id, Some(target), &opts, false);
-        if self.started {
-            self.start_dial(now, key);
-        }
-        Ok(())
+        self.make_request(now, id, target, &opts, ConnClass::Manual)
     }
 
     /// [`Reactor::new_conn_req`](crate::Reactor::new_conn_req).
@@ -63,24 +57,23 @@ impl Core {
         if self.stopped {
             return Err(OpError::Stopped);
         }
-        self.request_automatic();
+        self.request_automatic(ClassId::DEFAULT);
         Ok(())
     }
 
-    /// The address source's answer to one [`Action::NeedAddress`].
+    /// The address source's answer to one [`Action::NeedAddress`] for `class`.
     ///
     /// `None` means there is no address source (btcd's nil `GetNewAddress`): no request is made
     /// and no id used. `Some(Err(_))` is a failed attempt, exactly like a failed dial.
-    pub fn address(&mut self, now: Instant, answer: Option<Result<Target, AddressError>>) {
+    pub fn address(&mut self, now: Instant, class: ClassId, answer: Option<Result<Target, AddressError>>) {
         if self.stopped {
             // Asked for before the stop: nothing to make now.
             return;
         }
-        if self.auto_wanted == 0 {
-            log::error!("An address arrived that nobody asked for; ignored");
+        if !self.out.answered(class) {
+            log::error!("An address for {class} arrived that nobody asked for; ignored");
             return;
         }
-        self.auto_wanted -= 1;
         let Some(answer) = answer else {
             log::trace!("No address source: automatic request not made");
             return;
@@ -88,17 +81,17 @@ impl Core {
         let id = self.ids.next_id();
         match answer {
             Ok(target) => {
-                let key = self.register(id, Some(target), &ConnectOptions::once(), true);
+                let key = self.register(id, Some(target), &ConnectOptions::once(), ConnClass::Automatic(class));
                 if self.started {
                     self.start_dial(now, key);
                 }
             }
             Err(error) => {
-                let key = self.register(id, None, &ConnectOptions::once(), true);
+                let key = self.register(id, None, &ConnectOptions::once(), ConnClass::Automatic(class));
                 self.reqs[key].state = ConnState::Failing;
                 self.counters.failed_other += 1;
                 log::debug!("Failed to connect to {}: {}", self.info_at(key), error);
-                self.failed(now, key, false, Some(DialError::NoAddress(error)), ConnState::Failed);
+                self.failed(now, key, false, Some(DialError::NoAddress(error)), ConnState::Failed, true);
             }
         }
     }
@@ -111,8 +104,11 @@ impl Core {
             return Ok(());
         }
         self.drop_established(key, DisconnectReason::Requested);
-        let permanent = self.reqs[key].permanent();
-        if permanent || self.auto_established < self.target_outbound {
+        let rec = &self.reqs[key];
+        let permanent = rec.permanent();
+        // btcd's rule, for the request's own class (a manual one looks at the default set).
+        let class = if rec.automatic() { rec.class_id() } else { ClassId::DEFAULT };
+        if permanent || self.out.below_target(class) {
             self.reconnect(now, key, permanent || opts.triggers_reconnect());
         } else {
             self.end(now, key, ConnState::Disconnected);
@@ -158,10 +154,10 @@ impl Core {
             self.reconnect(now, key, true);
             return Ok(());
         }
-        let automatic = rec.automatic();
+        let (automatic, class) = (rec.automatic(), rec.class_id());
         self.end(now, key, ConnState::Disconnected);
         if automatic {
-            self.request_automatic();
+            self.request_automatic(class);
         }
         Ok(())
     }
@@ -221,13 +217,15 @@ impl Core {
         let rec = &mut self.reqs[key];
         debug_assert_eq!(rec.state, ConnState::Established);
         let io = rec.take_io();
-        let automatic = rec.automatic();
         rec.state = ConnState::Pending;
+        let (automatic, class) = (rec.automatic(), rec.class_id());
+        self.leave_established(automatic, class);
+        // A stable or probe-deadline timer is for the connection that has just gone.
+        self.disarm(key);
         let info = self.info_at(key);
         if let Some(io) = io {
             self.actions.push_back(Action::Close { io });
         }
-        self.leave_established(automatic);
         self.counters.disconnections += 1;
         log::debug!("Disconnected from {}", info);
         self.actions.push_back(Action::Event(Event::Disconnected { info, reason }));
@@ -238,6 +236,6 @@ impl Core {
         debug_assert!(!self.reqs[key].has(flag::DIALING));
         self.reqs[key].state = ConnState::Pending;
         log::debug!("Reconnecting to {}", self.info_at(key));
-        self.failed(now, key, retries, None, ConnState::Disconnected);
+        self.failed(now, key, retries, None, ConnState::Disconnected, true);
     }
 }

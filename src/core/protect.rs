@@ -148,6 +148,10 @@ impl Core {
         now: Instant,
         remote: std::net::SocketAddr,
     ) -> Option<(super::InboundSlot, crate::net::NetGroup, bool)> {
+        if self.is_paused() {
+            self.counters.rejected_paused += 1;
+            return None;
+        }
         let ip = remote.ip();
         let group = self.netgroup.group(ip);
         if let Err(cause) = self.admission.check(now, ip, group) {
@@ -285,8 +289,9 @@ impl Core {
         if self.skips <= SKIPS_PER_TICK {
             let next = NextStep::Replaced;
             self.actions.push_back(Action::Event(Event::DialFailed { info, error: why, next }));
+            let class = self.reqs[key].class_id();
             self.end(now, key, ConnState::Canceled);
-            self.request_automatic();
+            self.request_automatic(class);
         } else {
             let delay = self.policy.retry_delay(1).min(Duration::from_secs(60));
             let next = NextStep::ReplaceIn(delay);

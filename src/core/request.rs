@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::addr::PackedAddr;
 use crate::id::ConnId;
+use crate::outbound::{ClassId, ConnClass, ProbeKind};
 use crate::proxy::Proxy;
 use crate::target::Target;
 use crate::time::TimerKey;
@@ -142,8 +143,16 @@ pub struct ConnInfo {
     pub target: Option<Target>,
     /// Retried with backoff until removed.
     pub permanent: bool,
-    /// Made by the manager from the address source, counted against `target_outbound`.
-    pub automatic: bool,
+    /// What it is for: an automatic class (its address came from the source), manual, or a
+    /// probe.
+    pub class: ConnClass,
+}
+
+impl ConnInfo {
+    /// Whether the manager made it for an automatic class.
+    pub fn is_automatic(&self) -> bool {
+        self.class.is_automatic()
+    }
 }
 
 impl fmt::Display for ConnInfo {
@@ -166,6 +175,10 @@ pub(crate) enum TimerPurpose {
     ConnectTimeout,
     Retry,
     Replace,
+    /// A permanent connection has stayed up long enough for its backoff to start over.
+    Stable,
+    /// A probe's time is up.
+    ProbeDeadline,
 }
 
 pub(crate) mod flag {
@@ -175,6 +188,9 @@ pub(crate) mod flag {
     pub(crate) const DIALING: u8 = 1 << 2;
     /// Waiting in the dial queue for a free dial slot.
     pub(crate) const QUEUED: u8 = 1 << 3;
+    pub(crate) const PROBE: u8 = 1 << 4;
+    /// Holds one of its netgroup's automatic places (outbound diversity).
+    pub(crate) const GROUPED: u8 = 1 << 5;
 }
 
 /// `io` when the request has no socket: not an `Option`, to keep the record in one line.
@@ -187,27 +203,52 @@ pub(crate) struct Record {
     io: u64,
     addr: PackedAddr,
     pub(crate) timer: Option<TimerKey>,
-    pub(crate) retry_count: u32,
+    /// The backoff policy's state: the attempt count, or the last delay (see `outbound::backoff`).
+    pub(crate) backoff: u32,
     /// The per-request connect timeout in ms; 0 = the manager's.
     timeout_ms: u32,
     pub(crate) state: ConnState,
     flags: u8,
     /// The request's own proxy: 1 + its index in the core's table; 0 for none.
     pub(crate) via: u8,
+    /// The automatic class, or the probe kind.
+    class: u8,
 }
 
 impl Record {
-    pub(crate) fn new(id: ConnId, addr: PackedAddr, opts: &ConnectOptions, via: u8, automatic: bool) -> Self {
+    pub(crate) fn new(id: ConnId, addr: PackedAddr, opts: &ConnectOptions, via: u8, class: ConnClass) -> Self {
         let mut flags = 0;
         if opts.permanent {
             flags |= flag::PERMANENT;
         }
-        if automatic {
-            flags |= flag::AUTOMATIC;
-        }
+        let class = match class {
+            ConnClass::Automatic(c) => {
+                flags |= flag::AUTOMATIC;
+                c.index() as u8
+            }
+            ConnClass::Manual => 0,
+            ConnClass::Probe(kind) => {
+                flags |= flag::PROBE;
+                match kind {
+                    ProbeKind::Feeler => 0,
+                    ProbeKind::AddrFetch => 1,
+                }
+            }
+        };
         // In range by now (`ConnectOptions::check` runs at the API), so the cast is exact.
         let timeout_ms = opts.connect_timeout.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1));
-        Record { id, io: NO_IO, addr, timer: None, retry_count: 0, timeout_ms, state: ConnState::Pending, flags, via }
+        Record {
+            id,
+            io: NO_IO,
+            addr,
+            timer: None,
+            backoff: 0,
+            timeout_ms,
+            state: ConnState::Pending,
+            flags,
+            via,
+            class,
+        }
     }
 
     pub(crate) fn addr(&self) -> PackedAddr {
@@ -256,8 +297,27 @@ impl Record {
         self.has(flag::AUTOMATIC)
     }
 
+    pub(crate) fn is_probe(&self) -> bool {
+        self.has(flag::PROBE)
+    }
+
+    /// The automatic class; meaningful only for automatic requests.
+    pub(crate) fn class_id(&self) -> ClassId {
+        ClassId::from_index(usize::from(self.class))
+    }
+
+    pub(crate) fn class(&self) -> ConnClass {
+        if self.automatic() {
+            ConnClass::Automatic(self.class_id())
+        } else if self.is_probe() {
+            ConnClass::Probe(if self.class == 0 { ProbeKind::Feeler } else { ProbeKind::AddrFetch })
+        } else {
+            ConnClass::Manual
+        }
+    }
+
     pub(crate) fn info(&self, others: &slab::Slab<Target>) -> ConnInfo {
-        ConnInfo { id: self.id, target: self.target(others), permanent: self.permanent(), automatic: self.automatic() }
+        ConnInfo { id: self.id, target: self.target(others), permanent: self.permanent(), class: self.class() }
     }
 
     pub(crate) fn connect_timeout(&self, default: Duration) -> Duration {
@@ -282,13 +342,14 @@ mod tests {
     }
 
     fn record(opts: &ConnectOptions) -> Record {
-        Record::new(ConnId::new(1), PackedAddr::new(None), opts, 0, false)
+        Record::new(ConnId::new(1), PackedAddr::new(None), opts, 0, ConnClass::Manual)
     }
 
     #[test]
     fn a_record_keeps_its_socket_key_and_address() {
         let addr: std::net::SocketAddr = "[fe80::1%3]:8333".parse().unwrap();
-        let mut r = Record::new(ConnId::new(1), PackedAddr::new(Some(addr)), &ConnectOptions::once(), 0, false);
+        let mut r =
+            Record::new(ConnId::new(1), PackedAddr::new(Some(addr)), &ConnectOptions::once(), 0, ConnClass::Manual);
         assert_eq!((r.target(&slab::Slab::new()), r.io()), (Some(Target::Ip(addr)), None));
         r.set_io(Some(IoKey(0)));
         assert_eq!(r.io(), Some(IoKey(0)), "0 is an ordinary key");
@@ -311,7 +372,7 @@ mod tests {
             id: ConnId::new(9),
             target: Some("[::1]:18444".parse().unwrap()),
             permanent: false,
-            automatic: true,
+            class: ConnClass::Automatic(ClassId::DEFAULT),
         };
         assert_eq!(info.to_string(), "[::1]:18444 (reqid 9)");
         info.target = Some("seed.example.org:8333".parse().unwrap());

@@ -21,6 +21,7 @@ use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator};
 use crate::net::Subnet;
+use crate::outbound::{Pause, ProbeKind};
 use crate::peer::Peer;
 use crate::proxy::{NoRoute, Routes};
 use crate::reactor::{Handler, Mailbox, Reactor};
@@ -152,6 +153,27 @@ impl Handle {
     /// [`Reactor::observe`], queued.
     pub fn observe(&self, peer: Peer, observation: Observation) -> Result<(), OpError> {
         self.send(Command::Observe { peer, observation })
+    }
+
+    /// [`Reactor::probe`], queued; the id is valid at once. The probe cap is checked when the
+    /// reactor applies it: a probe over it ends at once with `DialError::LimitReached`.
+    pub fn probe(&self, target: impl Into<Target>, kind: ProbeKind) -> Result<ConnId, OpError> {
+        self.check()?;
+        let target = target.into();
+        self.routes.route(&target, None).map_err(OpError::NoRoute)?;
+        let id = self.ids.next_id();
+        self.send(Command::Probe { id, target, kind })?;
+        Ok(id)
+    }
+
+    /// [`Reactor::pause`], queued.
+    pub fn pause(&self, mode: Pause) -> Result<(), OpError> {
+        self.send(Command::Pause { mode })
+    }
+
+    /// [`Reactor::resume`], queued.
+    pub fn resume(&self) -> Result<(), OpError> {
+        self.send(Command::Resume)
     }
 
     /// [`Reactor::stop`]: never refused for a full queue.

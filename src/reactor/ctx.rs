@@ -23,6 +23,7 @@ use crate::core::{
 use crate::error::OpError;
 use crate::id::ConnId;
 use crate::net::Subnet;
+use crate::outbound::{ClassId, ConnClass, Pause, ProbeKind};
 use crate::peer::{Peer, Ready};
 use crate::target::{HostName, Target};
 
@@ -122,6 +123,32 @@ impl Ctx<'_> {
     /// The bans in force, with the time each has left.
     pub fn bans(&self) -> Vec<(Subnet, Duration)> {
         self.core.bans(self.now)
+    }
+
+    /// [`Reactor::probe`], queued; the id is valid at once.
+    pub fn probe(&mut self, target: impl Into<Target>, kind: ProbeKind) -> Result<ConnId, OpError> {
+        self.check()?;
+        let target = target.into();
+        self.core.check_connect(&target, &ConnectOptions::once())?;
+        self.core.check_limit(ConnClass::Probe(kind))?;
+        let id = self.core.ids().next_id();
+        self.cmds.push_back(Command::Probe { id, target, kind });
+        Ok(id)
+    }
+
+    /// [`Reactor::pause`], queued.
+    pub fn pause(&mut self, mode: Pause) -> Result<(), OpError> {
+        self.queue(Command::Pause { mode })
+    }
+
+    /// [`Reactor::resume`], queued.
+    pub fn resume(&mut self) -> Result<(), OpError> {
+        self.queue(Command::Resume)
+    }
+
+    /// [`Reactor::anchors`].
+    pub fn anchors(&self) -> Vec<(ClassId, Target)> {
+        self.core.anchors()
     }
 
     /// Closes `peer` if `ready` says it hung up or failed (with the socket's error as the

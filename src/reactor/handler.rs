@@ -7,6 +7,7 @@ use super::Ctx;
 use crate::core::{ConnInfo, ConnState, DisconnectReason, LookupId, NextStep, ResolveError};
 use crate::error::{AddressError, DialError};
 use crate::id::InboundId;
+use crate::outbound::ClassId;
 use crate::peer::{Peer, Ready};
 use crate::target::{HostName, Target};
 
@@ -23,7 +24,7 @@ use crate::target::{HostName, Target};
 /// A handler that keeps two automatic peers from a fixed list and counts what happens:
 ///
 /// ```
-/// use connmgr::{AddressError, Config, ConnInfo, Ctx, DisconnectReason, Handler, Manager, Target};
+/// use connmgr::{AddressError, ClassId, Config, ConnInfo, Ctx, DisconnectReason, Handler, Manager, Target};
 /// use std::net::{IpAddr, SocketAddr};
 /// use std::time::{Duration, Instant};
 ///
@@ -34,7 +35,7 @@ use crate::target::{HostName, Target};
 /// }
 ///
 /// impl Handler for Counting {
-///     fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
+///     fn new_address(&mut self, _class: ClassId) -> Option<Result<Target, AddressError>> {
 ///         let addr = self.addrs.get(self.next % self.addrs.len().max(1)).copied();
 ///         self.next += 1;
 ///         Some(addr.map(Target::from).ok_or_else(|| AddressError::new("no valid connect address")))
@@ -68,7 +69,8 @@ pub trait Handler {
         let _ = ctx;
     }
 
-    /// The address source (btcd's `GetNewAddress`), asked once per automatic request.
+    /// The address source (btcd's `GetNewAddress`), asked once per automatic request of
+    /// `class` ([`ClassId::DEFAULT`] unless the configuration declares more classes).
     ///
     /// - `Some(Ok(target))`: the request dials `target` (an IP address: `Some(Ok(addr.into()))`,
     ///   a host name or an onion address; one no route reaches counts as a failed attempt).
@@ -80,7 +82,8 @@ pub trait Handler {
     ///   until `max_failed_attempts` failures in a row, then every `retry_duration`.
     ///
     /// The address must be ready: no blocking lookups here.
-    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
+    fn new_address(&mut self, class: ClassId) -> Option<Result<Target, AddressError>> {
+        let _ = class;
         None
     }
 
@@ -144,5 +147,11 @@ pub trait Handler {
     /// A timer set with [`Ctx::set_timer`] fired.
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, data: u64) {
         let _ = (ctx, data);
+    }
+
+    /// The offline detector ([`OfflineDetection`](crate::OfflineDetection)) found the node
+    /// offline (dials are held for a while, and failures charge no peer) or online again.
+    fn on_network(&mut self, ctx: &mut Ctx<'_>, online: bool) {
+        let _ = (ctx, online);
     }
 }

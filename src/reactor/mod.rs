@@ -43,6 +43,7 @@ use crate::core::{
 use crate::error::{Error, OpError};
 use crate::id::{ConnId, IdAllocator};
 use crate::net::Subnet;
+use crate::outbound::{ClassId, ConnClass, Pause, ProbeKind};
 use crate::peer::{Peer, Ready};
 use crate::proxy::Routes;
 use crate::rng::Rng;
@@ -303,9 +304,45 @@ impl<H: Handler> Reactor<H> {
         if self.core.is_stopped() {
             return Err(OpError::Stopped);
         }
+        self.core.check_limit(ConnClass::Manual)?;
         let id = self.core.ids().next_id();
         self.apply_now(Command::Connect { id, target, opts })?;
         Ok(id)
+    }
+
+    /// Dials `target` once as a probe of `kind` (Bitcoin Core's feeler or address fetch): it
+    /// counts toward no target, is never retried, and is closed
+    /// ([`DisconnectReason::ProbeDeadline`]) `probe_deadline` after it connects. At most
+    /// `max_probes` are alive ([`OpError::LimitReached`]).
+    pub fn probe(&mut self, target: impl Into<Target>, kind: ProbeKind) -> Result<ConnId, OpError> {
+        let target = target.into();
+        self.core.check_connect(&target, &ConnectOptions::once())?;
+        if self.core.is_stopped() {
+            return Err(OpError::Stopped);
+        }
+        self.core.check_limit(ConnClass::Probe(kind))?;
+        let id = self.core.ids().next_id();
+        self.apply_now(Command::Probe { id, target, kind })?;
+        Ok(id)
+    }
+
+    /// Pauses networking (Bitcoin Core's `setnetworkactive false`): no dial starts and no
+    /// inbound connection is admitted until [`resume`](Self::resume); requests wait, and the
+    /// address source is not asked. `mode` keeps the connections open or closes them.
+    pub fn pause(&mut self, mode: Pause) -> Result<(), OpError> {
+        self.apply_now(Command::Pause { mode })
+    }
+
+    /// Resumes networking after [`pause`](Self::pause): waiting requests dial.
+    pub fn resume(&mut self) -> Result<(), OpError> {
+        self.apply_now(Command::Resume)
+    }
+
+    /// The established automatic connections as `(class, target)`, oldest first: keep them
+    /// (the library does no file I/O) and give them back as `OutboundPolicy::anchors` to dial
+    /// them first at the next start.
+    pub fn anchors(&self) -> Vec<(ClassId, Target)> {
+        self.core.anchors()
     }
 
     /// Looks `name` up through Tor (btcd's `TorLookupIP`, a SOCKS5 RESOLVE to the onion proxy,
@@ -519,6 +556,11 @@ impl<H: Handler> Reactor<H> {
                 self.core.misbehaving(now, peer, persistent, transient, reason).map(drop)
             }
             Command::Observe { peer, observation } => self.core.observe(now, peer, observation),
+            Command::Probe { id, target, kind } => {
+                self.core.make_request(now, id, target, &ConnectOptions::once(), ConnClass::Probe(kind))
+            }
+            Command::Pause { mode } => self.core.pause(now, mode),
+            Command::Resume => self.core.resume(now),
             Command::State { id, reply } => {
                 // The asker may have given up; nothing to do then.
                 let _ = reply.try_send(self.core.state(id));
@@ -558,9 +600,9 @@ impl<H: Handler> Reactor<H> {
 
     fn perform(&mut self, now: Instant, action: Action) {
         match action {
-            Action::NeedAddress => {
-                let answer = if self.core.is_stopped() { None } else { self.handler.new_address() };
-                self.core.address(now, answer);
+            Action::NeedAddress { class } => {
+                let answer = if self.core.is_stopped() { None } else { self.handler.new_address(class) };
+                self.core.address(now, class, answer);
             }
             Action::Dial { id, target, proxy } => self.dial(now, id, target, proxy),
             Action::Resolve { id, name, proxy } => self.lookup(id, &name, &proxy),
@@ -580,6 +622,7 @@ impl<H: Handler> Reactor<H> {
                     Event::InboundClosed { id, reason } => h.on_inbound_closed(&mut ctx, id, &reason),
                     Event::Resolved { id, name, result } => h.on_resolved(&mut ctx, id, &name, &result),
                     Event::Timer { data } => h.on_timer(&mut ctx, data),
+                    Event::Network { online } => h.on_network(&mut ctx, online),
                 }
             }
         }

@@ -14,9 +14,13 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::core::{Core, Event, IoKey};
 use crate::id::{ConnId, InboundId};
+use crate::net::{NetGroup, NetGroupFn};
+use crate::outbound::ConnClass;
 use crate::peer::Peer;
+use crate::target::Target;
 use crate::ConnState;
 
 use super::sockets::Sockets;
@@ -36,11 +40,16 @@ pub(crate) fn event_id(event: &Event) -> Option<ConnId> {
 /// The invariant checker's memory.
 #[derive(Debug)]
 pub(crate) struct Checker {
-    target: u32,
+    /// Each automatic class's target, by class index.
+    targets: Vec<u32>,
+    max_per_netgroup: Option<u32>,
+    netgroup: NetGroupFn,
+    max_manual: u32,
+    max_probes: u32,
     seen: HashSet<ConnId>,
     max_seen: u64,
     ended: HashSet<ConnId>,
-    connected: HashMap<ConnId, (IoKey, bool)>,
+    connected: HashMap<ConnId, (IoKey, ConnClass)>,
     auto_connected: u32,
     inbound: HashSet<InboundId>,
     inbound_seen: HashSet<InboundId>,
@@ -50,9 +59,15 @@ pub(crate) struct Checker {
 
 impl Checker {
     /// A checker for a core with this target.
-    pub(crate) fn new(target: u32) -> Self {
+    pub(crate) fn new(config: &Config) -> Self {
+        let mut targets = vec![config.target_outbound];
+        targets.extend(config.outbound.classes.iter().map(|c| c.target));
         Checker {
-            target,
+            targets,
+            max_per_netgroup: config.outbound.max_per_netgroup,
+            netgroup: config.netgroup.clone(),
+            max_manual: config.outbound.max_manual.unwrap_or(u32::MAX),
+            max_probes: config.outbound.max_probes,
             seen: HashSet::new(),
             max_seen: 0,
             ended: HashSet::new(),
@@ -114,16 +129,16 @@ impl Checker {
                         "at {at:?}: Connected for {id} names another socket"
                     );
                     assert!(socket.closed.is_none(), "at {at:?}: Connected for {id} names a closed socket");
-                    let again = self.connected.insert(id, (*io, info.automatic));
+                    let again = self.connected.insert(id, (*io, info.class));
                     assert!(again.is_none(), "at {at:?}: second Connected for {id} without a Disconnected");
-                    if info.automatic {
+                    if info.is_automatic() {
                         self.auto_connected += 1;
                     }
                 }
                 Event::Disconnected { info, .. } => {
                     let was = self.connected.remove(&id);
                     assert!(was.is_some(), "at {at:?}: Disconnected for {id}, which was not connected");
-                    if info.automatic {
+                    if info.is_automatic() {
                         self.auto_connected -= 1;
                     }
                 }
@@ -142,7 +157,15 @@ impl Checker {
         let mut live = HashSet::new();
         let mut auto_established = 0;
         let mut established = HashSet::new();
+        let mut per_class = vec![0u32; self.targets.len()];
+        let mut per_group: HashMap<NetGroup, u32> = HashMap::new();
+        let (mut manual, mut probes) = (0, 0);
         for (info, state) in core.requests() {
+            match info.class {
+                ConnClass::Manual => manual += 1,
+                ConnClass::Probe(_) => probes += 1,
+                ConnClass::Automatic(_) => {}
+            }
             assert!(live.insert(info.id), "at {at:?}: two live requests with id {}", info.id);
             assert!(!self.ended.contains(&info.id), "at {at:?}: ended request {} is live again", info.id);
             if self.seen.insert(info.id) {
@@ -150,11 +173,25 @@ impl Checker {
             }
             if state == ConnState::Established {
                 established.insert(info.id);
-                if info.automatic {
+                if let ConnClass::Automatic(class) = info.class {
                     auto_established += 1;
+                    per_class[class.index()] += 1;
+                    if let Some(addr) = info.target.as_ref().and_then(Target::ip) {
+                        *per_group.entry(self.netgroup.group(addr.ip())).or_default() += 1;
+                    }
                 }
             }
         }
+        for (class, (&n, &target)) in per_class.iter().zip(&self.targets).enumerate() {
+            assert!(n <= target, "at {at:?}: {n} established in class {class}, over its target {target}");
+        }
+        if let Some(max) = self.max_per_netgroup {
+            for (group, &n) in &per_group {
+                assert!(n <= max, "at {at:?}: {n} automatic connections in {group}, over {max}");
+            }
+        }
+        assert!(manual <= self.max_manual, "at {at:?}: {manual} manual requests, over {}", self.max_manual);
+        assert!(probes <= self.max_probes, "at {at:?}: {probes} probes, over {}", self.max_probes);
         assert_eq!(live.len(), core.live_requests(), "at {at:?}: live_requests() disagrees with requests()");
         for id in &new_ids {
             assert!(id.get() > max_before, "at {at:?}: new id {id} is not above every earlier id ({max_before})");
@@ -166,11 +203,7 @@ impl Checker {
         let from_events: HashSet<ConnId> = self.connected.keys().copied().collect();
         assert_eq!(established, from_events, "at {at:?}: established requests disagree with the events");
         assert_eq!(auto_established, self.auto_connected, "at {at:?}: automatic count disagrees with the events");
-        assert!(
-            auto_established <= self.target,
-            "at {at:?}: {auto_established} automatic connections, over the target {}",
-            self.target
-        );
+
         if self.auto_history.last().map(|&(_, n)| n) != Some(auto_established) {
             self.auto_history.push((at, auto_established));
         }

@@ -45,7 +45,7 @@ mod net;
 mod sockets;
 mod source;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
@@ -62,6 +62,7 @@ use crate::core::{
 use crate::error::{DialError, FailureCause, OpError};
 use crate::id::{ConnId, InboundId};
 use crate::net::Subnet;
+use crate::outbound::{ClassId, Pause, ProbeKind};
 use crate::peer::Peer;
 use crate::target::{HostName, Target};
 use check::{event_id, Checker};
@@ -134,6 +135,7 @@ pub struct Sim {
     checker: Checker,
     checked: usize,
     outputs: u64,
+    class_sources: HashMap<ClassId, AddressSource>,
 }
 
 impl Sim {
@@ -158,7 +160,8 @@ impl Sim {
             address_requests: Vec::new(),
             resumes: Vec::new(),
             closes: Vec::new(),
-            checker: Checker::new(config.target_outbound),
+            checker: Checker::new(&config),
+            class_sources: HashMap::new(),
             checked: 0,
             outputs: 0,
         })
@@ -167,6 +170,12 @@ impl Sim {
     /// This simulator with `source` answering for the address source.
     pub fn with_source(mut self, source: AddressSource) -> Sim {
         self.source = source;
+        self
+    }
+
+    /// This simulator with `source` answering for `class` (others use the main source).
+    pub fn with_class_source(mut self, class: ClassId, source: AddressSource) -> Sim {
+        self.class_sources.insert(class, source);
         self
     }
 
@@ -435,6 +444,32 @@ impl Sim {
         self.core.bans(self.now)
     }
 
+    /// [`Core::probe`].
+    pub fn probe(&mut self, target: impl Into<Target>, kind: ProbeKind) -> Result<ConnId, OpError> {
+        let result = self.core.probe(self.now, target, kind);
+        self.drain();
+        result
+    }
+
+    /// [`Core::pause`].
+    pub fn pause(&mut self, mode: Pause) -> Result<(), OpError> {
+        let result = self.core.pause(self.now, mode);
+        self.drain();
+        result
+    }
+
+    /// [`Core::resume`].
+    pub fn resume(&mut self) -> Result<(), OpError> {
+        let result = self.core.resume(self.now);
+        self.drain();
+        result
+    }
+
+    /// [`Core::anchors`].
+    pub fn anchors(&self) -> Vec<(ClassId, Target)> {
+        self.core.anchors()
+    }
+
     /// [`Core::export_bans`], at a wall-clock time of the caller's choice.
     pub fn export_bans(&self, wall_now: SystemTime) -> String {
         self.core.export_bans(self.now, wall_now)
@@ -675,10 +710,11 @@ impl Sim {
         while let Some(action) = self.core.poll_action() {
             self.outputs += 1;
             match action {
-                Action::NeedAddress => {
+                Action::NeedAddress { class } => {
                     self.address_requests.push(at);
-                    let answer = self.source.next_answer();
-                    self.core.address(self.now, answer);
+                    let source = self.class_sources.get_mut(&class).unwrap_or(&mut self.source);
+                    let answer = source.next_answer();
+                    self.core.address(self.now, class, answer);
                 }
                 Action::Dial { id, target, proxy } => self.dial(id, target, proxy.map(|p| p.addr())),
                 Action::Resolve { id, name, .. } => self.resolve_answer(id, name),
@@ -699,10 +735,10 @@ impl Sim {
         let io = self.sockets.open(Some(Peer::Outbound(id)));
         let fate = self.net.fate(at, &target);
         self.dials.push(DialRecord { at, id, target, proxy, io });
-        if let Fate::FailNow { kind } = fate {
+        if let Fate::FailNow = fate {
             // `connect` failed synchronously: close the socket, report without `dial_started`.
             self.sockets.close(io, Closer::Io, at);
-            self.core.dial_failed(self.now, id, io::Error::new(kind, "simulated network down"));
+            self.core.dial_failed(self.now, id, crate::outbound::network_unreachable());
             return;
         }
         if !self.core.dial_started(id, io) {
@@ -710,7 +746,7 @@ impl Sim {
             return;
         }
         match fate {
-            Fate::FailNow { .. } => unreachable!(),
+            Fate::FailNow => unreachable!(),
             Fate::Fail { after, error } => self.schedule(after, Wire::Failed { id, io, error }),
             Fate::Connect { after, lifetime } => {
                 self.schedule(after, Wire::Connected { id, io });

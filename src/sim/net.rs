@@ -82,11 +82,9 @@ pub struct Flaky {
 /// A concrete outcome, decided when the dial starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Fate {
-    /// The connect call itself fails, before the dial is reported started.
-    FailNow {
-        /// The error's kind.
-        kind: io::ErrorKind,
-    },
+    /// The connect call itself fails with "network unreachable", before the dial is reported
+    /// started.
+    FailNow,
     /// The dial fails after this long with this error.
     Fail {
         /// Delay.
@@ -161,7 +159,8 @@ impl Network {
     }
 
     /// Every dial started in `from..until` (simulated time since the epoch) fails synchronously
-    /// with "network down". Scripts are not consumed by those dials.
+    /// with the OS's "network unreachable" (a local error, see `OfflineDetection`). Scripts are
+    /// not consumed by those dials.
     pub fn down(&mut self, from: Duration, until: Duration) -> &mut Self {
         self.outages.push((from, until));
         self
@@ -175,7 +174,7 @@ impl Network {
     /// Decides what happens to a dial to `addr` started at `at`.
     pub(crate) fn fate(&mut self, at: Duration, target: &Target) -> Fate {
         if self.is_down(at) {
-            return Fate::FailNow { kind: io::ErrorKind::Other };
+            return Fate::FailNow;
         }
         let scripted = self.scripts.get_mut(target).and_then(VecDeque::pop_front);
         let outcome = scripted.or_else(|| self.per_addr.get(target).copied()).unwrap_or(self.default);

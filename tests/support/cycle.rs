@@ -43,10 +43,10 @@ impl Churn {
     fn drain(&mut self) {
         while let Some(action) = self.core.poll_action() {
             match action {
-                Action::NeedAddress => {
+                Action::NeedAddress { class } => {
                     let addr = self.addrs[self.next_addr];
                     self.next_addr = (self.next_addr + 1) % self.addrs.len();
-                    self.core.address(self.now, Some(Ok(addr.into())));
+                    self.core.address(self.now, class, Some(Ok(addr.into())));
                 }
                 Action::Dial { id, target, .. } => {
                     black_box(target);

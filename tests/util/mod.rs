@@ -169,7 +169,7 @@ impl Recorder {
 }
 
 impl Handler for Recorder {
-    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
+    fn new_address(&mut self, _class: connmgr::ClassId) -> Option<Result<Target, AddressError>> {
         let addrs = self.addrs.as_ref()?;
         let n = self.addr_calls;
         self.addr_calls += 1;
