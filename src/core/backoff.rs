@@ -75,10 +75,12 @@ impl RetryPolicy {
     pub(crate) fn decide(&self, failure: Failure<'_>, rng: &mut Rng) -> NextStep {
         let Failure { retries, automatic, charge, backoff, failed_attempts } = failure;
         if retries {
-            let (delay, next) = self.backoff.next(self.retry_duration, self.max_retry_duration, *backoff, rng);
-            if charge {
-                *backoff = next;
+            let (base, cap) = (self.retry_duration, self.max_retry_duration);
+            if !charge {
+                return NextStep::RetryIn(self.backoff.hold(base, cap, *backoff, rng));
             }
+            let (delay, next) = self.backoff.next(base, cap, *backoff, rng);
+            *backoff = next;
             return NextStep::RetryIn(delay);
         }
         if !automatic {

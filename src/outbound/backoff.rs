@@ -61,6 +61,20 @@ impl Backoff {
     }
 }
 
+impl Backoff {
+    /// The delay again without a step, for a failure charged to nobody: the last delay given
+    /// (re-drawn under full jitter), or the first one if there was none.
+    pub(crate) fn hold(self, base: Duration, cap: Duration, state: u32, rng: &mut Rng) -> Duration {
+        match self {
+            Backoff::Exponential(Jitter::Decorrelated) if state != 0 => {
+                Duration::from_millis(u64::from(state)).min(cap)
+            }
+            Backoff::Exponential(Jitter::Decorrelated) => base.min(cap),
+            _ => self.next(base, cap, state.saturating_sub(1), rng).0,
+        }
+    }
+}
+
 fn saturating_mul64(d: Duration, factor: u64) -> Duration {
     match u32::try_from(factor) {
         Ok(f) => d.saturating_mul(f),
@@ -96,6 +110,21 @@ mod tests {
                 d
             })
             .collect()
+    }
+
+    #[test]
+    fn holding_repeats_the_last_delay() {
+        let mut rng = Rng::new(1);
+        for b in [Backoff::Linear, Backoff::Exponential(Jitter::None)] {
+            assert_eq!(b.hold(S, 60 * S, 0, &mut rng), S, "{b:?}: nothing given yet: the first delay");
+            let (d1, s1) = b.next(S, 60 * S, 0, &mut rng);
+            let (d2, s2) = b.next(S, 60 * S, s1, &mut rng);
+            assert_eq!(b.hold(S, 60 * S, s1, &mut rng), d1, "{b:?}");
+            assert_eq!(b.hold(S, 60 * S, s2, &mut rng), d2, "{b:?}");
+        }
+        let deco = Backoff::Exponential(Jitter::Decorrelated);
+        let (d, s) = deco.next(S, 60 * S, 0, &mut rng);
+        assert_eq!(deco.hold(S, 60 * S, s, &mut rng), Duration::from_millis(d.as_millis() as u64));
     }
 
     #[test]

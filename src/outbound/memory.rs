@@ -88,8 +88,8 @@ mod tests {
     }
 
     proptest! {
-        /// Against a model with unbounded memory: never a false "failed"; with no more live
-        /// keys than fit one set each, nothing is forgotten either.
+        /// Against a model with unbounded memory: never a false "failed", whatever the order of
+        /// failures, successes and time.
         #[test]
         fn never_claims_a_failure_that_did_not_happen(ops in prop::collection::vec((0u64..64, 0u64..50, any::<bool>()), 1..400)) {
             let mut m = FailureMemory::new(32);
