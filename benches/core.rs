@@ -43,6 +43,19 @@ fn core_cycle(c: &mut Criterion) {
         assert_eq!(allocs, 0, "REGRESSION: the core allocates in steady-state churn (K = {k})");
         group.bench_function(BenchmarkId::from_parameter(format!("k={k}")), |b| b.iter(|| churn.cycle()));
         assert_eq!(churn.in_flight(), k as usize);
+        // The same cycle with every outbound rule on (classes, diversity, jittered backoff,
+        // the stable rule, failure memory, offline detection), in the same run.
+        let mut churn = Churn::with_every_rule(k);
+        for _ in 0..20_000 + 40 * k {
+            churn.cycle();
+        }
+        let ((), allocs) = count_allocs(|| {
+            for _ in 0..CYCLES {
+                churn.cycle();
+            }
+        });
+        assert_eq!(allocs, 0, "REGRESSION: the outbound rules allocate in steady-state churn (K = {k})");
+        group.bench_function(BenchmarkId::from_parameter(format!("k={k}+rules")), |b| b.iter(|| churn.cycle()));
     }
     group.finish();
 }

@@ -17,7 +17,10 @@ use cycle::Churn;
 static ALLOC: CountingAlloc = CountingAlloc;
 
 fn steady_state_allocations(k: u32) -> u64 {
-    let mut churn = Churn::new(k);
+    steady_state_allocations_of(Churn::new(k), k)
+}
+
+fn steady_state_allocations_of(mut churn: Churn, k: u32) -> u64 {
     // Warm-up: long enough for the id map to settle (its tombstones are then cleared by
     // rehashing in place, which does not allocate).
     for _ in 0..20_000 + 40 * k {
@@ -41,6 +44,14 @@ fn churn_through_the_core_allocates_nothing_at_target_8() {
 #[test]
 fn churn_through_the_core_allocates_nothing_at_target_512() {
     assert_eq!(steady_state_allocations(512), 0, "allocations in 50,000 steady-state cycles, K = 512");
+}
+
+#[test]
+fn churn_with_every_outbound_rule_on_allocates_nothing() {
+    for k in [8, 512] {
+        let allocs = steady_state_allocations_of(Churn::with_every_rule(k), k);
+        assert_eq!(allocs, 0, "allocations in 50,000 steady-state cycles with every outbound rule, K = {k}");
+    }
 }
 
 #[test]

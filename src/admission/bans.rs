@@ -139,8 +139,7 @@ impl BanList {
         self.map.len()
     }
 
-    /// Whether no ban is held.
-    #[cfg(test)]
+    /// Whether no ban is held (expired ones not yet removed count as held).
     pub(crate) fn is_empty(&self) -> bool {
         self.map.len() == 0
     }

@@ -228,7 +228,7 @@ impl Core {
             dial_queue: VecDeque::new(),
             in_flight: 0,
             failed_attempts: 0,
-            out: OutboundState::new(config),
+            out: OutboundState::new(config, rng.next_u64()),
             established: 0,
             listeners: Slab::new(),
             limiter: InboundLimiter::new(config.max_inbound),

@@ -7,7 +7,6 @@
 //! millisecond like a banned target), a failure is judged where it is charged, and held dials
 //! wait in the dial queue that the dial limit already uses. Nothing here runs per tick.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,9 @@ use crate::config::Config;
 use crate::error::{DialError, FailureCause, OpError};
 use crate::id::ConnId;
 use crate::net::NetGroup;
-use crate::outbound::{is_local, ClassId, ConnClass, FailureMemory, Limit, Offline, Pause, ProbeKind, Verdict};
+use crate::outbound::{
+    is_local, ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
+};
 use crate::target::Target;
 use crate::time::TimerKey;
 
@@ -40,8 +41,13 @@ pub(super) struct OutboundState {
     pub(super) classes: Vec<ClassState>,
     pub(super) need_total: u32,
     max_per_netgroup: Option<u32>,
-    /// Automatic requests dialling or established, per netgroup; no zero entries.
-    groups: HashMap<NetGroup, u32>,
+    /// Automatic requests dialling or established, per netgroup tag (a keyed 32-bit hash of
+    /// the netgroup, kept in the request's record so that its release costs one lookup). Two
+    /// netgroups sharing a tag would share a place: with a secret key and a few hundred groups
+    /// at most, a chance below one in ten million, and only ever stricter.
+    groups: GroupCounts,
+    /// Keys the failure memory.
+    key: FastKey,
     manual_live: u32,
     max_manual: u32,
     probes_live: u32,
@@ -53,26 +59,33 @@ pub(super) struct OutboundState {
     offline: Option<Offline>,
     offline_timer: Option<TimerKey>,
     paused: bool,
+    /// `paused`, or offline: dials wait. Kept as one flag, read on every dial.
+    held: bool,
+    /// Whether automatic dials are screened at all (failure memory or diversity).
+    screens: bool,
+    /// `Config::netgroup` is the default, `NetGroup::of`: called directly.
+    default_groups: bool,
     /// Dialled at start, then dropped.
     anchors: Vec<(ClassId, Target)>,
 }
 
 impl OutboundState {
-    pub(super) fn new(config: &Config) -> Self {
+    pub(super) fn new(config: &Config, seed: u64) -> Self {
         let policy = &config.outbound;
         let mut classes = vec![ClassState { target: config.target_outbound, ..ClassState::default() }];
         classes.extend(policy.classes.iter().map(|c| ClassState { target: c.target, ..ClassState::default() }));
         let automatic: u32 = classes.iter().fold(0, |sum, c| sum.saturating_add(c.target));
         let groups = match policy.max_per_netgroup {
-            // One entry per automatic connection at most: sized once, never grown after.
-            Some(_) => HashMap::with_capacity(automatic.min(1 << 16) as usize),
-            None => HashMap::new(),
+            // One place per automatic request at most: sized once, never grown after.
+            Some(_) => GroupCounts::new(automatic as usize),
+            None => GroupCounts::new(0),
         };
         OutboundState {
             classes,
             need_total: 0,
             max_per_netgroup: policy.max_per_netgroup,
             groups,
+            key: FastKey(seed.rotate_left(32) ^ 0x6661_696c_7572_6573),
             manual_live: 0,
             max_manual: policy.max_manual.unwrap_or(u32::MAX),
             probes_live: 0,
@@ -84,6 +97,9 @@ impl OutboundState {
             offline: policy.offline.map(Offline::new),
             offline_timer: None,
             paused: false,
+            held: false,
+            screens: policy.failure_window.is_some() || policy.max_per_netgroup.is_some(),
+            default_groups: config.netgroup.is_default(),
             anchors: policy.anchors.clone(),
         }
     }
@@ -164,7 +180,11 @@ impl OutboundState {
 impl Core {
     /// Whether dials wait: networking is paused, or the node is offline.
     pub(super) fn dials_held(&self) -> bool {
-        self.out.paused || self.out.offline.as_ref().is_some_and(Offline::is_offline)
+        self.out.held
+    }
+
+    fn update_held(&mut self) {
+        self.out.held = self.out.paused || self.out.offline.as_ref().is_some_and(Offline::is_offline);
     }
 
     /// Dials the configured anchors, each as an automatic request of its class while the
@@ -203,6 +223,7 @@ impl Core {
     /// their own groups.
     fn target_group(&self, target: &Target) -> NetGroup {
         match target {
+            Target::Ip(addr) if self.out.default_groups => NetGroup::of(addr.ip()),
             Target::Ip(addr) => self.netgroup.group(addr.ip()),
             Target::Onion(onion, _) => NetGroup::onion(onion.pubkey()[0]),
             Target::Name(name, _) => NetGroup::named(name.as_str()),
@@ -211,13 +232,21 @@ impl Core {
 
     /// The failure memory's key for `target`: keyed, so nobody can aim collisions.
     fn memory_key(&self, target: &Target) -> u64 {
-        GroupKey(!self.group_key).hash_one(target)
+        self.out.key.hash_one(target)
+    }
+
+    /// Whether the failure memory may hold anything now (else there is nothing to look up).
+    fn memory_in_use(&self, now: Instant) -> bool {
+        self.out.memory.as_ref().is_some_and(|m| m.used() && m.may_hold(self.clock.now_tick(now)))
     }
 
     /// Checks an automatic request about to dial against the failure memory and netgroup
     /// diversity, and takes its netgroup place; false if it was skipped instead.
     pub(super) fn admit_automatic(&mut self, now: Instant, key: usize, target: &Target) -> bool {
-        if self.out.memory.is_some() {
+        if !self.out.screens {
+            return true;
+        }
+        if self.memory_in_use(now) {
             let (mem_key, tick) = (self.memory_key(target), self.clock.now_tick(now));
             if self.out.memory.as_mut().is_some_and(|m| m.failed(mem_key, tick)) {
                 self.reqs[key].set(flag::QUEUED, false);
@@ -230,16 +259,16 @@ impl Core {
         if let Some(max) = self.out.max_per_netgroup {
             if !self.reqs[key].has(flag::GROUPED) {
                 let group = self.target_group(target);
-                let count = self.out.groups.get(&group).copied().unwrap_or(0);
-                if count >= max {
+                let tag = group.tag(self.out.key.0);
+                if let Err(count) = self.out.groups.take(tag, max) {
                     self.reqs[key].set(flag::QUEUED, false);
                     self.counters.skipped_diversity += 1;
                     log::debug!("Skipping {target}: {count} automatic connection(s) in {group} already");
                     self.skip_automatic(now, key, DialError::NetgroupFull);
                     return false;
                 }
-                self.out.groups.insert(group, count + 1);
                 self.reqs[key].set(flag::GROUPED, true);
+                self.reqs[key].backoff = tag;
             }
         }
         true
@@ -250,16 +279,10 @@ impl Core {
         if !self.reqs[key].has(flag::GROUPED) {
             return;
         }
-        self.reqs[key].set(flag::GROUPED, false);
-        let Some(target) = self.target_at(key) else { return };
-        let group = self.target_group(&target);
-        match self.out.groups.get_mut(&group) {
-            Some(n) if *n > 1 => *n -= 1,
-            Some(_) => {
-                self.out.groups.remove(&group);
-            }
-            None => log::error!("{target} held no place in {group}; the netgroup function must be pure"),
-        }
+        let rec = &mut self.reqs[key];
+        rec.set(flag::GROUPED, false);
+        let tag = std::mem::take(&mut rec.backoff);
+        self.out.groups.give_back(tag);
     }
 
     /// Whether the failure of `key`'s dial is charged to its peer, and the offline detector's
@@ -299,6 +322,7 @@ impl Core {
     pub(super) fn outbound_connected(&mut self, now: Instant, key: usize) {
         if let Some(offline) = self.out.offline.as_mut() {
             if offline.succeeded() {
+                self.update_held();
                 log::info!("Network is back: a connection succeeded");
                 if let Some(timer) = self.out.offline_timer.take() {
                     self.wheel.cancel(timer);
@@ -307,7 +331,7 @@ impl Core {
                 self.pump_dial_queue(now);
             }
         }
-        if self.out.memory.is_some() {
+        if self.memory_in_use(now) {
             if let Some(target) = self.target_at(key) {
                 let mem_key = self.memory_key(&target);
                 if let Some(m) = self.out.memory.as_mut() {
@@ -316,10 +340,12 @@ impl Core {
             }
         }
         let rec = &mut self.reqs[key];
-        match (rec.permanent(), self.out.stable_after) {
-            // It has failed before: its backoff starts over only if it stays up.
-            (true, Some(after)) if rec.backoff != 0 => self.arm(now, key, TimerPurpose::Stable, after),
-            _ => rec.backoff = 0,
+        if rec.permanent() {
+            match self.out.stable_after {
+                // It has failed before: its backoff starts over only if it stays up.
+                Some(after) if rec.backoff != 0 => self.arm(now, key, TimerPurpose::Stable, after),
+                _ => rec.backoff = 0,
+            }
         }
         if self.reqs[key].is_probe() {
             self.arm(now, key, TimerPurpose::ProbeDeadline, self.out.probe_deadline);
@@ -334,6 +360,7 @@ impl Core {
         }
         let deadline = self.deadline_tick(now, pause);
         self.out.offline_timer = Some(self.wheel.insert(deadline, Timer::Offline));
+        self.update_held();
         self.actions.push_back(Action::Event(Event::Network { online: false }));
     }
 
@@ -342,6 +369,7 @@ impl Core {
         if let Some(offline) = self.out.offline.as_mut() {
             offline.pause_over();
         }
+        self.update_held();
         log::debug!("Offline pause over: dialling again");
         self.pump_dial_queue(now);
     }
@@ -411,6 +439,7 @@ impl Core {
         if !self.out.paused {
             log::info!("Networking paused ({mode:?})");
             self.out.paused = true;
+            self.update_held();
         }
         if mode == Pause::CloseConnections {
             self.close_all(now);
@@ -426,6 +455,7 @@ impl Core {
         if self.out.paused {
             log::info!("Networking resumed");
             self.out.paused = false;
+            self.update_held();
             self.pump_dial_queue(now);
         }
         Ok(())

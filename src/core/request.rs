@@ -203,7 +203,9 @@ pub(crate) struct Record {
     io: u64,
     addr: PackedAddr,
     pub(crate) timer: Option<TimerKey>,
-    /// The backoff policy's state: the attempt count, or the last delay (see `outbound::backoff`).
+    /// The backoff policy's state: the attempt count, or the last delay (see
+    /// `outbound::backoff`). Automatic requests never back off; theirs holds the keyed tag of
+    /// the netgroup whose place they hold (`flag::GROUPED`).
     pub(crate) backoff: u32,
     /// The per-request connect timeout in ms; 0 = the manager's.
     timeout_ms: u32,

@@ -98,6 +98,15 @@ impl NetGroup {
     pub fn keyed<S: BuildHasher>(&self, key: &S) -> u64 {
         key.hash_one(self)
     }
+
+    /// A keyed 32-bit tag for this group: one multiply-xorshift round over its two words, for
+    /// the outbound diversity table, which computes one on every automatic dial.
+    pub(crate) fn tag(&self, key: u64) -> u32 {
+        let mut z = (self.bits ^ key).wrapping_add((self.kind as u64) << 60 ^ key.rotate_left(17));
+        z = (z ^ (z >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        z = (z ^ (z >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        (z >> 32) as u32
+    }
 }
 
 impl fmt::Display for NetGroup {
@@ -128,6 +137,12 @@ impl NetGroupFn {
     /// The group of `ip`.
     pub fn group(&self, ip: IpAddr) -> NetGroup {
         (self.0)(canonical(ip))
+    }
+
+    /// Whether this is the default grouping (`NetGroup::of`), which callers on hot paths may
+    /// then call directly.
+    pub(crate) fn is_default(&self) -> bool {
+        *self == NetGroupFn::default()
     }
 }
 

@@ -18,13 +18,26 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct FailureMemory {
     sets: Box<[[Entry; WAYS]]>,
+    /// The latest `until` remembered: from then on every entry has expired, and the caller may
+    /// skip hashing altogether (the common case on a healthy node).
+    latest: u64,
 }
 
 impl FailureMemory {
     /// Room for about `capacity` addresses (rounded up to whole sets).
     pub(crate) fn new(capacity: usize) -> Self {
         let sets = capacity.div_ceil(WAYS).max(1);
-        FailureMemory { sets: vec![[Entry::default(); WAYS]; sets].into_boxed_slice() }
+        FailureMemory { sets: vec![[Entry::default(); WAYS]; sets].into_boxed_slice(), latest: 0 }
+    }
+
+    /// Whether anything was ever remembered (checked first: it needs no clock).
+    pub(crate) fn used(&self) -> bool {
+        self.latest != 0
+    }
+
+    /// Whether anything may still be remembered at tick `now`.
+    pub(crate) fn may_hold(&self, now: u64) -> bool {
+        now < self.latest
     }
 
     fn set(&mut self, key: u64) -> &mut [Entry; WAYS] {
@@ -42,6 +55,7 @@ impl FailureMemory {
             .or_else(|| set.iter().position(|e| e.key == 0 || e.until <= now))
             .unwrap_or_else(|| (0..WAYS).min_by_key(|&i| set[i].until).unwrap_or(0));
         set[slot] = Entry { key, until };
+        self.latest = self.latest.max(until);
     }
 
     /// Whether `key` failed and its window has not passed by tick `now`.

@@ -12,6 +12,8 @@
 
 mod backoff;
 mod class;
+mod groups;
+mod key;
 mod memory;
 mod offline;
 
@@ -19,6 +21,8 @@ use std::time::Duration;
 
 pub use backoff::{Backoff, Jitter};
 pub use class::{ClassId, ConnClass, Limit, OutboundClass, Pause, ProbeKind};
+pub(crate) use groups::GroupCounts;
+pub(crate) use key::FastKey;
 pub(crate) use memory::FailureMemory;
 #[cfg(feature = "sim")]
 pub(crate) use offline::network_unreachable;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 mod wheel;
 pub use wheel::{TimerKey, Wheel};
 
-const NANOS_PER_TICK: u128 = 1_000_000;
+const NANOS_PER_TICK: u32 = 1_000_000;
 
 /// The instant `delay` after `now`, for arming a timer. Delays longer than
 /// `Config::MAX_DURATION` (a year) count as a year, so an absurd delay
@@ -52,16 +52,16 @@ impl TickClock {
     ///
     /// Instants at or before the epoch map to tick 0; the result saturates at `u64::MAX`.
     pub(crate) fn deadline_tick(&self, at: Instant) -> u64 {
-        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
-        saturate(nanos.div_ceil(NANOS_PER_TICK))
+        let d = at.saturating_duration_since(self.epoch);
+        let partial = d.subsec_nanos() % NANOS_PER_TICK != 0;
+        millis(d).saturating_add(u64::from(partial))
     }
 
     /// Tick for "now", rounded DOWN: only whole elapsed milliseconds have passed.
     ///
     /// Instants before the epoch map to tick 0; the result saturates at `u64::MAX`.
     pub(crate) fn now_tick(&self, now: Instant) -> u64 {
-        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
-        saturate(nanos / NANOS_PER_TICK)
+        millis(now.saturating_duration_since(self.epoch))
     }
 
     /// The instant at which `tick` begins (epoch + `tick` ms).
@@ -81,8 +81,10 @@ impl TickClock {
     }
 }
 
-fn saturate(ticks: u128) -> u64 {
-    u64::try_from(ticks).unwrap_or(u64::MAX)
+/// Whole milliseconds, saturating, without the 128-bit division of `as_millis` (this runs on
+/// every event).
+fn millis(d: Duration) -> u64 {
+    d.as_secs().saturating_mul(1000).saturating_add(u64::from(d.subsec_millis()))
 }
 
 #[cfg(test)]

@@ -10,13 +10,16 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use connmgr::core::{Action, Core, IoKey};
-use connmgr::{Config, ConnId, DisconnectReason, Peer};
+use connmgr::{
+    Backoff, Config, ConnId, DisconnectReason, Jitter, OfflineDetection, OutboundClass, OutboundPolicy, Peer,
+};
 
 /// K automatic requests kept dialling; each cycle connects the oldest dial and closes it.
 pub struct Churn {
     pub core: Core,
     pub now: Instant,
-    addrs: [SocketAddr; 8],
+    /// One address per /16, more than are ever in use at once, so diversity never skips.
+    addrs: Vec<SocketAddr>,
     next_addr: usize,
     /// Dials in flight, oldest first.
     dialing: VecDeque<ConnId>,
@@ -26,11 +29,34 @@ pub struct Churn {
 impl Churn {
     /// A started core with `k` automatic dials in flight.
     pub fn new(k: u32) -> Self {
+        Self::with_policy(k, OutboundPolicy::default())
+    }
+
+    /// Every outbound rule on: two classes (the second a quarter of the dials), one automatic
+    /// connection per netgroup, exponential backoff with jitter, the stable rule, failure
+    /// memory and offline detection.
+    pub fn with_every_rule(k: u32) -> Self {
+        let policy = OutboundPolicy {
+            classes: vec![OutboundClass { name: "block-relay", target: k / 4 }],
+            max_per_netgroup: Some(1),
+            backoff: Backoff::Exponential(Jitter::Full),
+            stable_after: Some(Duration::from_secs(60)),
+            failure_window: Some(Duration::from_secs(600)),
+            offline: Some(OfflineDetection::default()),
+            ..OutboundPolicy::default()
+        };
+        Self::with_policy(k - k / 4, policy)
+    }
+
+    fn with_policy(k: u32, outbound: OutboundPolicy) -> Self {
         let now = Instant::now();
-        let config = Config { target_outbound: k, capacity: k as usize, ..Config::default() };
+        let extra: u32 = outbound.classes.iter().map(|c| c.target).sum();
+        let config = Config { target_outbound: k, capacity: (k + extra) as usize, outbound, ..Config::default() };
+        let k = k + extra;
         let core = Core::new(&config, now).expect("valid config");
-        let addrs =
-            std::array::from_fn(|i| SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, i as u8 + 1), 19100)));
+        let addrs = (0..2 * k as usize + 8)
+            .map(|i| SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10 + (i / 256) as u8, i as u8, 0, 1), 19100)))
+            .collect();
         let mut churn =
             Churn { core, now, addrs, next_addr: 0, dialing: VecDeque::with_capacity(2 * k as usize + 8), next_io: 0 };
         churn.core.start(now);
@@ -45,7 +71,11 @@ impl Churn {
             match action {
                 Action::NeedAddress { class } => {
                     let addr = self.addrs[self.next_addr];
-                    self.next_addr = (self.next_addr + 1) % self.addrs.len();
+                    // No division: it would cost the driver more than some of the core's steps.
+                    self.next_addr += 1;
+                    if self.next_addr == self.addrs.len() {
+                        self.next_addr = 0;
+                    }
                     self.core.address(self.now, class, Some(Ok(addr.into())));
                 }
                 Action::Dial { id, target, .. } => {
