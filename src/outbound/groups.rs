@@ -31,8 +31,8 @@ impl GroupCounts {
         let tag = tag.max(1);
         let slots = &mut *self.slots;
         let mask = slots.len() - 1;
-        for i in (tag as usize..).take(slots.len()) {
-            let slot = &mut slots[i & mask];
+        for n in 0..slots.len() {
+            let slot = &mut slots[(tag as usize).wrapping_add(n) & mask];
             if slot.0 == tag {
                 if slot.1 >= max {
                     return Err(slot.1);
