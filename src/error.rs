@@ -166,6 +166,9 @@ pub enum DialError {
     NoRoute(NoRoute),
     /// The target's address is banned (not dialled).
     Banned,
+    /// The target's host name did not resolve (no proxy, resolved on the reactor).
+    #[cfg(feature = "dns")]
+    Dns(crate::dns::DnsError),
 }
 
 /// The broad class of a dial failure, for counters and logs.
@@ -178,6 +181,8 @@ pub enum FailureCause {
     TimedOut,
     /// The proxy was unreachable, misbehaved, or refused us.
     Proxy,
+    /// The target's host name did not resolve (only with the `dns` feature).
+    Dns,
     /// Anything else.
     Other,
 }
@@ -192,6 +197,8 @@ impl DialError {
             DialError::Proxy(ProxyError::Socks(SocksError::ConnectionRefused)) => FailureCause::Refused,
             DialError::Proxy(ProxyError::Socks(SocksError::TtlExpired)) => FailureCause::TimedOut,
             DialError::Proxy(e) if e.is_proxy_fault() => FailureCause::Proxy,
+            #[cfg(feature = "dns")]
+            DialError::Dns(_) => FailureCause::Dns,
             _ => FailureCause::Other,
         }
     }
@@ -206,6 +213,8 @@ impl fmt::Display for DialError {
             DialError::Proxy(e) => fmt::Display::fmt(e, f),
             DialError::NoRoute(e) => fmt::Display::fmt(e, f),
             DialError::Banned => f.write_str("the address is banned"),
+            #[cfg(feature = "dns")]
+            DialError::Dns(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -335,5 +344,13 @@ mod tests {
         assert_eq!(DialError::Io(io::ErrorKind::TimedOut.into()).cause(), FailureCause::TimedOut);
         assert_eq!(DialError::Io(io::ErrorKind::ConnectionRefused.into()).cause(), FailureCause::Refused);
         assert_eq!(DialError::Io(io::ErrorKind::AddrNotAvailable.into()).cause(), FailureCause::Other);
+        #[cfg(feature = "dns")]
+        {
+            let nx = DialError::Dns(crate::dns::DnsError::NxDomain);
+            assert_eq!(
+                (nx.cause(), nx.to_string().as_str(), nx.source().is_none()),
+                (FailureCause::Dns, "no such host", true)
+            );
+        }
     }
 }

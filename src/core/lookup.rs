@@ -1,17 +1,25 @@
-//! Name lookups on the reactor: btcd's `TorLookupIP` (a SOCKS5 RESOLVE through Tor) as an
-//! operation whose answer arrives as an event, under the same deadline rules as a dial.
+//! Name lookups on the reactor: btcd's `TorLookupIP` (a SOCKS5 RESOLVE through Tor), or with no
+//! proxy and the `dns` feature the I/O layer's own DNS resolver, as an operation whose answer
+//! arrives as an event, under the same deadline rules as a dial.
 //!
 //! The core keeps each lookup in flight (its name, socket, deadline) and reports it exactly once
 //! ([`Event::Resolved`](super::Event::Resolved)): answered, failed, timed out, or cancelled by
-//! stop.
+//! stop. A DNS lookup has no socket of its own; the I/O layer gives it a key all the same, and
+//! the `Close` of that key cancels it.
+//!
+//! Also here, for host names dialled without a proxy: [`Core::dial_moved`], which lets one dial
+//! go through several sockets (one per address) under one connect timeout, and the wheel entry
+//! that wakes the I/O layer for its resolver's own deadlines.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use super::request::flag;
 use super::{Action, Core, Event, IoKey, Timer};
 use crate::error::OpError;
-use crate::proxy::{NoRoute, ProxyError};
+use crate::id::ConnId;
+use crate::proxy::ProxyError;
 use crate::target::HostName;
 use crate::time::TimerKey;
 
@@ -47,6 +55,9 @@ pub enum ResolveError {
     TimedOut(Duration),
     /// The manager stopped first.
     Canceled,
+    /// The DNS resolver failed (no proxy; the `dns` feature).
+    #[cfg(feature = "dns")]
+    Dns(crate::dns::DnsError),
 }
 
 impl fmt::Display for ResolveError {
@@ -55,6 +66,8 @@ impl fmt::Display for ResolveError {
             ResolveError::Proxy(e) => fmt::Display::fmt(e, f),
             ResolveError::TimedOut(d) => write!(f, "lookup timed out after {d:?}"),
             ResolveError::Canceled => f.write_str("lookup canceled"),
+            #[cfg(feature = "dns")]
+            ResolveError::Dns(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -97,19 +110,22 @@ impl Core {
         if self.stopped {
             return Err(OpError::Stopped);
         }
-        self.routes.lookup_proxy().map(drop).ok_or(OpError::NoRoute(NoRoute::Name))
+        self.routes.resolve_route().map(drop).map_err(OpError::NoRoute)
     }
 
     pub(crate) fn resolve_with_id(&mut self, now: Instant, id: LookupId, name: HostName) -> Result<(), OpError> {
         self.check_resolve()?;
-        let proxy = self.routes.lookup_proxy().ok_or(OpError::NoRoute(NoRoute::Name))?;
+        let proxy = self.routes.resolve_route().map_err(OpError::NoRoute)?;
         let entry = self.lookups.vacant_entry();
         let slot = super::slot_u32(entry.key());
         let deadline =
             self.clock.deadline_tick(crate::time::deadline_after(now, self.connect_timeout)).max(self.floor_tick);
         let timer = self.wheel.insert(deadline, Timer::Lookup(slot));
         entry.insert(Lookup { id, name: name.clone(), io: None, timer: Some(timer) });
-        log::debug!("Resolving {name} through {proxy} ({id})");
+        match &proxy {
+            Some(proxy) => log::debug!("Resolving {name} through {proxy} ({id})"),
+            None => log::debug!("Resolving {name} ({id})"),
+        }
         self.actions.push_back(Action::Resolve { id, name, proxy });
         Ok(())
     }
@@ -172,5 +188,35 @@ impl Core {
 
     fn lookup_slot(&self, id: LookupId) -> Option<usize> {
         self.lookups.iter().find(|(_, l)| l.id == id).map(|(slot, _)| slot)
+    }
+
+    /// A dial of a host name moved to another socket, `io`: the connect after the lookup, or
+    /// the next address after one failed. The I/O layer has closed the socket (or lookup) the
+    /// core knew, which is forgotten without a report; the connect timeout armed when the dial
+    /// started still runs, so it covers the lookup and every connect. Returns `false` if the
+    /// request no longer dials (close `io` yourself).
+    pub fn dial_moved(&mut self, id: ConnId, io: IoKey) -> bool {
+        match self.key_of(id) {
+            Some(key) if self.reqs[key].has(flag::DIALING) && self.reqs[key].io().is_some() && io.0 != u64::MAX => {
+                self.reqs[key].set_io(Some(io));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Arms a wheel entry at `at` that only wakes the I/O layer (`poll_timeout` includes it);
+    /// the I/O layer checks its own deadlines after `handle_timeout`. Cancel it with
+    /// [`cancel_io_timer`](Self::cancel_io_timer) (a key that fired is harmless).
+    #[cfg_attr(not(feature = "dns"), allow(dead_code))]
+    pub(crate) fn arm_io_timer(&mut self, at: Instant) -> TimerKey {
+        let tick = self.clock.deadline_tick(at).max(self.floor_tick);
+        self.wheel.insert(tick, Timer::Io)
+    }
+
+    /// Cancels a wheel entry of [`arm_io_timer`](Self::arm_io_timer).
+    #[cfg_attr(not(feature = "dns"), allow(dead_code))]
+    pub(crate) fn cancel_io_timer(&mut self, key: TimerKey) {
+        self.wheel.cancel(key);
     }
 }

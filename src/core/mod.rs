@@ -112,6 +112,8 @@ enum Timer {
     Lookup(u32),
     /// The soonest ban expiry.
     Bans,
+    /// A deadline of the I/O layer's own (its DNS resolver's): firing only wakes it.
+    Io,
 }
 
 /// A user timer, as `set_timer` returns it: its serial is never reused, so a key kept after
@@ -406,6 +408,7 @@ impl Core {
                 }
                 Timer::Lookup(slot) => self.lookup_timed_out(slot as usize),
                 Timer::Bans => self.bans_expire(now),
+                Timer::Io => {}
             }
         }
     }
