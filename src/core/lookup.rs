@@ -220,3 +220,77 @@ impl Core {
         self.wheel.cancel(key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ConnectOptions;
+    use crate::error::DialError;
+    use crate::{Config, ConnState, Target};
+
+    fn core(t0: Instant, timeout: Duration) -> Core {
+        let mut core =
+            Core::new(&Config { target_outbound: 0, connect_timeout: timeout, ..Config::default() }, t0).unwrap();
+        core.start(t0);
+        core
+    }
+
+    #[test]
+    fn one_connect_timeout_covers_a_names_lookup_and_every_address() {
+        let (t0, secs) = (Instant::now(), Duration::from_secs);
+        let mut core = core(t0, secs(10));
+        let id =
+            core.connect(t0, "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(), ConnectOptions::once()).unwrap();
+        assert!(matches!(core.poll_action(), Some(Action::Dial { .. })));
+        assert!(!core.dial_moved(id, IoKey(2)), "a dial not started yet has no socket to move from");
+        assert!(core.dial_started(id, IoKey(1)), "the lookup's key");
+        core.handle_timeout(t0 + secs(4));
+        assert!(core.dial_moved(id, IoKey(2)), "the first address, after the lookup");
+        core.handle_timeout(t0 + secs(8));
+        assert!(core.dial_moved(id, IoKey(3)), "the next address, after a refusal");
+        core.handle_timeout(t0 + secs(10) - Duration::from_millis(1));
+        assert_eq!(core.poll_action(), None, "neither the lookup nor a connect restarted the clock");
+        core.handle_timeout(t0 + secs(10));
+        assert_eq!(core.poll_action(), Some(Action::Close { io: IoKey(3) }), "the socket in use is the one closed");
+        assert!(matches!(
+            core.poll_action(),
+            Some(Action::Event(Event::DialFailed { error: DialError::TimedOut(t), .. })) if t == secs(10)
+        ));
+        assert!(!core.dial_moved(id, IoKey(4)), "the dial is over");
+        assert_eq!(core.state(id), Some(ConnState::Failed));
+    }
+
+    #[test]
+    fn an_io_timer_wakes_the_io_layer_and_does_nothing_else() {
+        let t0 = Instant::now();
+        let mut core = core(t0, Duration::from_secs(10));
+        let at = t0 + Duration::from_millis(250);
+        let key = core.arm_io_timer(at);
+        // Never late (a coarse wheel slot may wake earlier, which does nothing).
+        assert!(core.poll_timeout().is_some_and(|t| t <= at + Duration::from_millis(1)));
+        core.handle_timeout(at - Duration::from_millis(1));
+        assert!(core.poll_timeout().is_some(), "not yet");
+        core.handle_timeout(at + Duration::from_millis(1));
+        assert_eq!((core.poll_action(), core.poll_timeout()), (None, None));
+        core.cancel_io_timer(key); // fired already: harmless
+        let key = core.arm_io_timer(at + Duration::from_secs(1));
+        core.cancel_io_timer(key);
+        assert_eq!(core.poll_timeout(), None);
+    }
+
+    #[test]
+    fn names_route_direct_only_with_the_resolver() {
+        let t0 = Instant::now();
+        let mut core = core(t0, Duration::from_secs(10));
+        let name: Target = "seed.example.org:8333".parse().unwrap();
+        let connected = core.connect(t0, name.clone(), ConnectOptions::once());
+        let resolved = core.resolve(t0, "seed.example.org".parse().unwrap());
+        if cfg!(feature = "dns") {
+            assert!(connected.is_ok() && resolved.is_ok());
+            assert!(matches!(core.poll_action(), Some(Action::Dial { target, proxy: None, .. }) if target == name));
+            assert!(matches!(core.poll_action(), Some(Action::Resolve { proxy: None, .. })));
+        } else {
+            assert!(connected.is_err() && resolved.is_err());
+        }
+    }
+}

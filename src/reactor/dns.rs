@@ -249,7 +249,7 @@ impl<H: Handler> Reactor<H> {
     /// `error` is reported if none is left (the last failure).
     fn next_address(&mut self, now: Instant, id: ConnId, slot: u32, mut error: DialError) {
         while let Some(addr) = self.sockets.next_name_addr(slot) {
-            log::debug!("{id}: trying {addr}");
+            log::debug!("Trying {addr} (reqid {id})");
             let stage = Stage::Name(slot);
             let opened = dial::start(addr).and_then(|stream| {
                 self.sockets.insert(
@@ -275,7 +275,7 @@ impl<H: Handler> Reactor<H> {
 
     /// One address of a name dial failed: on to the next.
     pub(super) fn name_connect_failed(&mut self, now: Instant, token: Token, id: ConnId, slot: u32, error: io::Error) {
-        log::debug!("{id}: {error}");
+        log::debug!("An address failed (reqid {id}): {error}");
         self.sockets.keep_name(token);
         self.sockets.close(&self.registry, token);
         self.next_address(now, id, slot, DialError::Io(error.into()));
