@@ -16,7 +16,6 @@
 //! dial started covers the lookup and every connect. Seeding needs no core state: each seed's
 //! result goes to [`Handler::on_seeded`] when its lookup ends.
 
-use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Instant, SystemTime};
@@ -31,7 +30,6 @@ use crate::core::{LookupId, ResolveError};
 use crate::dns::{self, seed_outcome, Action, DnsError, QueryId, Resolver, ResolverConfig, Want};
 use crate::error::DialError;
 use crate::id::ConnId;
-use crate::seed::SeedAddress;
 use crate::target::HostName;
 use crate::time::TimerKey;
 
@@ -58,22 +56,21 @@ pub(super) struct Dns {
     resolver: Resolver,
     /// Each query's socket, by [`QueryId::index`] (below `max_queries`).
     sockets: Vec<Option<Token>>,
-    jobs: HashMap<dns::LookupId, Job>,
-    /// Seeds' results waiting for the handler, in the order they ended.
-    seeded: VecDeque<(String, Result<Vec<SeedAddress>, DnsError>)>,
+    /// What each lookup in flight is for: at most `max_lookups`, searched in order (a few
+    /// dozen at a time; a map would cost more code than it saves time).
+    jobs: Vec<(dns::LookupId, Job)>,
     /// The wheel entry waking the reactor at the resolver's next deadline, and that deadline.
     timer: Option<(TimerKey, Instant)>,
 }
 
 impl Dns {
     fn new(config: ResolverConfig, seed: u64) -> Self {
-        Dns {
-            resolver: Resolver::new(config, seed),
-            sockets: Vec::new(),
-            jobs: HashMap::new(),
-            seeded: VecDeque::new(),
-            timer: None,
-        }
+        Dns { resolver: Resolver::new(config, seed), sockets: Vec::new(), jobs: Vec::new(), timer: None }
+    }
+
+    fn take_job(&mut self, lookup: dns::LookupId) -> Option<Job> {
+        let index = self.jobs.iter().position(|(id, _)| *id == lookup)?;
+        Some(self.jobs.swap_remove(index).1)
     }
 
     fn socket_slot(&mut self, query: QueryId) -> &mut Option<Token> {
@@ -96,7 +93,6 @@ impl<H: Handler> Reactor<H> {
                     ResolverConfig::default()
                 })
             });
-            log::debug!("DNS resolver on the reactor, servers {:?}", config.servers);
             Box::new(Dns::new(config, rng.next_u64()))
         })
     }
@@ -109,7 +105,7 @@ impl<H: Handler> Reactor<H> {
         };
         match self.sockets.insert(&self.registry, Kind::Resolving { lookup }, Interest::READABLE) {
             Ok(token) if self.core.dial_started(id, io_key(token)) => {
-                self.dns().jobs.insert(lookup, Job::Dial { id, port, token });
+                self.dns().jobs.push((lookup, Job::Dial { id, port, token }));
             }
             Ok(token) => {
                 self.sockets.close(&self.registry, token);
@@ -130,7 +126,7 @@ impl<H: Handler> Reactor<H> {
         };
         match self.sockets.insert(&self.registry, Kind::Resolving { lookup }, Interest::READABLE) {
             Ok(token) if self.core.lookup_started(id, io_key(token)) => {
-                self.dns().jobs.insert(lookup, Job::Resolve { id, token });
+                self.dns().jobs.push((lookup, Job::Resolve { id, token }));
             }
             Ok(token) => {
                 self.sockets.close(&self.registry, token);
@@ -143,41 +139,41 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
-    /// Starts the lookups of a `seed`; lookups refused at once are reported like the others.
+    /// Starts the lookups of a `seed`; lookups refused at once are reported at once.
     pub(super) fn seed_hosts(&mut self, now: Instant, hosts: Vec<String>, port: u16) {
-        let dns = self.dns();
         for host in hosts {
-            match dns.resolver.lookup(now, &host, Want::Both) {
-                Ok(lookup) => {
-                    dns.jobs.insert(lookup, Job::Seed { host, port });
-                }
-                Err(e) => {
-                    seed_outcome(&host, &Err(e), port, SystemTime::now(), || 0);
-                    dns.seeded.push_back((host, Err(e)));
-                }
+            match self.dns().resolver.lookup(now, &host, Want::Both) {
+                Ok(lookup) => self.dns().jobs.push((lookup, Job::Seed { host, port })),
+                Err(e) => self.seeded(now, &host, port, Err(e)),
             }
         }
+    }
+
+    /// One seed's lookup ended: btcd's log line, then the handler.
+    fn seeded(&mut self, now: Instant, host: &str, port: u16, result: Result<dns::Resolved, DnsError>) {
+        let rng = &mut self.rng;
+        let batch = seed_outcome(host, &result, port, SystemTime::now(), || rng.next_u64());
+        let mut ctx = ctx_of!(self, now);
+        self.handler.on_seeded(&mut ctx, host, &result.map(|_| batch));
     }
 
     /// The core closed the placeholder of a lookup: cancel it.
     pub(super) fn cancel_lookup(&mut self, now: Instant, lookup: dns::LookupId) {
         if let Some(dns) = self.dns.as_deref_mut() {
-            dns.jobs.remove(&lookup);
+            dns.take_job(lookup);
             dns.resolver.cancel(now, lookup);
         }
     }
 
-    /// Performs one resolver action or delivers one seed's result; false if there was none.
+    /// Performs one resolver action; false if there was none.
     pub(super) fn step_dns(&mut self, now: Instant) -> bool {
-        let Some(dns) = self.dns.as_deref_mut() else { return false };
-        if let Some(action) = dns.resolver.poll_action() {
-            self.perform_dns(now, action);
-            return true;
+        match self.dns.as_deref_mut().and_then(|dns| dns.resolver.poll_action()) {
+            Some(action) => {
+                self.perform_dns(now, action);
+                true
+            }
+            None => false,
         }
-        let Some((host, result)) = dns.seeded.pop_front() else { return false };
-        let mut ctx = ctx_of!(self, now);
-        self.handler.on_seeded(&mut ctx, &host, &result);
-        true
     }
 
     fn perform_dns(&mut self, now: Instant, action: Action) {
@@ -202,7 +198,7 @@ impl<H: Handler> Reactor<H> {
                     self.sockets.close(&self.registry, token);
                 }
             }
-            Action::Done { lookup, result } => match self.dns().jobs.remove(&lookup) {
+            Action::Done { lookup, result } => match self.dns().take_job(lookup) {
                 Some(Job::Dial { id, port, token }) => {
                     self.sockets.close(&self.registry, token);
                     match result {
@@ -217,11 +213,7 @@ impl<H: Handler> Reactor<H> {
                     self.sockets.close(&self.registry, token);
                     self.core.lookup_done(id, result.map(|r| r.addrs).map_err(ResolveError::Dns));
                 }
-                Some(Job::Seed { host, port }) => {
-                    let rng = &mut self.rng;
-                    let batch = seed_outcome(&host, &result, port, SystemTime::now(), || rng.next_u64());
-                    self.dns().seeded.push_back((host, result.map(|_| batch)));
-                }
+                Some(Job::Seed { host, port }) => self.seeded(now, &host, port, result),
                 // Cancelled after it ended.
                 None => {}
             },
@@ -365,7 +357,7 @@ impl<H: Handler> Reactor<H> {
     /// report nothing).
     pub(super) fn shutdown_dns(&mut self) {
         let Some(dns) = self.dns.take() else { return };
-        let placeholders = dns.jobs.values().filter_map(|job| match job {
+        let placeholders = dns.jobs.iter().filter_map(|(_, job)| match job {
             Job::Dial { token, .. } | Job::Resolve { token, .. } => Some(*token),
             Job::Seed { .. } => None,
         });
