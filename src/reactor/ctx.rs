@@ -1,8 +1,9 @@
 //! [`Ctx`]: what a [`Handler`](super::Handler) callback can do.
 //!
-//! Operations (`connect`, `resolve`, `seed`, `disconnect`, `remove`, `close`, `stop`, ...) are queued as commands and
-//! applied when the callback returns, so the core is never changed under a callback's feet and
-//! callbacks never nest. Timers, queries, streams and `detach` act at once.
+//! Operations (`connect`, `resolve`, `seed`, `disconnect`, `remove`, `close`, `stop`, ...) are
+//! queued as commands and applied when the callback returns, so the core is never changed under
+//! a callback's feet and callbacks never nest. Timers, queries, streams and `detach` act at
+//! once.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
