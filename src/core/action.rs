@@ -27,7 +27,7 @@ pub enum Action {
     /// Start a non-blocking connect, then report [`Core::dial_started`](super::Core::dial_started)
     /// (or `dial_failed`), and later `dial_succeeded` or `dial_failed`. A host name with no
     /// proxy (the `dns` feature) is resolved first, its addresses tried in turn (see
-    /// [`Core::dial_moved`](super::Core::dial_moved)), all within the one connect timeout.
+    /// `Core::dial_moved`), all within the one connect timeout.
     Dial {
         /// The request.
         id: ConnId,

@@ -15,9 +15,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "dns")]
 use super::request::flag;
 use super::{Action, Core, Event, IoKey, Timer};
 use crate::error::OpError;
+#[cfg(feature = "dns")]
 use crate::id::ConnId;
 use crate::proxy::ProxyError;
 use crate::target::HostName;
@@ -195,6 +197,7 @@ impl Core {
     /// core knew, which is forgotten without a report; the connect timeout armed when the dial
     /// started still runs, so it covers the lookup and every connect. Returns `false` if the
     /// request no longer dials (close `io` yourself).
+    #[cfg(feature = "dns")]
     pub fn dial_moved(&mut self, id: ConnId, io: IoKey) -> bool {
         match self.key_of(id) {
             Some(key) if self.reqs[key].has(flag::DIALING) && self.reqs[key].io().is_some() && io.0 != u64::MAX => {
@@ -208,14 +211,14 @@ impl Core {
     /// Arms a wheel entry at `at` that only wakes the I/O layer (`poll_timeout` includes it);
     /// the I/O layer checks its own deadlines after `handle_timeout`. Cancel it with
     /// [`cancel_io_timer`](Self::cancel_io_timer) (a key that fired is harmless).
-    #[cfg_attr(not(feature = "dns"), allow(dead_code))]
+    #[cfg(feature = "dns")]
     pub(crate) fn arm_io_timer(&mut self, at: Instant) -> TimerKey {
         let tick = self.clock.deadline_tick(at).max(self.floor_tick);
         self.wheel.insert(tick, Timer::Io)
     }
 
     /// Cancels a wheel entry of [`arm_io_timer`](Self::arm_io_timer).
-    #[cfg_attr(not(feature = "dns"), allow(dead_code))]
+    #[cfg(feature = "dns")]
     pub(crate) fn cancel_io_timer(&mut self, key: TimerKey) {
         self.wheel.cancel(key);
     }
@@ -236,6 +239,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "dns")]
     fn one_connect_timeout_covers_a_names_lookup_and_every_address() {
         let (t0, secs) = (Instant::now(), Duration::from_secs);
         let mut core = core(t0, secs(10));
@@ -261,6 +265,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "dns")]
     fn an_io_timer_wakes_the_io_layer_and_does_nothing_else() {
         let t0 = Instant::now();
         let mut core = core(t0, Duration::from_secs(10));

@@ -113,6 +113,7 @@ enum Timer {
     /// The soonest ban expiry.
     Bans,
     /// A deadline of the I/O layer's own (its DNS resolver's): firing only wakes it.
+    #[cfg(feature = "dns")]
     Io,
 }
 
@@ -408,6 +409,7 @@ impl Core {
                 }
                 Timer::Lookup(slot) => self.lookup_timed_out(slot as usize),
                 Timer::Bans => self.bans_expire(now),
+                #[cfg(feature = "dns")]
                 Timer::Io => {}
             }
         }
