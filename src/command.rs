@@ -61,6 +61,12 @@ pub(crate) enum Command {
         peer: Peer,
         observation: Observation,
     },
+    /// DNS seeding: the names to look up (see `seed::seed_host`) and the port their nodes get.
+    #[cfg(feature = "dns")]
+    Seed {
+        hosts: Vec<String>,
+        default_port: u16,
+    },
     /// A query from another thread; the answer goes back on `reply`.
     Probe {
         id: ConnId,
@@ -129,6 +135,13 @@ impl Drop for DriverGuard<'_> {
     fn drop(&mut self) {
         self.shared.driver.store(self.outer, Ordering::Release);
     }
+}
+
+/// The names a `seed` looks up, as btcd's `SeedFromDNS` names them.
+#[cfg(feature = "dns")]
+pub(crate) fn seed_command(seeds: &[crate::seed::DnsSeed], default_port: u16, required_services: u64) -> Command {
+    let hosts = seeds.iter().map(|seed| crate::seed::seed_host(seed, required_services)).collect();
+    Command::Seed { hosts, default_port }
 }
 
 /// A small number for the calling thread, never 0 (std's `ThreadId::as_u64` is unstable).

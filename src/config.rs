@@ -77,6 +77,10 @@ pub struct Config {
     /// Commands a [`Handle`](crate::Handle) may queue before the reactor takes them; one more
     /// is refused with `OpError::Full`. 1 ..= 2^20. Default 4096.
     pub command_queue: usize,
+    /// The DNS resolver that host names dialled without a proxy, `resolve` without one and
+    /// `seed` use; `None` (the default) reads `/etc/resolv.conf` at the first lookup.
+    #[cfg(feature = "dns")]
+    pub dns: Option<crate::dns::ResolverConfig>,
 }
 
 impl Default for Config {
@@ -99,6 +103,8 @@ impl Default for Config {
             netgroup: NetGroupFn::default(),
             random_seed: None,
             command_queue: 4096,
+            #[cfg(feature = "dns")]
+            dns: None,
         }
     }
 }

@@ -176,6 +176,9 @@ pub enum DialError {
     NetgroupFull,
     /// Not dialled: a queued request found its cap reached when it was applied.
     LimitReached(Limit),
+    /// The target's host name did not resolve (no proxy, resolved on the reactor).
+    #[cfg(feature = "dns")]
+    Dns(crate::dns::DnsError),
 }
 
 /// The broad class of a dial failure, for counters and logs.
@@ -190,6 +193,8 @@ pub enum FailureCause {
     Proxy,
     /// The node's own network: down, unreachable, or no local address to connect from.
     Local,
+    /// The target's host name did not resolve (only with the `dns` feature).
+    Dns,
     /// Anything else.
     Other,
 }
@@ -205,6 +210,8 @@ impl DialError {
             DialError::Proxy(ProxyError::Socks(SocksError::ConnectionRefused)) => FailureCause::Refused,
             DialError::Proxy(ProxyError::Socks(SocksError::TtlExpired)) => FailureCause::TimedOut,
             DialError::Proxy(e) if e.is_proxy_fault() => FailureCause::Proxy,
+            #[cfg(feature = "dns")]
+            DialError::Dns(_) => FailureCause::Dns,
             _ => FailureCause::Other,
         }
     }
@@ -222,6 +229,8 @@ impl fmt::Display for DialError {
             DialError::RecentlyFailed => f.write_str("the address failed recently"),
             DialError::NetgroupFull => f.write_str("its netgroup has enough automatic connections"),
             DialError::LimitReached(limit) => fmt::Display::fmt(limit, f),
+            #[cfg(feature = "dns")]
+            DialError::Dns(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -353,5 +362,13 @@ mod tests {
         // No local address (or no free port): the node's own trouble.
         assert_eq!(DialError::Io(io::ErrorKind::AddrNotAvailable.into()).cause(), FailureCause::Local);
         assert_eq!(DialError::Io(io::ErrorKind::PermissionDenied.into()).cause(), FailureCause::Other);
+        #[cfg(feature = "dns")]
+        {
+            let nx = DialError::Dns(crate::dns::DnsError::NxDomain);
+            assert_eq!(
+                (nx.cause(), nx.to_string().as_str(), nx.source().is_none()),
+                (FailureCause::Dns, "no such host", true)
+            );
+        }
     }
 }

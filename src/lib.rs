@@ -63,6 +63,9 @@
 //!   scores), [`seed`] (DNS seeding) and [`tor`] (name lookups through Tor).
 //! - `sim` (off): a simulator that drives [`core::Core`] on simulated time with scripted
 //!   network outcomes, for testing your use of the manager.
+//! - `dns` (off): a non-blocking DNS stub resolver (module `dns`) on the reactor thread: DNS
+//!   seeding (`Reactor::seed`), host names dialled and `resolve` without a proxy. Turns on
+//!   `seed`.
 //!
 //! # Logging
 //!

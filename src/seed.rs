@@ -11,7 +11,8 @@
 //! callback receives each non-empty batch. Unlike btcd, the caller gets a
 //! [`SeedJoin`] to wait for completion, with or without a time limit, and a per-seed report.
 //! DNS resolution blocks, so none of this may run on the reactor thread; results reach the
-//! connection manager through a channel or the manager's thread-safe handle.
+//! connection manager through a channel or the manager's thread-safe handle. With the `dns`
+//! feature, `Reactor::seed` does the same on the reactor thread itself, without a thread.
 //!
 //! # Examples
 //!

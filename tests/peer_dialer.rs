@@ -11,6 +11,8 @@ mod book;
 #[path = "../examples/peer_dialer/cli.rs"]
 #[allow(dead_code)]
 mod cli;
+#[path = "support/dnsmasq.rs"]
+mod dnsmasq;
 #[path = "../examples/peer_dialer/local.rs"]
 #[allow(dead_code)]
 mod local;
@@ -28,10 +30,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::{Magic, ServiceFlags};
+use connmgr::dns::ResolverConfig;
+use connmgr::seed::DnsSeed;
 use connmgr::{Config, ConnectOptions, Manager, Peer, Target};
 
 use local::{Behaviour, LocalNet, Spec};
-use peers::{Dialer, Options};
+use peers::{Bootstrap, Dialer, Options};
 use protocol::LocalInfo;
 use report::{Report, What};
 
@@ -227,4 +231,40 @@ fn a_stop_from_another_thread_closes_everything_with_one_report_per_connection()
     assert_eq!(closed.len(), opened.len());
     assert!(m.handler().rows(Instant::now()).is_empty());
     assert_eq!(m.counters().established + m.counters().inbound, 0);
+}
+
+#[test]
+fn dns_seeds_and_seed_names_are_looked_up_on_the_reactor_and_feed_the_address_book() {
+    // Two good peers that gossip nothing: the dialer can only learn them from DNS.
+    let specs: Vec<Spec> = [Behaviour::Good; 2]
+        .iter()
+        .map(|&behaviour| Spec { addr: "127.0.0.1:0".parse().unwrap(), behaviour })
+        .collect();
+    let net = LocalNet::start(MAGIC, &specs, |_| Vec::new()).unwrap();
+    let dns_records = ["--host-record=x9.seed.test,127.0.0.1", "--host-record=peer.test,127.0.0.1"];
+    let Some(dns) = dnsmasq::Dnsmasq::start(&dns_records.map(String::from)) else { return };
+
+    let mut d = dialer(2, Duration::from_secs(10));
+    // What `--dns-seed seed.test peer.test:<port> nowhere.test` plans (the seeded nodes get the
+    // "network's" port, here the first peer's).
+    d.bootstrap = Bootstrap {
+        names: vec![("peer.test".parse().unwrap(), net.addr(1).port()), ("nowhere.test".parse().unwrap(), 1)],
+        dns_seeds: vec![DnsSeed::new("seed.test", true)],
+        port: net.addr(0).port(),
+    };
+    let config = Config {
+        target_outbound: 2,
+        connect_timeout: Duration::from_secs(5),
+        dns: Some(ResolverConfig { servers: vec![dns.addr], ..ResolverConfig::default() }),
+        ..Config::default()
+    };
+    let mut m = Manager::new(config, d).unwrap();
+    assert_eq!(m.handler().book.len(), 0, "nothing looked up before the reactor runs");
+    m.start();
+    assert!(run_until(&mut m, |m| handshaken(m).len() == 2), "handshakes: {:?}", handshaken(&m));
+    let addrs: HashSet<Target> = handshaken(&m).into_iter().map(|(_, a, _)| a).collect();
+    assert_eq!(addrs, HashSet::from([net.addr(0).into(), net.addr(1).into()]));
+    let stats = &m.handler().report.stats;
+    assert_eq!((stats.dns_answered, stats.dns_failed, stats.dns_new), (2, 1, 2), "{stats:?}");
+    assert!(records(&m).all(|r| !matches!(r.what, What::Connected { automatic: false, .. })));
 }

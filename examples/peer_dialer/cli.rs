@@ -1,8 +1,8 @@
 //! Command line: options (clap), networks, and turning address arguments into targets once, at
-//! start-up, before the reactor runs. With a proxy, host names and onion addresses stay as
-//! they are (the proxy resolves names: no DNS leak); without one, host names are resolved here,
-//! with the blocking `ToSocketAddrs`, never on the reactor thread, and onion addresses are an
-//! error.
+//! start-up, before the reactor runs. Nothing is looked up here: with a proxy, host names and
+//! onion addresses stay as they are (the proxy resolves names: no DNS leak); without one, host
+//! names given as seeds are looked up on the reactor thread once it runs (connmgr's `dns`
+//! feature), `--dns-seed` names too, and onion addresses are an error.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use bitcoin::p2p::Magic;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
-use connmgr::{Proxy, Subnet, Target};
+use connmgr::{HostName, Proxy, Subnet, Target};
 
 /// A Bitcoin P2P peer dialer on connmgr's single reactor thread.
 ///
@@ -69,7 +69,16 @@ pub struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     pub onion_proxy: Option<String>,
 
-    /// Seconds a TCP connect may take
+    /// Seed from this DNS seed, btcd-style: ask `x9.NAME` (nodes with NODE_NETWORK and
+    /// NODE_WITNESS), on the reactor thread (repeatable)
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
+    pub dns_seed: Vec<HostName>,
+
+    /// Ask this DNS server instead of the system's resolvers (repeatable, tried in order)
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_dns_server)]
+    pub dns_server: Vec<SocketAddr>,
+
+    /// Seconds a TCP connect (with its DNS lookup, for a host name) may take
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub connect_timeout: Duration,
 
@@ -147,6 +156,14 @@ fn parse_subnet(s: &str) -> Result<Subnet, String> {
     s.parse().map_err(|e| format!("`{s}`: {e}"))
 }
 
+fn parse_name(s: &str) -> Result<HostName, String> {
+    s.parse().map_err(|e| format!("`{s}`: {e}"))
+}
+
+fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| format!("`{s}` is not IP:PORT"))
+}
+
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(secs > 0.0 && secs <= 365.0 * 86_400.0) {
@@ -165,28 +182,15 @@ pub struct Routes {
 }
 
 /// Parses one address argument: `1.2.3.4:8333`, `[::1]:8333`, `::1`, `1.2.3.4`, `host:port`,
-/// `host` (the network's port), or `<56 chars>.onion[:port]`. A host name stays a name when a
-/// proxy will resolve it; otherwise it is resolved now and may yield several addresses (DNS
-/// seeds do). An onion address needs a proxy.
-pub fn resolve(arg: &str, default_port: u16, routes: Routes) -> Result<Vec<Target>, String> {
+/// `host` (the network's port), or `<56 chars>.onion[:port]`. Nothing is looked up: a host name
+/// stays a name (a proxy resolves it, or the reactor does). An onion address needs a proxy.
+pub fn target(arg: &str, default_port: u16, routes: Routes) -> Result<Target, String> {
     let arg = arg.trim();
     let target = Target::parse_with_default_port(arg, default_port).map_err(|e| format!("`{arg}`: {e}"))?;
     match &target {
-        Target::Ip(_) => Ok(vec![target]),
-        Target::Onion(..) if routes.onion || routes.proxy => Ok(vec![target]),
+        Target::Ip(_) | Target::Name(..) => Ok(target),
+        Target::Onion(..) if routes.onion || routes.proxy => Ok(target),
         Target::Onion(..) => Err(format!("`{arg}` is an onion address: give --onion-proxy or --proxy")),
-        Target::Name(..) if routes.proxy => Ok(vec![target]),
-        Target::Name(name, port) => {
-            let addrs: Vec<Target> = (name.as_str(), *port)
-                .to_socket_addrs()
-                .map_err(|e| format!("cannot resolve `{name}`: {e}"))?
-                .map(Target::Ip)
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!("`{name}` has no address"));
-            }
-            Ok(addrs)
-        }
         _ => Err(format!("`{arg}`: unsupported address")),
     }
 }
@@ -204,11 +208,16 @@ pub fn addr_file_lines(text: &str) -> Vec<&str> {
     text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).collect()
 }
 
-/// Every address the command line names, resolved.
+/// Every address the command line names, parsed.
 #[derive(Debug, Default)]
 pub struct Plan {
     /// Seeds of the address source.
     pub seeds: Vec<Target>,
+    /// Seeds given as host names with no proxy to take them: looked up on the reactor, each
+    /// address found a seed (a DNS seed's name yields many).
+    pub names: Vec<(HostName, u16)>,
+    /// `--dns-seed` names.
+    pub dns_seeds: Vec<HostName>,
     /// Permanent peers.
     pub permanent: Vec<Target>,
     /// Where to listen.
@@ -222,36 +231,53 @@ pub struct Plan {
 impl Plan {
     /// Whether no peer address was given at all (the embedded demo runs then).
     pub fn is_empty(&self) -> bool {
-        self.seeds.is_empty() && self.permanent.is_empty() && self.listen.is_none()
+        self.seeds.is_empty()
+            && self.names.is_empty()
+            && self.dns_seeds.is_empty()
+            && self.permanent.is_empty()
+            && self.listen.is_none()
+    }
+
+    /// Takes a seed argument: a host name with no proxy waits for the reactor.
+    fn seed(&mut self, target: Target) {
+        match target {
+            Target::Name(name, port) if self.proxy.is_none() => self.names.push((name, port)),
+            other => self.seeds.push(other),
+        }
     }
 }
 
 impl Cli {
-    /// Reads the address file and resolves every address, once.
+    /// Reads the address file and parses every address, once (looking nothing up).
     pub fn plan(&self) -> Result<Plan, String> {
         let port = self.network.port();
         let mut plan = Plan {
             proxy: self.proxy.as_deref().map(proxy_addr).transpose()?.map(Proxy::socks5),
             onion_proxy: self.onion_proxy.as_deref().map(proxy_addr).transpose()?.map(Proxy::tor),
+            dns_seeds: self.dns_seed.clone(),
             ..Plan::default()
         };
+        if plan.proxy.is_some() && !plan.dns_seeds.is_empty() {
+            return Err("--dns-seed asks DNS servers directly, around --proxy: give seeds as addresses".into());
+        }
         let routes = Routes { proxy: plan.proxy.is_some(), onion: plan.onion_proxy.is_some() };
         for a in &self.addrs {
-            plan.seeds.extend(resolve(a, port, routes)?);
+            plan.seed(target(a, port, routes)?);
         }
         if let Some(path) = &self.addr_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read address file {}: {e}", path.display()))?;
             for a in addr_file_lines(&text) {
-                plan.seeds.extend(resolve(a, port, routes).map_err(|e| format!("{}: {e}", path.display()))?);
+                plan.seed(target(a, port, routes).map_err(|e| format!("{}: {e}", path.display()))?);
             }
         }
         for a in &self.permanent {
-            plan.permanent.extend(resolve(a, port, routes)?);
+            // A name is dialled as it is: the reactor (or the proxy) resolves it at each dial.
+            plan.permanent.push(target(a, port, routes)?);
         }
         if let Some(l) = &self.listen {
-            let addr = resolve(l, port, Routes::default())?;
-            plan.listen = addr.first().and_then(Target::ip);
+            let addr = target(l, port, Routes::default())?.ip();
+            plan.listen = Some(addr.ok_or_else(|| format!("--listen `{l}`: an IP address, please"))?);
         }
         Ok(plan)
     }
@@ -270,26 +296,63 @@ mod tests {
     #[test]
     fn addresses_take_the_network_port_when_they_have_none() {
         let direct = Routes::default();
-        assert_eq!(resolve("127.0.0.2", 8333, direct).unwrap(), vec![t("127.0.0.2:8333")]);
-        assert_eq!(resolve("127.0.0.2:18444", 8333, direct).unwrap(), vec![t("127.0.0.2:18444")]);
-        assert_eq!(resolve("[::1]", 8333, direct).unwrap(), vec![t("[::1]:8333")]);
-        assert_eq!(resolve("::1", 8333, direct).unwrap(), vec![t("[::1]:8333")]);
-        assert_eq!(resolve("[::1]:9", 8333, direct).unwrap(), vec![t("[::1]:9")]);
-        let local = resolve("localhost:8333", 1, direct).unwrap();
-        assert!(local.iter().all(|a| a.ip().is_some_and(|ip| ip.ip().is_loopback())));
-        assert!(resolve("127.0.0.1:x", 1, direct).is_err());
-        assert!(resolve(":8333", 1, direct).is_err());
+        assert_eq!(target("127.0.0.2", 8333, direct).unwrap(), t("127.0.0.2:8333"));
+        assert_eq!(target("127.0.0.2:18444", 8333, direct).unwrap(), t("127.0.0.2:18444"));
+        assert_eq!(target("[::1]", 8333, direct).unwrap(), t("[::1]:8333"));
+        assert_eq!(target("::1", 8333, direct).unwrap(), t("[::1]:8333"));
+        assert_eq!(target("[::1]:9", 8333, direct).unwrap(), t("[::1]:9"));
+        assert_eq!(target("localhost", 1, direct).unwrap(), t("localhost:1"), "not looked up here");
+        assert!(target("127.0.0.1:x", 1, direct).is_err());
+        assert!(target(":8333", 1, direct).is_err());
     }
 
     #[test]
     fn names_and_onions_go_unresolved_to_a_proxy_and_onions_need_one() {
         let proxied = Routes { proxy: true, onion: false };
-        assert_eq!(resolve("seed.example.org", 8333, proxied).unwrap(), vec![t("seed.example.org:8333")]);
-        assert_eq!(resolve(ONION, 8333, proxied).unwrap(), vec![t(&format!("{ONION}:8333"))]);
+        assert_eq!(target("seed.example.org", 8333, proxied).unwrap(), t("seed.example.org:8333"));
+        assert_eq!(target(ONION, 8333, proxied).unwrap(), t(&format!("{ONION}:8333")));
         let onion_only = Routes { proxy: false, onion: true };
-        assert_eq!(resolve(ONION, 9, onion_only).unwrap(), vec![t(&format!("{ONION}:9"))]);
-        assert!(resolve(ONION, 8333, Routes::default()).unwrap_err().contains("--onion-proxy"));
-        assert!(resolve("bad..name", 8333, proxied).is_err());
+        assert_eq!(target(ONION, 9, onion_only).unwrap(), t(&format!("{ONION}:9")));
+        assert!(target(ONION, 8333, Routes::default()).unwrap_err().contains("--onion-proxy"));
+        assert!(target("bad..name", 8333, proxied).is_err());
+    }
+
+    #[test]
+    fn seed_names_wait_for_the_reactor_unless_a_proxy_takes_them() {
+        let plan = Cli::try_parse_from(["peer_dialer", "seed.example.org", "127.0.0.2", "--permanent", "peer.example"]);
+        let plan = plan.unwrap().plan().unwrap();
+        assert_eq!(plan.names, [("seed.example.org".parse().unwrap(), 8333)]);
+        assert_eq!(plan.seeds, [t("127.0.0.2:8333")]);
+        assert_eq!(plan.permanent, [t("peer.example:8333")], "dialled by name");
+        let proxied = Cli::try_parse_from(["peer_dialer", "--proxy", "127.0.0.1:9050", "seed.example.org"]);
+        let plan = proxied.unwrap().plan().unwrap();
+        assert_eq!((plan.names.len(), plan.seeds.clone()), (0, vec![t("seed.example.org:8333")]));
+        assert!(Cli::try_parse_from(["peer_dialer", "--listen", "localhost:1"]).unwrap().plan().is_err());
+    }
+
+    #[test]
+    fn dns_seeds_and_servers() {
+        let cli = Cli::try_parse_from([
+            "peer_dialer",
+            "--dns-seed",
+            "seed.example.org",
+            "--dns-seed",
+            "dnsseed.example.net",
+            "--dns-server",
+            "127.0.0.1:5353",
+            "--dns-server",
+            "[::1]:53",
+        ]);
+        let plan = cli.unwrap().plan().unwrap();
+        assert_eq!(plan.dns_seeds.len(), 2);
+        assert!(!plan.is_empty(), "seeds were given: no embedded demo");
+        let cli = Cli::try_parse_from(["peer_dialer", "--dns-server", "127.0.0.1:5353", "--dns-server", "[::1]:53"]);
+        assert_eq!(cli.unwrap().dns_server, ["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap()]);
+        assert!(Cli::try_parse_from(["peer_dialer", "--dns-server", "127.0.0.1"]).is_err(), "a port is needed");
+        assert!(Cli::try_parse_from(["peer_dialer", "--dns-server", "dns.example:53"]).is_err(), "an IP address");
+        assert!(Cli::try_parse_from(["peer_dialer", "--dns-seed", "bad..name"]).is_err());
+        let around = Cli::try_parse_from(["peer_dialer", "--proxy", "127.0.0.1:9050", "--dns-seed", "s.example"]);
+        assert!(around.unwrap().plan().is_err(), "no DNS around the proxy");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 // share each other's addresses, and bad ones) and dials them from a single seed; the run ends
 // by itself after about ten seconds with a summary. Point it at real nodes with, for example,
 //   cargo run --example peer_dialer -- --network signet --target 4 seed.signet.bitcoin.sprovoost.nl
+// or seed it btcd-style from DNS seeds, looked up on the same thread as everything else:
+//   cargo run --example peer_dialer -- --dns-seed seed.bitcoin.sipa.be --dns-seed dnsseed.bluematt.me
 // and stop it with Ctrl-C. `--help` lists the options; RUST_LOG=debug shows connmgr's log.
 //
 // Files: cli.rs (options), protocol.rs (framing and handshake, pure), peers.rs (the Handler),
@@ -29,11 +31,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::{Magic, ServiceFlags};
+use connmgr::dns::ResolverConfig;
+use connmgr::seed::DnsSeed;
 use connmgr::{Config, ConnectOptions, Eviction, Handle, Manager, Protection};
 
 use crate::cli::Cli;
 use crate::local::{Behaviour, LocalNet, Spec};
-use crate::peers::{Dialer, Options};
+use crate::peers::{Bootstrap, Dialer, Options};
 use crate::protocol::LocalInfo;
 use crate::report::Report;
 
@@ -87,6 +91,12 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
     for seed in &plan.seeds {
         dialer.book.add(seed.clone());
     }
+    // Looked up on the reactor thread once it runs: nothing blocks here.
+    dialer.bootstrap = Bootstrap {
+        names: plan.names.clone(),
+        dns_seeds: plan.dns_seeds.iter().map(|name| DnsSeed::new(name.as_str(), true)).collect(),
+        port: cli.network.port(),
+    };
     let config = Config {
         target_outbound: target,
         connect_timeout: cli.connect_timeout,
@@ -100,6 +110,9 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
             eviction: Some(Eviction::core()),
             ..Protection::default()
         },
+        // No --dns-server: the system's resolvers (resolv.conf), read at the first lookup.
+        dns: (!cli.dns_server.is_empty())
+            .then(|| ResolverConfig { servers: cli.dns_server.clone(), ..ResolverConfig::default() }),
         ..Config::default()
     };
     let mut manager = Manager::new(config, dialer)?;
@@ -225,8 +238,10 @@ fn banner(
         println!("  {:<22} dials in speaking another network, and comes back at 3 s", demo.intruder.to_string());
     } else {
         println!(
-            "{} seeds, {} permanent peers{}",
+            "{} seeds, {} seed names and {} DNS seeds to look up, {} permanent peers{}",
             plan.seeds.len(),
+            plan.names.len(),
+            plan.dns_seeds.len(),
             plan.permanent.len(),
             manager.local_addrs().first().map_or(String::new(), |a| format!(", listening on {a}"))
         );

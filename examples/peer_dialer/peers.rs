@@ -9,13 +9,15 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::p2p::ServiceFlags;
+use connmgr::dns::DnsError;
+use connmgr::seed::{DnsSeed, SeedAddress};
 use connmgr::{
-    AddressError, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, InboundId, NextStep, Observation,
-    Peer, Ready, Target, TimerId,
+    AddressError, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, HostName, InboundId, LookupId,
+    NextStep, Observation, Peer, Ready, ResolveError, Target, TimerId,
 };
 
 use crate::book::AddrBook;
@@ -34,6 +36,22 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// Automatic outbound connections wanted (the manager's `target_outbound`).
     pub target: u32,
+}
+
+/// The services a `--dns-seed` is asked for (`x9.<seed>`), as btcd asks: NODE_NETWORK and
+/// NODE_WITNESS.
+pub const SEED_SERVICES: u64 = 9;
+
+/// What the dialer looks up on the reactor thread when the manager starts: nothing blocks
+/// before it, and every lookup's addresses join the book as they arrive.
+#[derive(Clone, Debug, Default)]
+pub struct Bootstrap {
+    /// Seeds given as host names, each with its port: every address found becomes a seed.
+    pub names: Vec<(HostName, u16)>,
+    /// DNS seeds, asked btcd-style for nodes with [`SEED_SERVICES`].
+    pub dns_seeds: Vec<DnsSeed>,
+    /// The network's default port, for the nodes DNS seeds return.
+    pub port: u16,
 }
 
 /// One live connection.
@@ -58,6 +76,10 @@ pub struct Dialer {
     pub book: AddrBook,
     /// The reporter.
     pub report: Report,
+    /// Looked up when the manager starts.
+    pub bootstrap: Bootstrap,
+    /// Lookups of seed names in flight, with their port.
+    lookups: HashMap<LookupId, u16>,
     conns: HashMap<Peer, Conn>,
     /// Handshake timers: the data given to `set_timer` (a serial number) to the connection.
     timers: HashMap<u64, Peer>,
@@ -72,6 +94,8 @@ impl Dialer {
             opts,
             book: AddrBook::new(10_000),
             report,
+            bootstrap: Bootstrap::default(),
+            lookups: HashMap::new(),
             conns: HashMap::new(),
             timers: HashMap::new(),
             serial: 0,
@@ -103,6 +127,19 @@ impl Dialer {
             Peer::Inbound(id) => (1, id.serial()),
         });
         rows
+    }
+
+    /// Addresses from DNS join the book; the automatic requests that found it empty are asked
+    /// for again, up to the target.
+    fn seeded(&mut self, ctx: &mut Ctx<'_>, name: &str, found: Result<Vec<SocketAddr>, String>) {
+        let found = found.map(|addrs| {
+            let new = addrs.iter().filter(|&&a| self.book.add(a.into())).count();
+            for _ in 0..new.min(self.opts.target as usize) {
+                let _ = ctx.new_conn_req();
+            }
+            (addrs.len(), new)
+        });
+        self.report.seeded(ctx.now(), name, found);
     }
 
     /// A connection is up: start its session (our `version` goes out now) and its deadline.
@@ -293,6 +330,46 @@ impl Dialer {
 }
 
 impl Handler for Dialer {
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        for (name, port) in std::mem::take(&mut self.bootstrap.names) {
+            match ctx.resolve(name.clone()) {
+                Ok(id) => {
+                    self.lookups.insert(id, port);
+                }
+                Err(e) => self.report.seeded(ctx.now(), name.as_str(), Err(e.to_string())),
+            }
+        }
+        let seeds = std::mem::take(&mut self.bootstrap.dns_seeds);
+        if !seeds.is_empty() {
+            if let Err(e) = ctx.seed(&seeds, self.bootstrap.port, SEED_SERVICES) {
+                log::warn!("DNS seeding refused: {e}");
+            }
+        }
+    }
+
+    fn on_resolved(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: LookupId,
+        name: &HostName,
+        result: &Result<Vec<IpAddr>, ResolveError>,
+    ) {
+        let Some(port) = self.lookups.remove(&id) else { return };
+        let found = match result {
+            Ok(ips) => Ok(ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect()),
+            Err(e) => Err(report::error_chain(e)),
+        };
+        self.seeded(ctx, name.as_str(), found);
+    }
+
+    fn on_seeded(&mut self, ctx: &mut Ctx<'_>, host: &str, result: &Result<Vec<SeedAddress>, DnsError>) {
+        let found = match result {
+            Ok(addrs) => Ok(addrs.iter().map(|a| a.addr).collect()),
+            Err(e) => Err(e.to_string()),
+        };
+        self.seeded(ctx, host, found);
+    }
+
     fn new_address(&mut self, _class: connmgr::ClassId) -> Option<Result<Target, AddressError>> {
         // `None` rather than `Err` when the book has nothing to offer: no request is made and no
         // failure is counted, so the manager does not burn through `max_failed_attempts`

@@ -112,6 +112,14 @@ pub struct Stats {
     pub addresses_received: u64,
     /// New addresses among them.
     pub addresses_learned: u64,
+    /// DNS lookups of seeds (names and `--dns-seed`s) that answered, and that failed.
+    pub dns_answered: u64,
+    /// See `dns_answered`.
+    pub dns_failed: u64,
+    /// Addresses they gave, and new ones among them.
+    pub dns_addresses: u64,
+    /// See `dns_addresses`.
+    pub dns_new: u64,
 }
 
 /// The reporter.
@@ -158,6 +166,28 @@ impl Report {
             self.records.pop_front();
         }
         self.records.push_back(record);
+    }
+}
+
+impl Report {
+    /// A seed's lookup ended: `(addresses, new)` or why it failed.
+    pub fn seeded(&mut self, now: Instant, name: &str, result: Result<(usize, usize), String>) {
+        let what = match &result {
+            Ok((found, new)) => {
+                self.stats.dns_answered += 1;
+                self.stats.dns_addresses += *found as u64;
+                self.stats.dns_new += *new as u64;
+                format!("{found} addresses, {new} new")
+            }
+            Err(e) => {
+                self.stats.dns_failed += 1;
+                format!("lookup failed: {e}")
+            }
+        };
+        if self.echo {
+            let at = fmt_secs(now.saturating_duration_since(self.start));
+            println!("[{at:>8}] {:<5} {name:<22} {what}", "dns");
+        }
     }
 }
 
@@ -211,6 +241,7 @@ pub fn failure_label(error: &DialError) -> String {
         _ => match error.cause() {
             FailureCause::Refused => "dial refused".into(),
             FailureCause::TimedOut => "dial timed out".into(),
+            FailureCause::Dns => "name did not resolve".into(),
             _ => "dial failed (other)".into(),
         },
     }
@@ -303,6 +334,13 @@ pub fn summary(elapsed: Duration, counters: &Counters, stats: &Stats) -> String 
         "  addresses learned    {} new (of {} received in {} addr messages)",
         stats.addresses_learned, stats.addresses_received, stats.addr_messages
     );
+    if stats.dns_answered + stats.dns_failed > 0 {
+        let _ = writeln!(
+            s,
+            "  seeded from DNS      {} new (of {} in {} answers; {} lookups failed)",
+            stats.dns_new, stats.dns_addresses, stats.dns_answered, stats.dns_failed
+        );
+    }
     let c = counters;
     let refused = [
         ("banned", c.rejected_banned),

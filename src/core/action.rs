@@ -29,7 +29,9 @@ pub enum Action {
         class: ClassId,
     },
     /// Start a non-blocking connect, then report [`Core::dial_started`](super::Core::dial_started)
-    /// (or `dial_failed`), and later `dial_succeeded` or `dial_failed`.
+    /// (or `dial_failed`), and later `dial_succeeded` or `dial_failed`. A host name with no
+    /// proxy (the `dns` feature) is resolved first, its addresses tried in turn (see
+    /// `Core::dial_moved`), all within the one connect timeout.
     Dial {
         /// The request.
         id: ConnId,
@@ -38,16 +40,17 @@ pub enum Action {
         /// Through this proxy, or direct.
         proxy: Option<Arc<Proxy>>,
     },
-    /// Resolve `name` through `proxy` (a SOCKS5 RESOLVE): open a socket, report
-    /// [`Core::lookup_started`](super::Core::lookup_started), then
-    /// [`Core::lookup_done`](super::Core::lookup_done).
+    /// Resolve `name` through `proxy` (a SOCKS5 RESOLVE), or with no proxy (the `dns`
+    /// feature) with a DNS resolver: start it, report
+    /// [`Core::lookup_started`](super::Core::lookup_started) with a key the matching `Close`
+    /// cancels it by, then [`Core::lookup_done`](super::Core::lookup_done).
     Resolve {
         /// The lookup.
         id: LookupId,
         /// The name.
         name: HostName,
-        /// Tor's SOCKS port.
-        proxy: Arc<Proxy>,
+        /// Tor's SOCKS port, or `None`: the I/O layer's own resolver.
+        proxy: Option<Arc<Proxy>>,
     },
     /// Close this socket (exactly once; report nothing more about it).
     Close {

@@ -117,6 +117,9 @@ enum Timer {
     Bans,
     /// The offline pause is over.
     Offline,
+    /// A deadline of the I/O layer's own (its DNS resolver's): firing only wakes it.
+    #[cfg(feature = "dns")]
+    Io,
 }
 
 /// A user timer, as `set_timer` returns it: its serial is never reused, so a key kept after
@@ -408,6 +411,8 @@ impl Core {
                 Timer::Lookup(slot) => self.lookup_timed_out(slot as usize),
                 Timer::Bans => self.bans_expire(now),
                 Timer::Offline => self.offline_pause_over(now),
+                #[cfg(feature = "dns")]
+                Timer::Io => {}
             }
         }
     }

@@ -129,6 +129,11 @@
 //! Seeding: look up [`seed_host`](crate::seed::seed_host) of every seed with [`Want::Both`],
 //! remember which lookup is which seed, and turn each `Done` into addresses with
 //! [`seed_outcome`] as it arrives.
+//!
+//! The [`Reactor`](crate::Reactor) drives it for you, on its own `Poll` and timer wheel:
+//! `seed` (answered in [`Handler::on_seeded`](crate::Handler::on_seeded)), host names dialled
+//! without a proxy, and `resolve` without one, configured by `Config::dns`. The protocol above
+//! is for an I/O layer of your own.
 
 mod codec;
 mod conf;

@@ -23,7 +23,7 @@ use crate::id::{ConnId, IdAllocator};
 use crate::net::Subnet;
 use crate::outbound::{Pause, ProbeKind};
 use crate::peer::Peer;
-use crate::proxy::{NoRoute, Routes};
+use crate::proxy::Routes;
 use crate::reactor::{Handler, Mailbox, Reactor};
 use crate::target::{HostName, Target};
 
@@ -103,10 +103,21 @@ impl Handle {
     /// [`Reactor::resolve`], queued; the id is valid at once.
     pub fn resolve(&self, name: HostName) -> Result<LookupId, OpError> {
         self.check()?;
-        self.routes.lookup_proxy().ok_or(OpError::NoRoute(NoRoute::Name))?;
+        self.routes.resolve_route().map_err(OpError::NoRoute)?;
         let id = LookupId::new(self.lookup_ids.next_id().get());
         self.send(Command::Resolve { id, name })?;
         Ok(id)
+    }
+
+    /// [`Reactor::seed`], queued.
+    #[cfg(feature = "dns")]
+    pub fn seed(
+        &self,
+        seeds: &[crate::seed::DnsSeed],
+        default_port: u16,
+        required_services: u64,
+    ) -> Result<(), OpError> {
+        self.send(crate::command::seed_command(seeds, default_port, required_services))
     }
 
     /// [`Reactor::new_conn_req`], queued.

@@ -3,8 +3,8 @@
 //!
 //! - An onion address goes through the onion proxy, else the general proxy, else nowhere: it
 //!   fails at once with [`NoRoute::Onion`].
-//! - A host name goes through the general proxy, unresolved (no DNS leak), else nowhere
-//!   ([`NoRoute::Name`]).
+//! - A host name goes through the general proxy, unresolved (no DNS leak); else, with the `dns`
+//!   feature, direct, resolved on the reactor; else nowhere ([`NoRoute::Name`]).
 //! - An IP address goes through the general proxy if there is one, else direct.
 //! - A request's own proxy ([`ConnectOptions::via`](crate::ConnectOptions::via)) overrides both.
 //!
@@ -84,7 +84,8 @@ impl fmt::Display for Proxy {
 pub enum NoRoute {
     /// An onion address, and no proxy to reach it (`onion_proxy` or `proxy`).
     Onion,
-    /// A host name, and no proxy to resolve it.
+    /// A host name, and no proxy to resolve it (without the `dns` feature, which resolves it
+    /// on the reactor).
     Name,
 }
 
@@ -118,8 +119,22 @@ impl Routes {
         }
         match target {
             Target::Onion(..) => self.onion.as_ref().or(self.proxy.as_ref()).cloned().map(Some).ok_or(NoRoute::Onion),
-            Target::Name(..) => self.proxy.clone().map(Some).ok_or(NoRoute::Name),
+            Target::Name(..) => match &self.proxy {
+                Some(proxy) => Ok(Some(Arc::clone(proxy))),
+                None if cfg!(feature = "dns") => Ok(None),
+                None => Err(NoRoute::Name),
+            },
             _ => Ok(self.proxy.clone()),
+        }
+    }
+
+    /// How `resolve` looks a name up: through the Tor proxy (`Some`), else, with the `dns`
+    /// feature, with the reactor's own resolver (`None`).
+    pub(crate) fn resolve_route(&self) -> Result<Option<Arc<Proxy>>, NoRoute> {
+        match self.lookup_proxy() {
+            Some(proxy) => Ok(Some(proxy)),
+            None if cfg!(feature = "dns") => Ok(None),
+            None => Err(NoRoute::Name),
         }
     }
 
@@ -140,11 +155,17 @@ mod tests {
     const ONION: &str = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:8333";
 
     #[test]
-    fn with_no_proxy_only_ip_targets_route_and_they_go_direct() {
+    fn with_no_proxy_ip_targets_go_direct_and_names_only_with_the_resolver() {
         let routes = Routes::new(None, None);
         assert_eq!(routes.route(&t("1.2.3.4:8333"), None), Ok(None));
-        assert_eq!(routes.route(&t("seed.example.org:8333"), None), Err(NoRoute::Name));
         assert_eq!(routes.route(&t(ONION), None), Err(NoRoute::Onion));
+        if cfg!(feature = "dns") {
+            assert_eq!(routes.route(&t("seed.example.org:8333"), None), Ok(None));
+            assert_eq!(routes.resolve_route(), Ok(None));
+        } else {
+            assert_eq!(routes.route(&t("seed.example.org:8333"), None), Err(NoRoute::Name));
+            assert_eq!(routes.resolve_route(), Err(NoRoute::Name));
+        }
     }
 
     #[test]
@@ -166,7 +187,7 @@ mod tests {
         assert_eq!(routes.lookup_proxy().as_deref(), Some(&tor));
         let only_onion = Routes::new(None, Some(&tor));
         assert_eq!(only_onion.route(&t("1.2.3.4:1"), None), Ok(None), "the onion proxy is for onions only");
-        assert_eq!(only_onion.route(&t("seed.example.org:1"), None), Err(NoRoute::Name));
+        assert_eq!(only_onion.resolve_route().unwrap().as_deref(), Some(&tor), "lookups go through Tor");
         let own = Arc::new(general.clone());
         assert_eq!(only_onion.route(&t("seed.example.org:1"), Some(&own)).unwrap().as_deref(), Some(&general));
         assert!(tor.isolates_streams() && !general.isolates_streams());

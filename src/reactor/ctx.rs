@@ -1,8 +1,9 @@
 //! [`Ctx`]: what a [`Handler`](super::Handler) callback can do.
 //!
-//! Operations (`connect`, `disconnect`, `remove`, `close`, `stop`) are queued as commands and
-//! applied when the callback returns, so the core is never changed under a callback's feet and
-//! callbacks never nest. Timers, queries, streams and `detach` act at once.
+//! Operations (`connect`, `resolve`, `seed`, `disconnect`, `remove`, `close`, `stop`, ...) are
+//! queued as commands and applied when the callback returns, so the core is never changed under
+//! a callback's feet and callbacks never nest. Timers, queries, streams and `detach` act at
+//! once.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -63,6 +64,17 @@ impl Ctx<'_> {
         let id = LookupId::new(self.core.lookup_ids().next_id().get());
         self.cmds.push_back(Command::Resolve { id, name });
         Ok(id)
+    }
+
+    /// [`Reactor::seed`](super::Reactor::seed), applied when the callback returns.
+    #[cfg(feature = "dns")]
+    pub fn seed(
+        &mut self,
+        seeds: &[crate::seed::DnsSeed],
+        default_port: u16,
+        required_services: u64,
+    ) -> Result<(), OpError> {
+        self.queue(crate::command::seed_command(seeds, default_port, required_services))
     }
 
     /// [`Reactor::new_conn_req`](super::Reactor::new_conn_req), applied when the callback

@@ -89,9 +89,11 @@ impl<H: Handler> Reactor<H> {
                 let handshake = Handshake::connect(&target, auth(proxy, &mut self.rng));
                 (proxy.addr(), Stage::Proxy(self.sockets.add_handshake(handshake)))
             }
-            None => match target.ip() {
-                Some(addr) => (addr, Stage::Tcp),
-                None => {
+            None => match &target {
+                Target::Ip(addr) => (*addr, Stage::Tcp),
+                #[cfg(feature = "dns")]
+                Target::Name(name, port) => return self.dial_name(now, id, name, *port),
+                _ => {
                     // The core routes only IP targets direct; anything else is a bug here.
                     log::error!("{target} has no route; not dialled");
                     return self.core.dial_failed(now, id, io::Error::from(io::ErrorKind::AddrNotAvailable));
@@ -108,7 +110,7 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
-    /// Starts a lookup for `Action::Resolve`.
+    /// Starts a lookup through a proxy for `Action::Resolve`.
     pub(super) fn lookup(&mut self, id: LookupId, name: &HostName, proxy: &Proxy) {
         let handshake = match Handshake::resolve(name.as_str(), auth(proxy, &mut self.rng)) {
             Ok(handshake) => handshake,
@@ -158,16 +160,27 @@ impl<H: Handler> Reactor<H> {
         }) else {
             return;
         };
-        if let Stage::Tcp | Stage::Proxy(_) = *stage {
+        if !matches!(*stage, Stage::Socks(_) | Stage::Open) {
             let closed = event.is_error() || event.is_write_closed() || event.is_read_closed();
             match dial::check(stream, closed) {
                 Progress::Connecting => return,
                 Progress::Failed(error) => {
+                    // A host name's address failed: the next one, if any.
+                    #[cfg(feature = "dns")]
+                    if let (Stage::Name(slot), Owner::Request(id)) = (*stage, owner) {
+                        return self.name_connect_failed(now, token, id, slot, error);
+                    }
                     let error = connect_error(*stage, error);
                     return self.fail(now, token, owner, error);
                 }
                 Progress::Connected => match *stage {
                     Stage::Proxy(slot) => *stage = Stage::Socks(slot),
+                    #[cfg(feature = "dns")]
+                    Stage::Name(_) => {
+                        // Frees the name's other addresses.
+                        self.sockets.open(token);
+                        return self.connected(now, token, owner, Ready::from_event(event));
+                    }
                     _ => {
                         *stage = Stage::Open;
                         return self.connected(now, token, owner, Ready::from_event(event));
@@ -235,6 +248,8 @@ fn connect_error(stage: Stage, error: io::Error) -> DialError {
     match stage {
         Stage::Proxy(_) | Stage::Socks(_) => DialError::Proxy(ProxyError::Unreachable(error.into())),
         Stage::Tcp | Stage::Open => DialError::Io(error.into()),
+        #[cfg(feature = "dns")]
+        Stage::Name(_) => DialError::Io(error.into()),
     }
 }
 

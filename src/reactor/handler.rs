@@ -10,6 +10,8 @@ use crate::id::InboundId;
 use crate::outbound::ClassId;
 use crate::peer::{Peer, Ready};
 use crate::target::{HostName, Target};
+#[cfg(feature = "dns")]
+use crate::{dns::DnsError, seed::SeedAddress};
 
 /// The user's side of the manager. Implement the methods you need; the defaults do nothing,
 /// except [`on_ready`](Handler::on_ready), which closes connections the peer has closed.
@@ -153,5 +155,13 @@ pub trait Handler {
     /// offline (dials are held for a while, and failures charge no peer) or online again.
     fn on_network(&mut self, ctx: &mut Ctx<'_>, online: bool) {
         let _ = (ctx, online);
+    }
+
+    /// One DNS seed of a [`Ctx::seed`] answered (feature `dns`): `host` is the name looked up,
+    /// `result` its nodes (default port, 3 to 7 days old, services 0), or why there are none.
+    /// Once per seed, as each answer arrives; btcd's Info lines are already logged.
+    #[cfg(feature = "dns")]
+    fn on_seeded(&mut self, ctx: &mut Ctx<'_>, host: &str, result: &Result<Vec<SeedAddress>, DnsError>) {
+        let _ = (ctx, host, result);
     }
 }

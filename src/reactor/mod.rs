@@ -68,8 +68,10 @@ macro_rules! ctx_of {
     };
 }
 
-// Declared after `ctx_of!`, which it uses (macros are in scope from their definition on).
+// Declared after `ctx_of!`, which they use (macros are in scope from their definition on).
 mod dialing;
+#[cfg(feature = "dns")]
+mod dns;
 
 /// A connection's stream handed over by `detach`, with its inbound slot if it was accepted:
 /// the slot counts against `max_inbound` until you drop it.
@@ -151,6 +153,11 @@ pub struct Reactor<H: Handler> {
     /// For Tor's stream isolation credentials.
     rng: Rng,
     finished: bool,
+    /// The DNS resolver, made at the first lookup, and its configuration until then.
+    #[cfg(feature = "dns")]
+    dns: Option<Box<dns::Dns>>,
+    #[cfg(feature = "dns")]
+    dns_config: Option<crate::dns::ResolverConfig>,
 }
 
 impl<H: Handler> Reactor<H> {
@@ -181,6 +188,10 @@ impl<H: Handler> Reactor<H> {
             shared: Arc::new(Shared::default()),
             rng: Rng::from_os(),
             finished: false,
+            #[cfg(feature = "dns")]
+            dns: None,
+            #[cfg(feature = "dns")]
+            dns_config: config.dns.clone(),
         };
         for &addr in &config.listeners {
             let listener = std::net::TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })?;
@@ -267,6 +278,10 @@ impl<H: Handler> Reactor<H> {
                 let mut ctx = ctx_of!(self, now);
                 self.handler.on_ready(&mut ctx, peer, Ready::from_event(event));
             }
+            #[cfg(feature = "dns")]
+            Kind::DnsUdp { .. } | Kind::DnsTcp { .. } => self.dns_ready(now, token, event),
+            #[cfg(feature = "dns")]
+            Kind::Resolving { .. } => {}
         }
         self.run(now);
     }
@@ -279,6 +294,8 @@ impl<H: Handler> Reactor<H> {
         while self.core.handle_timeout_batch(now, TIMER_BATCH) {
             self.run(now);
         }
+        #[cfg(feature = "dns")]
+        self.dns_timeout(now);
         self.run(now);
         self.sockets.release();
     }
@@ -347,12 +364,30 @@ impl<H: Handler> Reactor<H> {
 
     /// Looks `name` up through Tor (btcd's `TorLookupIP`, a SOCKS5 RESOLVE to the onion proxy,
     /// else the proxy) without blocking; [`Handler::on_resolved`] gets the answer, within the
-    /// connect timeout. Refused at once with no proxy ([`OpError::NoRoute`]).
+    /// connect timeout. With no proxy, the `dns` feature looks it up with the reactor's own
+    /// resolver (A and AAAA, IPv6 first); without it, it is refused at once
+    /// ([`OpError::NoRoute`]).
     pub fn resolve(&mut self, name: HostName) -> Result<LookupId, OpError> {
         self.core.check_resolve()?;
         let id = LookupId::new(self.core.lookup_ids().next_id().get());
         self.apply_now(Command::Resolve { id, name })?;
         Ok(id)
+    }
+
+    /// DNS seeding on the reactor (btcd's `SeedFromDNS`, feature `dns`): looks up every seed
+    /// at once (a filtering seed as `x<required_services hex>.<host>`, see
+    /// [`seed_host`](crate::seed::seed_host)); each seed's nodes, with `default_port` and a
+    /// timestamp 3 to 7 days old, go to [`Handler::on_seeded`] as its answer arrives, or why
+    /// there are none. No thread, nothing blocking; seeds still running when the manager stops
+    /// report nothing.
+    #[cfg(feature = "dns")]
+    pub fn seed(
+        &mut self,
+        seeds: &[crate::seed::DnsSeed],
+        default_port: u16,
+        required_services: u64,
+    ) -> Result<(), OpError> {
+        self.apply_now(crate::command::seed_command(seeds, default_port, required_services))
     }
 
     /// Asks for one more automatic request (btcd's `NewConnReq`) if fewer than
@@ -529,12 +564,20 @@ impl<H: Handler> Reactor<H> {
         loop {
             if let Some(action) = self.core.poll_action() {
                 self.perform(now, action);
-            } else if let Some(cmd) = self.cmds.pop_front() {
+                continue;
+            }
+            #[cfg(feature = "dns")]
+            if self.step_dns(now) {
+                continue;
+            }
+            if let Some(cmd) = self.cmds.pop_front() {
                 if let Err(e) = self.apply(now, cmd) {
                     // The core has already logged unknown ids at btcd's level.
                     log::debug!("queued operation not applied: {e}");
                 }
             } else {
+                #[cfg(feature = "dns")]
+                self.sync_dns_timer();
                 return;
             }
         }
@@ -561,6 +604,14 @@ impl<H: Handler> Reactor<H> {
             }
             Command::Pause { mode } => self.core.pause(now, mode),
             Command::Resume => self.core.resume(now),
+            #[cfg(feature = "dns")]
+            Command::Seed { hosts, default_port } => {
+                if self.core.is_stopped() {
+                    return Err(OpError::Stopped);
+                }
+                self.seed_hosts(now, hosts, default_port);
+                Ok(())
+            }
             Command::State { id, reply } => {
                 // The asker may have given up; nothing to do then.
                 let _ = reply.try_send(self.core.state(id));
@@ -578,6 +629,8 @@ impl<H: Handler> Reactor<H> {
         self.stop_queued = true;
         self.core.stop(now)?;
         self.run(now);
+        #[cfg(feature = "dns")]
+        self.shutdown_dns();
         for (token, addr) in std::mem::take(&mut self.listeners) {
             if let Some(Kind::Listener { key, .. }) = self.sockets.take(&self.registry, token) {
                 self.core.remove_listener(key);
@@ -605,10 +658,20 @@ impl<H: Handler> Reactor<H> {
                 self.core.address(now, class, answer);
             }
             Action::Dial { id, target, proxy } => self.dial(now, id, target, proxy),
-            Action::Resolve { id, name, proxy } => self.lookup(id, &name, &proxy),
-            Action::Close { io } => {
-                self.sockets.close(&self.registry, token_of(io));
+            Action::Resolve { id, name, proxy: Some(proxy) } => self.lookup(id, &name, &proxy),
+            #[cfg(feature = "dns")]
+            Action::Resolve { id, name, proxy: None } => self.resolve_name(now, id, &name),
+            #[cfg(not(feature = "dns"))]
+            Action::Resolve { id, proxy: None, .. } => {
+                // The core routes lookups without a proxy only with the feature.
+                log::error!("{id} has no route; not resolved");
+                self.core.lookup_done(id, Err(crate::core::ResolveError::Canceled));
             }
+            Action::Close { io } => match self.sockets.take(&self.registry, token_of(io)) {
+                #[cfg(feature = "dns")]
+                Some(Kind::Resolving { lookup }) => self.cancel_lookup(now, lookup),
+                _ => {}
+            },
             Action::ResumeAccept { listener } => self.resume_accept(now, listener),
             Action::Event(event) => {
                 let mut ctx = ctx_of!(self, now);

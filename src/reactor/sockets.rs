@@ -8,6 +8,11 @@
 //! therefore find an empty slot, never a newer socket, whatever the platform's token width
 //! (the generation in the token is a second guard). Entries are kept small: an embedded node
 //! pays one per peer.
+//!
+//! With the `dns` feature the table also holds the resolver's UDP and TCP sockets, a
+//! placeholder with no socket for each lookup of a dial or `resolve` (its token is the key the
+//! core knows the lookup by, and closing it cancels the lookup), and, beside the entries, the
+//! addresses a dial of a host name still has to try.
 
 use std::io;
 
@@ -17,6 +22,8 @@ use slab::Slab;
 
 use super::token::{next_generation, TokenSpace, MAX_SLOTS};
 use crate::core::{IoKey, ListenerKey, LookupId};
+#[cfg(feature = "dns")]
+use crate::dns;
 use crate::id::{ConnId, InboundId};
 use crate::proxy::Handshake;
 
@@ -45,6 +52,26 @@ pub(crate) enum Kind {
         stream: TcpStream,
         id: InboundId,
     },
+    /// A DNS query's UDP socket, connected to its server.
+    #[cfg(feature = "dns")]
+    DnsUdp {
+        socket: mio::net::UdpSocket,
+        query: dns::QueryId,
+    },
+    /// A DNS query's TCP connection (a truncated answer asked again).
+    #[cfg(feature = "dns")]
+    DnsTcp {
+        stream: TcpStream,
+        query: dns::QueryId,
+        connected: bool,
+        /// Bytes of the query written so far.
+        written: u16,
+    },
+    /// A DNS lookup of a dial or `resolve`, under a token the core can close; no socket.
+    #[cfg(feature = "dns")]
+    Resolving {
+        lookup: dns::LookupId,
+    },
     /// Closed in this batch; freed by `release`.
     Closed,
 }
@@ -54,6 +81,10 @@ pub(crate) enum Kind {
 pub(crate) enum Stage {
     /// Connecting straight to the target.
     Tcp,
+    /// Connecting to one address of a host name; the addresses left wait in this slot of the
+    /// table's name dials.
+    #[cfg(feature = "dns")]
+    Name(u32),
     /// Connecting to the proxy; the SOCKS handshake waits in this slot of the reactor's table.
     Proxy(u32),
     /// The SOCKS handshake in this slot is running.
@@ -68,8 +99,19 @@ impl Stage {
         match self {
             Stage::Proxy(slot) | Stage::Socks(slot) => Some(slot as usize),
             Stage::Tcp | Stage::Open => None,
+            #[cfg(feature = "dns")]
+            Stage::Name(_) => None,
         }
     }
+}
+
+/// The addresses of a host name a dial tries in turn.
+#[cfg(feature = "dns")]
+#[derive(Debug)]
+pub(crate) struct NameDial {
+    addrs: Vec<std::net::IpAddr>,
+    next: usize,
+    port: u16,
 }
 
 #[derive(Debug)]
@@ -87,6 +129,9 @@ pub(crate) struct Sockets {
     /// SOCKS handshakes of proxied dials and lookups in progress: a fixed buffer each, in
     /// their own table so that other sockets do not pay for them; reused, not reallocated.
     handshakes: Slab<Handshake>,
+    /// Dials of host names between addresses, likewise.
+    #[cfg(feature = "dns")]
+    names: Slab<NameDial>,
 }
 
 impl Sockets {
@@ -97,6 +142,8 @@ impl Sockets {
             space,
             quarantined: Vec::new(),
             handshakes: Slab::new(),
+            #[cfg(feature = "dns")]
+            names: Slab::new(),
         }
     }
 
@@ -127,6 +174,12 @@ impl Sockets {
             Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. } | Kind::Lookup { stream, .. } => {
                 registry.register(stream, token, interest)?
             }
+            #[cfg(feature = "dns")]
+            Kind::DnsTcp { stream, .. } => registry.register(stream, token, interest)?,
+            #[cfg(feature = "dns")]
+            Kind::DnsUdp { socket, .. } => registry.register(socket, token, interest)?,
+            #[cfg(feature = "dns")]
+            Kind::Resolving { .. } => {}
             Kind::Closed => return Err(io::Error::new(io::ErrorKind::InvalidInput, "a closed entry")),
         }
         self.generation = generation;
@@ -169,16 +222,16 @@ impl Sockets {
 
     /// The handshake of this socket succeeded: it is open, and its handshake slot is free.
     pub(crate) fn open(&mut self, token: Token) {
-        let slot = match self.get_mut(token).map(|e| &mut e.kind) {
-            Some(Kind::Outbound { stage, .. } | Kind::Lookup { stage, .. }) => {
-                let slot = stage.socks_slot();
-                *stage = Stage::Open;
-                slot
-            }
+        let was = match self.get_mut(token).map(|e| &mut e.kind) {
+            Some(Kind::Outbound { stage, .. } | Kind::Lookup { stage, .. }) => std::mem::replace(stage, Stage::Open),
             _ => return,
         };
-        if let Some(slot) = slot {
+        if let Some(slot) = was.socks_slot() {
             self.handshakes.remove(slot);
+        }
+        #[cfg(feature = "dns")]
+        if let Stage::Name(slot) = was {
+            self.names.try_remove(slot as usize);
         }
     }
 
@@ -192,6 +245,12 @@ impl Sockets {
             Kind::Outbound { stream, .. } | Kind::Inbound { stream, .. } | Kind::Lookup { stream, .. } => {
                 registry.deregister(stream)
             }
+            #[cfg(feature = "dns")]
+            Kind::DnsTcp { stream, .. } => registry.deregister(stream),
+            #[cfg(feature = "dns")]
+            Kind::DnsUdp { socket, .. } => registry.deregister(socket),
+            #[cfg(feature = "dns")]
+            Kind::Resolving { .. } => Ok(()),
             Kind::Closed => Ok(()),
         };
         if let Err(e) = result {
@@ -204,8 +263,44 @@ impl Sockets {
             if let Some(slot) = stage.socks_slot() {
                 self.handshakes.remove(slot);
             }
+            #[cfg(feature = "dns")]
+            if let Stage::Name(slot) = *stage {
+                self.names.try_remove(slot as usize);
+            }
         }
         Some(kind)
+    }
+
+    /// Keeps a host name's addresses for a dial about to try them.
+    #[cfg(feature = "dns")]
+    pub(crate) fn add_name(&mut self, addrs: Vec<std::net::IpAddr>, port: u16) -> u32 {
+        u32::try_from(self.names.insert(NameDial { addrs, next: 0, port })).expect("fewer than 2^32 name dials")
+    }
+
+    /// The next address of a name dial, if any is left.
+    #[cfg(feature = "dns")]
+    pub(crate) fn next_name_addr(&mut self, slot: u32) -> Option<std::net::SocketAddr> {
+        let dial = self.names.get_mut(slot as usize)?;
+        let ip = *dial.addrs.get(dial.next)?;
+        dial.next += 1;
+        Some(std::net::SocketAddr::new(ip, dial.port))
+    }
+
+    /// Frees a name dial's addresses (tried, or the dial is over).
+    #[cfg(feature = "dns")]
+    pub(crate) fn drop_name(&mut self, slot: u32) {
+        self.names.try_remove(slot as usize);
+    }
+
+    /// Detaches a name dial's addresses from this socket, so that closing it keeps them for the
+    /// next one.
+    #[cfg(feature = "dns")]
+    pub(crate) fn keep_name(&mut self, token: Token) {
+        if let Some(Kind::Outbound { stage, .. }) = self.get_mut(token).map(|e| &mut e.kind) {
+            if let Stage::Name(_) = stage {
+                *stage = Stage::Tcp;
+            }
+        }
     }
 
     /// Deregisters and closes a socket; false if the token names none.
