@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use bitcoin::p2p::{Magic, ServiceFlags};
 use connmgr::dns::ResolverConfig;
 use connmgr::seed::DnsSeed;
-use connmgr::{Config, ConnectOptions, Manager, Peer, Target};
+use connmgr::{Config, ConnClass, ConnectOptions, Manager, OutboundPolicy, Peer, Target};
 
 use local::{Behaviour, LocalNet, Spec};
 use peers::{Bootstrap, Dialer, Options};
@@ -51,7 +51,7 @@ fn dialer(target: u32, handshake_timeout: Duration) -> Dialer {
         relay: false,
         nonce: 0x5eed_0000_0000_0001,
     };
-    Dialer::new(Options { me, handshake_timeout, target }, Report::new(Instant::now(), false))
+    Dialer::new(Options { me, handshake_timeout, target, feeler_interval: None }, Report::new(Instant::now(), false))
 }
 
 fn manager(dialer: Dialer, target: u32, listen: bool) -> Manager<Dialer> {
@@ -189,7 +189,10 @@ fn getaddr_answers_feed_new_dials_until_the_target_is_reached_from_one_seed() {
     assert_eq!(addrs.len(), target as usize);
     assert!(addrs.contains(&net.addr(0).into()));
     assert!(addrs.iter().all(|a| net.peers().iter().any(|(p, _)| Target::from(*p) == *a)));
-    assert!(records(&m).all(|r| !matches!(r.what, What::Connected { automatic: false, .. })));
+    assert!(records(&m).all(|r| matches!(
+        r.what,
+        What::Connected { class: ConnClass::Automatic(_), .. } | What::Learned { .. } | What::Handshaken { .. }
+    )));
     let stats = &m.handler().report.stats;
     assert!(stats.addresses_learned >= 5, "{stats:?}");
     // The target holds: no more connections than asked for.
@@ -266,5 +269,50 @@ fn dns_seeds_and_seed_names_are_looked_up_on_the_reactor_and_feed_the_address_bo
     assert_eq!(addrs, HashSet::from([net.addr(0).into(), net.addr(1).into()]));
     let stats = &m.handler().report.stats;
     assert_eq!((stats.dns_answered, stats.dns_failed, stats.dns_new), (2, 1, 2), "{stats:?}");
-    assert!(records(&m).all(|r| !matches!(r.what, What::Connected { automatic: false, .. })));
+    assert!(records(&m).all(|r| !matches!(r.what, What::Connected { class: ConnClass::Manual, .. })));
+}
+
+/// Local peers in several /16 netgroups, two of them sharing 127.7/16: with the dialer's
+/// diversity rule the target fills from distinct netgroups, the second 127.7 peer is skipped
+/// (and reported so), and a feeler tests it instead, closing once its handshake is done.
+#[test]
+fn diversity_skips_a_second_peer_of_a_netgroup_and_a_feeler_tests_it() {
+    let at = |ip: &str| Spec { addr: format!("{ip}:0").parse().unwrap(), behaviour: Behaviour::Good };
+    let specs = [at("127.1.0.1"), at("127.7.0.1"), at("127.7.0.2"), at("127.8.0.1")];
+    let net = LocalNet::start(MAGIC, &specs, |bound| bound.iter().skip(1).map(|&(a, _)| a).collect()).unwrap();
+    let target = 3;
+    let opts =
+        Options { feeler_interval: Some(Duration::from_millis(100)), ..dialer(target, DEADLINE).options().clone() };
+    let mut d = Dialer::new(opts, Report::new(Instant::now(), false));
+    d.book.add(net.addr(0).into());
+    let config = Config {
+        target_outbound: target,
+        outbound: OutboundPolicy { max_per_netgroup: Some(1), max_probes: 1, ..OutboundPolicy::default() },
+        ..Config::default()
+    };
+    let mut m = Manager::new(config, d).unwrap();
+    let ready = |m: &Manager<Dialer>| {
+        m.handler().rows(Instant::now()).iter().filter(|r| r.handshaken && r.class == "automatic").count()
+    };
+    let feelers_ok = |m: &Manager<Dialer>| m.handler().report.stats.feelers_ok;
+    assert!(
+        run_until(&mut m, |m| ready(m) == 3 && feelers_ok(m) >= 1),
+        "ready {}, feelers {}",
+        ready(&m),
+        feelers_ok(&m)
+    );
+    let rows = m.handler().rows(Instant::now());
+    let groups: HashSet<&str> = rows.iter().filter(|r| r.class == "automatic").map(|r| r.netgroup.as_str()).collect();
+    assert_eq!(groups, HashSet::from(["127.1.0.0/16", "127.7.0.0/16", "127.8.0.0/16"]), "{rows:?}");
+    let skipped: Vec<_> = records(&m).filter(|r| matches!(r.what, What::Skipped { .. })).collect();
+    assert!(
+        !skipped.is_empty() && skipped.iter().all(|r| r.addr == net.addr(1).into() || r.addr == net.addr(2).into())
+    );
+    assert!(m.counters().skipped_diversity >= 1);
+    let feelers: Vec<_> =
+        records(&m).filter(|r| matches!(r.what, What::Connected { class: ConnClass::Probe(_), .. })).collect();
+    assert!(!feelers.is_empty(), "a feeler ran");
+    let closed = disconnections(&m);
+    let feeler_addr = &feelers[0].addr;
+    assert_eq!(closed[feeler_addr][0].0, "feeler done", "{closed:?}");
 }

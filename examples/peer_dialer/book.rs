@@ -8,8 +8,12 @@ use std::net::SocketAddr;
 use connmgr::Target;
 use std::time::{Duration, Instant};
 
-/// How long an address that failed (dial or handshake) is not offered again.
+/// How long an address that failed its handshake (or that connmgr remembers as failed) is not
+/// offered again. Dial failures themselves are remembered by connmgr's failure memory.
 pub const COOLDOWN: Duration = Duration::from_secs(10 * 60);
+
+/// How long an address skipped for netgroup diversity waits, so that others are offered first.
+pub const DIVERSITY_REST: Duration = Duration::from_secs(30);
 
 /// Known addresses, in the order learned.
 #[derive(Debug)]
@@ -19,6 +23,11 @@ pub struct AddrBook {
     in_use: HashMap<Target, u32>,
     resting: HashMap<Target, Instant>,
     excluded: HashSet<Target>,
+    /// Addresses that completed a handshake at least once (Bitcoin Core's "tried" table).
+    tried: HashSet<Target>,
+    /// Addresses skipped for netgroup diversity, not offered to automatic requests until then
+    /// (a feeler may still test them).
+    deferred: HashMap<Target, Instant>,
     capacity: usize,
 }
 
@@ -31,6 +40,8 @@ impl AddrBook {
             in_use: HashMap::new(),
             resting: HashMap::new(),
             excluded: HashSet::new(),
+            tried: HashSet::new(),
+            deferred: HashMap::new(),
             capacity,
         }
     }
@@ -61,12 +72,12 @@ impl AddrBook {
 
     /// Whether [`take`](Self::take) would find an address now.
     pub fn has_available(&self, now: Instant) -> bool {
-        self.order.iter().any(|a| self.available(a, now))
+        self.order.iter().any(|a| self.available(a, now) && !self.is_deferred(a, now))
     }
 
-    /// The first address neither in use nor resting, now marked in use.
+    /// The first address neither in use, resting nor deferred, now marked in use.
     pub fn take(&mut self, now: Instant) -> Option<Target> {
-        let addr = self.order.iter().find(|a| self.available(a, now))?.clone();
+        let addr = self.order.iter().find(|a| self.available(a, now) && !self.is_deferred(a, now))?.clone();
         self.claim(&addr);
         Some(addr)
     }
@@ -89,6 +100,29 @@ impl AddrBook {
     /// `addr` failed: do not offer it again for [`COOLDOWN`].
     pub fn rest(&mut self, addr: &Target, now: Instant) {
         self.resting.insert(addr.clone(), now + COOLDOWN);
+    }
+
+    /// `addr` was skipped for netgroup diversity: offer it to automatic requests again only
+    /// after [`DIVERSITY_REST`].
+    pub fn defer(&mut self, addr: &Target, now: Instant) {
+        self.deferred.insert(addr.clone(), now + DIVERSITY_REST);
+    }
+
+    fn is_deferred(&self, addr: &Target, now: Instant) -> bool {
+        self.deferred.get(addr).is_some_and(|&until| now < until)
+    }
+
+    /// `addr` completed a handshake.
+    pub fn mark_tried(&mut self, addr: &Target) {
+        self.tried.insert(addr.clone());
+    }
+
+    /// An available address that never completed a handshake, now marked in use: what a
+    /// feeler tests.
+    pub fn take_untried(&mut self, now: Instant) -> Option<Target> {
+        let addr = self.order.iter().find(|a| !self.tried.contains(*a) && self.available(a, now))?.clone();
+        self.claim(&addr);
+        Some(addr)
     }
 
     fn available(&self, addr: &Target, now: Instant) -> bool {
@@ -116,6 +150,24 @@ mod tests {
         book.rest(&a, now);
         assert_eq!(book.take(now), None);
         assert_eq!(book.take(now + COOLDOWN), Some(a));
+    }
+
+    #[test]
+    fn feelers_test_untried_addresses() {
+        let now = Instant::now();
+        let (a, b): (Target, Target) = ("127.1.0.1:8333".parse().unwrap(), "127.2.0.1:8333".parse().unwrap());
+        let mut book = AddrBook::new(10);
+        book.add(a.clone());
+        book.add(b.clone());
+        book.mark_tried(&a);
+        assert_eq!(book.take_untried(now), Some(b.clone()));
+        assert_eq!(book.take_untried(now), None, "b is in use, a is tried");
+        book.release(&b);
+        book.defer(&b, now);
+        assert_eq!(book.take(now), Some(a), "b is deferred for automatic requests...");
+        assert_eq!(book.take_untried(now), Some(b.clone()), "...but a feeler may test it");
+        book.release(&b);
+        assert_eq!(book.take(now + DIVERSITY_REST), Some(b));
     }
 
     #[test]

@@ -78,6 +78,16 @@ pub struct Cli {
     #[arg(long, value_name = "IP:PORT", value_parser = parse_dns_server)]
     pub dns_server: Vec<SocketAddr>,
 
+    /// Allow several automatic peers in one netgroup (an IPv4 /16, an IPv6 /32); by default
+    /// there is one per netgroup, as Bitcoin Core and btcd's server keep
+    #[arg(long)]
+    pub no_diversity: bool,
+
+    /// Seconds between feelers: short connections that test an untried address from the book,
+    /// closed once their handshake is done [default: 120; 2 in the embedded demo]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub feeler_interval: Option<Duration>,
+
     /// Seconds a TCP connect (with its DNS lookup, for a host name) may take
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub connect_timeout: Duration,
@@ -353,6 +363,17 @@ mod tests {
         assert!(Cli::try_parse_from(["peer_dialer", "--dns-seed", "bad..name"]).is_err());
         let around = Cli::try_parse_from(["peer_dialer", "--proxy", "127.0.0.1:9050", "--dns-seed", "s.example"]);
         assert!(around.unwrap().plan().is_err(), "no DNS around the proxy");
+    }
+
+    #[test]
+    fn diversity_is_on_unless_turned_off_and_feelers_take_an_interval() {
+        let cli = Cli::try_parse_from(["peer_dialer", "1.2.3.4"]).unwrap();
+        assert!(!cli.no_diversity);
+        assert_eq!(cli.feeler_interval, None);
+        let cli = Cli::try_parse_from(["peer_dialer", "--no-diversity", "--feeler-interval", "30", "1.2.3.4"]).unwrap();
+        assert!(cli.no_diversity);
+        assert_eq!(cli.feeler_interval, Some(Duration::from_secs(30)));
+        assert!(Cli::try_parse_from(["peer_dialer", "--feeler-interval", "0"]).is_err());
     }
 
     #[test]

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use bitcoin::p2p::{Magic, ServiceFlags};
 use connmgr::dns::ResolverConfig;
 use connmgr::seed::DnsSeed;
-use connmgr::{Config, ConnectOptions, Eviction, Handle, Manager, Protection};
+use connmgr::{Config, ConnectOptions, Eviction, Handle, Manager, OutboundPolicy, Protection};
 
 use crate::cli::Cli;
 use crate::local::{Behaviour, LocalNet, Spec};
@@ -86,6 +86,7 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
         },
         handshake_timeout: cli.handshake_timeout,
         target,
+        feeler_interval: Some(cli.feeler_interval.unwrap_or(Duration::from_secs(if embedded { 2 } else { 120 }))),
     };
     let mut dialer = Dialer::new(opts, Report::new(start, true));
     for seed in &plan.seeds {
@@ -109,6 +110,15 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
             trusted: cli.whitelist.clone(),
             eviction: Some(Eviction::core()),
             ..Protection::default()
+        },
+        // Bitcoin Core's outbound policy: one automatic peer per netgroup (unless
+        // --no-diversity), failed addresses skipped for 10 minutes, jittered backoff, the stable
+        // rule, offline detection; one feeler at a time, closed if its handshake stalls.
+        outbound: OutboundPolicy {
+            max_per_netgroup: (!cli.no_diversity).then_some(1),
+            max_probes: 1,
+            probe_deadline: cli.handshake_timeout + Duration::from_secs(1),
+            ..OutboundPolicy::recommended()
         },
         // No --dns-server: the system's resolvers (resolv.conf), read at the first lookup.
         dns: (!cli.dns_server.is_empty())
@@ -176,38 +186,44 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
 struct Demo {
     net: LocalNet,
     refusing: SocketAddr,
+    /// Gossiped, but nothing listens there.
+    gone: SocketAddr,
     /// Where the misbehaving inbound peer dials from.
     intruder: IpAddr,
 }
 
-/// Starts the local peers: the seed and two more good ones, a silent one, one that hangs up
-/// mid-message, three that send malformed messages; the good ones gossip all of them, bad ones
+/// Starts the local peers, each in its own /16 netgroup (127.1.0.1, 127.2.0.1, ...; all of
+/// 127/8 is loopback on Linux) except two good ones that share 127.7/16, so that one of them is
+/// skipped for diversity: the seed and three more good ones, a silent one, one that hangs up
+/// mid-message, three that send malformed messages. The good ones gossip all of them, bad ones
 /// first so the newcomer sees the target kept through failures. One more address refuses (no
 /// listener); it becomes a permanent peer, so its retries show. One good peer dials in.
 fn start_demo(magic: Magic, port: u16, plan: &mut cli::Plan) -> std::io::Result<Demo> {
-    let ip = |last: u8| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
-    let behaviours = [
-        Behaviour::Good,
-        Behaviour::Silent,
-        Behaviour::Truncate,
-        Behaviour::WrongMagic,
-        Behaviour::BadChecksum,
-        Behaviour::Oversize,
-        Behaviour::Good,
-        Behaviour::Good,
+    let ip = |b: u8, d: u8| IpAddr::V4(Ipv4Addr::new(127, b, 0, d));
+    let peers = [
+        (ip(1, 1), Behaviour::Good),
+        (ip(2, 1), Behaviour::Silent),
+        (ip(3, 1), Behaviour::Truncate),
+        (ip(4, 1), Behaviour::WrongMagic),
+        (ip(5, 1), Behaviour::BadChecksum),
+        (ip(6, 1), Behaviour::Oversize),
+        (ip(7, 1), Behaviour::Good),
+        (ip(7, 2), Behaviour::Good),
+        (ip(8, 1), Behaviour::Good),
     ];
-    let specs: Vec<Spec> = behaviours
-        .iter()
-        .enumerate()
-        .map(|(i, &behaviour)| Spec { addr: SocketAddr::new(ip(2 + i as u8), port), behaviour })
-        .collect();
-    // Every peer but the seed, in order: the bad ones come first.
-    let net = LocalNet::start(magic, &specs, |bound| bound.iter().skip(1).map(|&(a, _)| a).collect())?;
-    let refusing = SocketAddr::new(ip(2 + behaviours.len() as u8), port);
+    let specs: Vec<Spec> =
+        peers.iter().map(|&(ip, behaviour)| Spec { addr: SocketAddr::new(ip, port), behaviour }).collect();
+    // An address where nothing listens, then every peer but the seed, in order (the bad ones
+    // first): the first dial fails, and connmgr's failure memory keeps it away afterwards.
+    let gone = SocketAddr::new(ip(10, 1), port);
+    let net = LocalNet::start(magic, &specs, |bound| {
+        [gone].into_iter().chain(bound.iter().skip(1).map(|&(a, _)| a)).collect()
+    })?;
+    let refusing = SocketAddr::new(ip(9, 1), port);
     plan.seeds.push(net.addr(0).into());
     plan.permanent.push(refusing.into());
-    plan.listen = Some(SocketAddr::new(ip(1), 0));
-    Ok(Demo { net, refusing, intruder: ip(66) })
+    plan.listen = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+    Ok(Demo { net, refusing, gone, intruder: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 66)) })
 }
 
 fn banner(
@@ -233,6 +249,8 @@ fn banner(
             println!("  {addr:<22} {}{role}", behaviour.describe());
         }
         println!("  {:<22} refuses connections (a --permanent peer)", demo.refusing.to_string());
+        println!("  {:<22} is gossiped but refuses: remembered as failed, not redialled", demo.gone.to_string());
+        println!("  one automatic peer per /16 netgroup: 127.7.0.1 and 127.7.0.2 share one; a feeler every 2 s");
         let listener = manager.local_addrs().first().map_or("-".into(), |a| a.to_string());
         println!("  a good peer dials in to our listener {listener}");
         println!("  {:<22} dials in speaking another network, and comes back at 3 s", demo.intruder.to_string());

@@ -16,8 +16,8 @@ use bitcoin::p2p::ServiceFlags;
 use connmgr::dns::DnsError;
 use connmgr::seed::{DnsSeed, SeedAddress};
 use connmgr::{
-    AddressError, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, HostName, InboundId, LookupId,
-    NextStep, Observation, Peer, Ready, ResolveError, Target, TimerId,
+    AddressError, ConnClass, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, HostName, InboundId,
+    LookupId, NetGroup, NextStep, Observation, Peer, ProbeKind, Ready, ResolveError, Target, TimerId,
 };
 
 use crate::book::AddrBook;
@@ -36,7 +36,12 @@ pub struct Options {
     pub handshake_timeout: Duration,
     /// Automatic outbound connections wanted (the manager's `target_outbound`).
     pub target: u32,
+    /// How often a feeler tests an untried address from the book; `None`: never.
+    pub feeler_interval: Option<Duration>,
 }
+
+/// The timer data of the feeler timer (handshake timers count from 1).
+const FEELER_TIMER: u64 = 0;
 
 /// The services a `--dns-seed` is asked for (`x9.<seed>`), as btcd asks: NODE_NETWORK and
 /// NODE_WITNESS.
@@ -58,6 +63,8 @@ pub struct Bootstrap {
 #[derive(Debug)]
 struct Conn {
     addr: Target,
+    /// What the connection is for: `automatic`, `manual`, `feeler`, `inbound`...
+    class: String,
     session: Session,
     timer: Option<(TimerId, u64)>,
     since: Instant,
@@ -116,6 +123,8 @@ impl Dialer {
             .map(|(&peer, c)| Row {
                 peer,
                 addr: c.addr.clone(),
+                class: c.class.clone(),
+                netgroup: netgroup(&c.addr),
                 age: now.saturating_duration_since(c.since),
                 rtt: c.rtt,
                 version: c.session.peer().map(|v| (v.user_agent.clone(), v.services, v.start_height)),
@@ -143,7 +152,7 @@ impl Dialer {
     }
 
     /// A connection is up: start its session (our `version` goes out now) and its deadline.
-    fn open(&mut self, ctx: &mut Ctx<'_>, peer: Peer, remote: Target, what: What) {
+    fn open(&mut self, ctx: &mut Ctx<'_>, peer: Peer, remote: Target, class: String, what: What) {
         let now = ctx.now();
         let Some(local) = ctx.stream(peer).and_then(|s| s.local_addr().ok()) else {
             let _ = ctx.close(peer, DisconnectReason::Io(io::ErrorKind::NotConnected.into()));
@@ -160,7 +169,7 @@ impl Dialer {
         let timer = ctx.set_timer(self.opts.handshake_timeout, self.serial).ok().map(|key| (key, self.serial));
         self.timers.insert(self.serial, peer);
         self.report.event(now, peer, remote.clone(), what);
-        let conn = Conn { addr: remote, session, timer, since: now, rtt: None, closing: false, failure: None };
+        let conn = Conn { addr: remote, class, session, timer, since: now, rtt: None, closing: false, failure: None };
         self.conns.insert(peer, conn);
         // Our `version` goes out now; if the peer has spoken already, `on_ready` follows at once
         // with that readiness (connmgr passes on what arrived with the connect or the accept).
@@ -238,7 +247,16 @@ impl Dialer {
                         start_height: v.start_height,
                         rtt,
                     };
+                    let feeler = conn.class == "feeler";
+                    self.book.mark_tried(&addr);
                     self.report.event(now, peer, addr, what);
+                    if feeler {
+                        // The address works: that is all a feeler asks (Bitcoin Core closes
+                        // its feelers right after the version handshake).
+                        self.report.stats.feelers_ok += 1;
+                        self.close(ctx, peer, DisconnectReason::Requested);
+                        return;
+                    }
                 }
                 SessionEvent::Addresses(list) => {
                     let received = list.len();
@@ -305,6 +323,8 @@ impl Dialer {
         let handshaken = conn.session.is_handshaken();
         let label = match (conn.failure, reason) {
             (Some(label), _) => label,
+            (None, DisconnectReason::Requested) if conn.class == "feeler" => "feeler done",
+            (None, DisconnectReason::ProbeDeadline) => "feeler deadline",
             (None, DisconnectReason::TimedOut(_)) => "handshake timed out",
             (None, DisconnectReason::RemoteClosed) if handshaken => "closed by peer",
             (None, DisconnectReason::RemoteClosed) => "closed by peer during handshake",
@@ -329,8 +349,34 @@ impl Dialer {
     }
 }
 
+impl Dialer {
+    /// Sends a feeler to an address from the book that never completed a handshake.
+    fn feel(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(addr) = self.book.take_untried(ctx.now()) else { return };
+        match ctx.probe(addr.clone(), ProbeKind::Feeler) {
+            Ok(_) => self.report.stats.feelers += 1,
+            Err(e) => {
+                log::debug!("no feeler to {addr}: {e}");
+                self.book.release(&addr);
+            }
+        }
+    }
+}
+
+/// The netgroup a target counts in for outbound diversity, for the table.
+fn netgroup(target: &Target) -> String {
+    match target {
+        Target::Ip(addr) => NetGroup::of(addr.ip()).to_string(),
+        Target::Name(name, _) => name.to_string(),
+        _ => "onion".into(),
+    }
+}
+
 impl Handler for Dialer {
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(every) = self.opts.feeler_interval {
+            let _ = ctx.set_timer(every, FEELER_TIMER);
+        }
         for (name, port) in std::mem::take(&mut self.bootstrap.names) {
             match ctx.resolve(name.clone()) {
                 Ok(id) => {
@@ -380,8 +426,12 @@ impl Handler for Dialer {
 
     fn on_connection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo) {
         let Some(addr) = conn.target.clone() else { return };
-        let what = What::Connected { permanent: conn.permanent, automatic: conn.is_automatic() };
-        self.open(ctx, Peer::Outbound(conn.id), addr, what);
+        let what = What::Connected { permanent: conn.permanent, class: conn.class };
+        let class = match conn.class {
+            ConnClass::Manual if conn.permanent => "permanent".to_string(),
+            other => other.to_string(),
+        };
+        self.open(ctx, Peer::Outbound(conn.id), addr, class, what);
     }
 
     fn on_disconnection(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo, reason: &DisconnectReason) {
@@ -390,11 +440,36 @@ impl Handler for Dialer {
 
     fn on_dial_failed(&mut self, ctx: &mut Ctx<'_>, conn: &ConnInfo, error: &DialError, next: NextStep) {
         let Some(addr) = conn.target.clone() else { return };
-        if conn.is_automatic() {
-            self.book.rest(&addr, ctx.now());
+        let now = ctx.now();
+        let what = match error {
+            // Not dialled: offer other addresses first for a while.
+            DialError::NetgroupFull => {
+                self.book.defer(&addr, now);
+                What::Skipped { reason: format!("{} already has an automatic peer", netgroup(&addr)) }
+            }
+            // connmgr remembers that it failed: the book lets it rest too.
+            DialError::RecentlyFailed | DialError::Banned => {
+                self.book.rest(&addr, now);
+                What::Skipped { reason: error.to_string() }
+            }
+            // A failed dial: connmgr's failure memory keeps automatic requests away from it; a
+            // failed feeler's address rests in the book, so the next feeler tests another.
+            _ => {
+                if matches!(conn.class, ConnClass::Probe(_)) {
+                    self.book.rest(&addr, now);
+                }
+                What::DialFailed { error: report::error_chain(error), label: report::failure_label(error), next }
+            }
+        };
+        self.report.event(now, Peer::Outbound(conn.id), addr, what);
+    }
+
+    fn on_network(&mut self, ctx: &mut Ctx<'_>, online: bool) {
+        let at = report::fmt_secs(ctx.now().saturating_duration_since(self.report.start()));
+        let what = if online { "back online" } else { "offline: holding dials, charging no peer" };
+        if self.report.echoes() {
+            println!("[{at:>8}] network {what}");
         }
-        let what = What::DialFailed { error: report::error_chain(error), label: report::failure_label(error), next };
-        self.report.event(ctx.now(), Peer::Outbound(conn.id), addr, what);
     }
 
     fn on_request_ended(&mut self, _ctx: &mut Ctx<'_>, conn: &ConnInfo, _state: ConnState) {
@@ -404,7 +479,7 @@ impl Handler for Dialer {
     }
 
     fn on_accept(&mut self, ctx: &mut Ctx<'_>, id: InboundId, remote: SocketAddr) {
-        self.open(ctx, Peer::Inbound(id), remote.into(), What::Accepted);
+        self.open(ctx, Peer::Inbound(id), remote.into(), "inbound".into(), What::Accepted);
     }
 
     fn on_inbound_closed(&mut self, ctx: &mut Ctx<'_>, id: InboundId, reason: &DisconnectReason) {
@@ -426,6 +501,13 @@ impl Handler for Dialer {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, data: u64) {
+        if data == FEELER_TIMER {
+            self.feel(ctx);
+            if let Some(every) = self.opts.feeler_interval {
+                let _ = ctx.set_timer(every, FEELER_TIMER);
+            }
+            return;
+        }
         let Some(peer) = self.timers.remove(&data) else { return };
         let Some(conn) = self.conns.get_mut(&peer) else { return };
         conn.timer = None;

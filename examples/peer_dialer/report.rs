@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::ServiceFlags;
-use connmgr::{Counters, DialError, FailureCause, Fault, NextStep, Peer, ProxyError, Target};
+use connmgr::{ConnClass, Counters, DialError, FailureCause, Fault, NextStep, Peer, ProxyError, Target};
 
 use crate::protocol::services_str;
 
@@ -33,8 +33,8 @@ pub enum What {
     Connected {
         /// A `--permanent` peer.
         permanent: bool,
-        /// Found by the address source.
-        automatic: bool,
+        /// What it is for: automatic, manual, a feeler.
+        class: ConnClass,
     },
     /// An inbound connection was accepted.
     Accepted,
@@ -74,6 +74,12 @@ pub enum What {
         /// Whether it counts as a failure (not a shutdown, not a normal close after handshake).
         failure: bool,
     },
+    /// connmgr did not dial an automatic request's address (outbound diversity, failure
+    /// memory, a ban), and asked the book for another.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A row of the live-peer table.
@@ -83,6 +89,10 @@ pub struct Row {
     pub peer: Peer,
     /// Its address.
     pub addr: Target,
+    /// What it is for: automatic, permanent, feeler, inbound...
+    pub class: String,
+    /// The netgroup it counts in for outbound diversity.
+    pub netgroup: String,
     /// How long it has been up.
     pub age: Duration,
     /// Handshake round trip, once done.
@@ -120,6 +130,12 @@ pub struct Stats {
     pub dns_addresses: u64,
     /// See `dns_addresses`.
     pub dns_new: u64,
+    /// Automatic addresses connmgr skipped (diversity, failure memory, bans).
+    pub skipped: u64,
+    /// Feelers sent, and those whose handshake completed.
+    pub feelers: u64,
+    /// See `feelers`.
+    pub feelers_ok: u64,
 }
 
 /// The reporter.
@@ -139,6 +155,16 @@ impl Report {
         Report { start, echo, records: VecDeque::new(), stats: Stats::default() }
     }
 
+    /// When the run started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Whether events are printed as they happen.
+    pub fn echoes(&self) -> bool {
+        self.echo
+    }
+
     /// Records (and prints) an event.
     pub fn event(&mut self, now: Instant, peer: Peer, addr: Target, what: What) {
         match &what {
@@ -153,6 +179,7 @@ impl Report {
             What::DialFailed { label, .. } => {
                 *self.stats.failures.entry(label.clone()).or_default() += 1;
             }
+            What::Skipped { .. } => self.stats.skipped += 1,
             What::Disconnected { label, failure, .. } => {
                 let map = if *failure { &mut self.stats.failures } else { &mut self.stats.closed };
                 *map.entry(label.clone()).or_default() += 1;
@@ -194,16 +221,11 @@ impl Report {
 /// `[  0.004s] out1  127.0.0.2:8333        handshake done: ...`
 pub fn status_line(r: &Record) -> String {
     let what = match &r.what {
-        What::Connected { permanent, automatic } => {
-            let kind = if *automatic {
-                "automatic"
-            } else if *permanent {
-                "permanent"
-            } else {
-                "manual"
-            };
-            format!("connected ({kind})")
-        }
+        What::Connected { permanent, class } => match class {
+            ConnClass::Manual if *permanent => "connected (permanent)".into(),
+            _ => format!("connected ({class})"),
+        },
+        What::Skipped { reason } => format!("not dialled: {reason}; asking for another address"),
         What::Accepted => "accepted (inbound)".into(),
         What::Handshaken { user_agent, services, start_height, rtt } => format!(
             "handshake done: {user_agent} services={} height={start_height} rtt={}",
@@ -289,8 +311,8 @@ pub fn table(at: Duration, rows: &[Row], target: u32, known: usize) -> String {
     }
     let _ = writeln!(
         s,
-        "   {:<5} {:<22} {:<9} {:>8} {:>7} {:>8} {:<18} agent",
-        "peer", "address", "state", "rtt", "height", "up", "services"
+        "   {:<5} {:<22} {:<10} {:<15} {:<9} {:>8} {:>7} {:>8} {:<18} agent",
+        "peer", "address", "class", "netgroup", "state", "rtt", "height", "up", "services"
     );
     for r in rows {
         let (agent, services, height) = match &r.version {
@@ -299,9 +321,11 @@ pub fn table(at: Duration, rows: &[Row], target: u32, known: usize) -> String {
         };
         let _ = writeln!(
             s,
-            "   {:<5} {:<22} {:<9} {:>8} {:>7} {:>8} {:<18} {agent}",
+            "   {:<5} {:<22} {:<10} {:<15} {:<9} {:>8} {:>7} {:>8} {:<18} {agent}",
             r.peer.to_string(),
             r.addr.to_string(),
+            r.class,
+            r.netgroup,
             if r.handshaken { "ready" } else { "handshake" },
             r.rtt.map_or("-".into(), fmt_duration),
             height,
@@ -354,10 +378,16 @@ pub fn summary(elapsed: Duration, counters: &Counters, stats: &Stats) -> String 
     for (label, n) in refused.iter().filter(|(_, n)| *n > 0) {
         let _ = writeln!(s, "    {label:<26} {n}");
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
         "  bans                 {}; evicted {}; banned addresses skipped {}",
         c.bans, c.evicted, c.skipped_banned
+    );
+    let _ = write!(
+        s,
+        "  outbound policy      skipped {} for netgroup diversity, {} that failed recently; \
+         {} feelers ({} worked); offline {} times",
+        c.skipped_diversity, c.skipped_failed, stats.feelers, stats.feelers_ok, c.offline
     );
     s
 }
