@@ -27,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHURN = os.path.join(ROOT, "target", "release", "examples", "churn")
 # The row key of CW1 through a proxy (`churn cw1 --proxy spawn`).
 PROXIED = "cw1-proxy"
+IW1_RULES = "iw1+rules"  # IW1 with every admission rule on (connmgr only; raw is unchanged)
 
 
 def build():
@@ -115,7 +116,7 @@ def main():
     if a.only in (None, "rw1"):
         rows += [("rw1", 2000)]
     if a.only in (None, "iw1"):
-        rows += [("iw1", 64)]
+        rows += [("iw1", 64), (IW1_RULES, 64)]
     if a.only in (None, "proxy"):
         if shutil.which("microsocks"):
             # Direct CW1 K=64 is the context for the proxied rate: run it if nothing else does.
@@ -148,10 +149,13 @@ def main():
                     # No --port: the example picks a port where nothing listens.
                     args = ["--n", str(p), "--retry-ms", "100", "--secs", secs]
                 else:
-                    # IW1 starts its own load client child (`churn load`).
+                    # IW1 starts its own load client child (`churn load`); with rules on,
+                    # connmgr checks every admission rule against the same raw loop.
                     args = ["--k", str(p), "--warm", "1", "--secs", secs]
+                    if wl == IW1_RULES and impl == "connmgr":
+                        args += ["--rules", "on"]
                 try:
-                    j = client(impl, "cw1" if wl == PROXIED else wl, args)
+                    j = client(impl, {PROXIED: "cw1", IW1_RULES: "iw1"}.get(wl, wl), args)
                 finally:
                     if sink:
                         sink.stop()
@@ -220,7 +224,7 @@ def report(results, a):
             row(f"HW1 N={p}", "idle voluntary switches", f"{r_cs:g}", f"{c_cs:g}", f"{c_cs - r_cs:+g}", "<= raw + 1", c_cs <= r_cs + 1)
             r_ic, c_ic = med(raw, "idle_cpu_s"), med(cm, "idle_cpu_s")
             row(f"HW1 N={p}", "idle CPU s", f"{r_ic:.4f}", f"{c_ic:.4f}", f"{c_ic - r_ic:+.4f}", "clock resolution (< 1 ms)", c_ic < 0.001)
-        elif wl == "iw1":
+        elif wl in ("iw1", IW1_RULES):
             r_aps, c_aps = med(raw, "accepts_per_s"), med(cm, "accepts_per_s")
             r_cpu = statistics.median(cpu_us(x) for x in raw)
             c_cpu = statistics.median(cpu_us(x) for x in cm)
@@ -231,9 +235,10 @@ def report(results, a):
             # CPU per accept is the comparison that tells the two apart.
             waited = sum(1 for x in raw + cm if x["cpu_s"] < 0.9 * x["secs"])
             note = f" ({waited} of {len(raw) + len(cm)} runs below 90 % CPU: client-bound)" if waited else ""
-            row(f"IW1 K={p}", "accepts/s", f"{r_aps:,.0f}", f"{c_aps:,.0f}", f"{q_aps:.3f}x{note}", ">= 0.9x", q_aps >= 0.9)
-            row(f"IW1 K={p}", "CPU us/accept", f"{r_cpu:.2f}", f"{c_cpu:.2f}", f"{q_cpu:.3f}x", "<= 1.15x", q_cpu <= 1.15)
-            row(f"IW1 K={p}", "peak RSS KiB", f"{med(raw, 'peak_rss_kb'):,.0f}", f"{med(cm, 'peak_rss_kb'):,.0f}",
+            name = f"IW1 K={p}" + (", rules on" if wl == IW1_RULES else "")
+            row(name, "accepts/s", f"{r_aps:,.0f}", f"{c_aps:,.0f}", f"{q_aps:.3f}x{note}", ">= 0.9x", q_aps >= 0.9)
+            row(name, "CPU us/accept", f"{r_cpu:.2f}", f"{c_cpu:.2f}", f"{q_cpu:.3f}x", "<= 1.15x", q_cpu <= 1.15)
+            row(name, "peak RSS KiB", f"{med(raw, 'peak_rss_kb'):,.0f}", f"{med(cm, 'peak_rss_kb'):,.0f}",
                 f"{med(cm, 'peak_rss_kb') - med(raw, 'peak_rss_kb'):+,.0f} KiB", "(context)", True)
         else:
             r_d, c_d = med(raw, "dials"), med(cm, "dials")

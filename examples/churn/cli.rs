@@ -41,7 +41,7 @@ impl Impl {
     }
 }
 
-/// IW1's admission rules: `off` (max_inbound unlimited) or `on` (every rule, not built yet).
+/// IW1's admission rules: `off` (max_inbound unlimited) or `on` (every rule, none binding).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Rules {
     #[default]
@@ -120,7 +120,7 @@ options:
                      (default 8)
   --warm S           warm-up seconds before measuring, cw1 and iw1 (default 1)
   --secs S           seconds measured (cw1, iw1), idle (hw1) or run (rw1) (default 10)
-  --rules off|on     iw1, connmgr: admission rules off (default) or all on (not built yet)
+  --rules off|on     iw1, connmgr: admission rules off (default) or all on, none binding
   --proxy P          cw1: dial every connection through the SOCKS5 proxy at P (IP:PORT), or
                      P = spawn: start microsocks on a free port of 127.0.0.1 for the run
   --retry-ms MS      retry_duration in ms (default 100)
