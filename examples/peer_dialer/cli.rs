@@ -15,7 +15,7 @@ use connmgr::{HostName, Proxy, Subnet, Target};
 
 /// A Bitcoin P2P peer dialer on connmgr's single reactor thread.
 ///
-/// With no address at all it starts a few local peers on 127.0.0.x (good and bad ones) and
+/// With no address at all it starts a few local peers on 127.x.0.y (good and bad ones) and
 /// dials them for about ten seconds.
 #[derive(Debug, Parser)]
 #[command(name = "peer_dialer", version, max_term_width = 100)]
