@@ -6,9 +6,9 @@
 // magic, bad checksum, oversize or truncated messages and silent peers each end their own
 // connection, with the reason in the log and the summary).
 //
-// With no address at all it starts local Bitcoin-speaking peers on 127.x.0.y, one /16 netgroup each but two (good ones that
-// share each other's addresses, and bad ones) and dials them from a single seed; the run ends
-// by itself after about ten seconds with a summary. Point it at real nodes with, for example,
+// With no address at all it starts local Bitcoin-speaking peers on 127.x.0.y, each in its own
+// /16 netgroup but two (good ones that share each other's addresses, and bad ones) and dials
+// them from a single seed; the run ends by itself after about ten seconds with a summary. Point it at real nodes with, for example,
 //   cargo run --example peer_dialer -- --network signet --target 4 seed.signet.bitcoin.sprovoost.nl
 // or seed it btcd-style from DNS seeds, looked up on the same thread as everything else:
 //   cargo run --example peer_dialer -- --dns-seed seed.bitcoin.sipa.be --dns-seed dnsseed.bluematt.me
