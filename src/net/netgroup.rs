@@ -99,12 +99,10 @@ impl NetGroup {
         key.hash_one(self)
     }
 
-    /// A keyed 32-bit tag for this group: one multiply-xorshift round over its two words, for
-    /// the outbound diversity table, which computes one on every automatic dial.
+    /// A keyed 32-bit tag for this group, for the outbound diversity table, which computes one on
+    /// every automatic dial: the high half of one multiply by a key-derived odd constant.
     pub(crate) fn tag(&self, key: u64) -> u32 {
-        let mut z = (self.bits ^ key).wrapping_add((self.kind as u64) << 60 ^ key.rotate_left(17));
-        z = (z ^ (z >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
-        z = (z ^ (z >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        let z = (self.bits ^ key ^ (self.kind as u64) << 60).wrapping_mul(0x9E37_79B9_7F4A_7C15 | key | 1);
         (z >> 32) as u32
     }
 }
