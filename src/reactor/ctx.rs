@@ -137,7 +137,7 @@ impl Ctx<'_> {
         self.core.bans(self.now)
     }
 
-    /// [`Reactor::probe`], queued; the id is valid at once.
+    /// [`Reactor::probe`](crate::Reactor::probe), queued; the id is valid at once.
     pub fn probe(&mut self, target: impl Into<Target>, kind: ProbeKind) -> Result<ConnId, OpError> {
         self.check()?;
         let target = target.into();
@@ -148,17 +148,17 @@ impl Ctx<'_> {
         Ok(id)
     }
 
-    /// [`Reactor::pause`], queued.
+    /// [`Reactor::pause`](crate::Reactor::pause), queued.
     pub fn pause(&mut self, mode: Pause) -> Result<(), OpError> {
         self.queue(Command::Pause { mode })
     }
 
-    /// [`Reactor::resume`], queued.
+    /// [`Reactor::resume`](crate::Reactor::resume), queued.
     pub fn resume(&mut self) -> Result<(), OpError> {
         self.queue(Command::Resume)
     }
 
-    /// [`Reactor::anchors`].
+    /// [`Reactor::anchors`](crate::Reactor::anchors).
     pub fn anchors(&self) -> Vec<(ClassId, Target)> {
         self.core.anchors()
     }
