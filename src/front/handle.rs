@@ -89,7 +89,8 @@ impl Handle {
         self
     }
 
-    /// [`Reactor::connect`], queued; the id is valid at once.
+    /// [`Reactor::connect`], queued; the id is valid at once. The manual cap is checked when
+    /// the reactor applies it: a request over it ends at once with `DialError::LimitReached`.
     pub fn connect(&self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
         self.check()?;
         let target = target.into();
