@@ -91,3 +91,28 @@ fn a_probe_is_closed_at_its_deadline_and_a_pause_closes_and_resume_reconnects() 
     assert!(connected_now(m.handler()).iter().any(|i| i.id == permanent), "the permanent request redialled");
     m.stop().unwrap();
 }
+
+/// Through a `Handle` the caps cannot be checked at the call: a probe over `max_probes` gets
+/// its id, then ends at once with `DialError::LimitReached` when the reactor applies it.
+#[test]
+fn a_queued_probe_over_the_cap_ends_with_limit_reached() {
+    let (_p, at) = listen("127.11.0.1");
+    let config = Config {
+        target_outbound: 0,
+        outbound: OutboundPolicy { max_probes: 1, ..OutboundPolicy::default() },
+        ..Config::default()
+    };
+    let mut m = Manager::new(config, Recorder::new()).unwrap();
+    let handle = m.handle();
+    let first = handle.probe(at, ProbeKind::AddrFetch).unwrap();
+    let second = handle.probe(at, ProbeKind::AddrFetch).unwrap();
+    util::drive(&mut m, "the second probe's end", |m| {
+        m.handler().count(|e| matches!(e, Ev::Ended(i, connmgr::ConnState::Failed) if i.id == second)) == 1
+    });
+    let limited = m.handler().count(|e| {
+        matches!(e, Ev::DialFailed(i, DialError::LimitReached(connmgr::Limit::Probes), connmgr::NextStep::Ended) if i.id == second)
+    });
+    assert_eq!(limited, 1);
+    util::drive(&mut m, "the first probe up", |m| m.handler().connected().iter().any(|i| i.id == first));
+    m.stop().unwrap();
+}
