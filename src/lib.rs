@@ -84,6 +84,8 @@ pub mod core;
 pub mod dns;
 mod error;
 mod front;
+#[cfg(feature = "shards")]
+mod global;
 mod id;
 mod net;
 mod peer;
@@ -115,6 +117,8 @@ pub use crate::core::{
     NextStep, Observation, ResolveError, TimerId,
 };
 pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, OpError};
+#[cfg(feature = "shards")]
+pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::net::{NetGroup, NetGroupFn, Subnet, SubnetError};

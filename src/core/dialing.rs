@@ -49,6 +49,9 @@ impl Core {
         if let Some(until) = target.ip().and_then(|addr| self.dial_banned_until(now, addr.ip())) {
             return self.dial_banned(now, key, until);
         }
+        if !self.take_dial_slot(key) {
+            return;
+        }
         let rec = &mut self.reqs[key];
         rec.set(flag::QUEUED, false);
         rec.set(flag::DIALING, true);
@@ -62,7 +65,7 @@ impl Core {
 
     /// Starts queued dials while slots are free. Requests ended while queued are skipped.
     pub(super) fn pump_dial_queue(&mut self, now: Instant) {
-        while self.in_flight < self.max_dials && !self.stopped {
+        while self.in_flight < self.max_dials && !self.stopped && self.dial_slot_free() {
             let Some(id) = self.dial_queue.pop_front() else { return };
             if let Some(key) = self.key_of(id) {
                 if self.reqs[key].has(flag::QUEUED) {
@@ -145,6 +148,7 @@ impl Core {
         self.disarm(key);
         self.reqs[key].set(flag::DIALING, false);
         self.in_flight -= 1;
+        self.give_dial_slot();
     }
 
     fn dial_error(&mut self, now: Instant, key: usize, error: DialError) {

@@ -62,6 +62,7 @@ mod lookup;
 mod ops;
 mod protect;
 mod request;
+mod shard;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -194,6 +195,9 @@ pub struct Core {
     actions: VecDeque<Action>,
     started: bool,
     stopped: bool,
+    /// This core's place in a sharded manager, if it is one of its shards.
+    #[cfg(feature = "shards")]
+    shard: Option<crate::global::ShardRef>,
 }
 
 impl Core {
@@ -257,6 +261,8 @@ impl Core {
             actions: VecDeque::with_capacity(16),
             started: false,
             stopped: false,
+            #[cfg(feature = "shards")]
+            shard: None,
         })
     }
 
@@ -292,7 +298,7 @@ impl Core {
         for (_, key) in waiting {
             self.start_dial(now, key);
         }
-        for _ in 0..self.target_outbound {
+        for _ in 0..self.start_share() {
             self.request_automatic();
         }
     }
@@ -328,6 +334,7 @@ impl Core {
         // the I/O layer would only open sockets to throw away.
         self.actions.retain(|a| !matches!(a, Action::Dial { .. } | Action::Resolve { .. }));
         self.need_address = 0;
+        self.leave_shards(self.auto_wanted);
         self.auto_wanted = 0;
         self.dial_queue.clear();
         self.wheel.clear();
@@ -577,12 +584,14 @@ impl Core {
         let was_dialing = rec.has(flag::DIALING);
         if was_dialing {
             self.in_flight -= 1;
+            self.give_dial_slot();
         }
         if rec.state == ConnState::Established {
             self.leave_established(rec.automatic());
         }
         if rec.automatic() {
             self.auto_live -= 1;
+            self.give_auto_slots(1);
         }
         if let Some(io) = rec.take_io() {
             self.actions.push_back(Action::Close { io });
@@ -613,7 +622,7 @@ impl Core {
 
     /// Owes the address source one more question, if the automatic set is below its target.
     fn request_automatic(&mut self) {
-        if self.stopped || self.auto_live + self.auto_wanted >= self.target_outbound {
+        if self.stopped || self.auto_live + self.auto_wanted >= self.target_outbound || !self.take_auto_slot() {
             return;
         }
         self.auto_wanted += 1;

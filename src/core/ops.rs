@@ -82,6 +82,7 @@ impl Core {
         }
         self.auto_wanted -= 1;
         let Some(answer) = answer else {
+            self.give_auto_slots(1);
             log::trace!("No address source: automatic request not made");
             return;
         };
