@@ -429,8 +429,13 @@ mod tests {
     fn a_freed_dial_slot_wakes_the_waiting_shards() {
         let woken = Arc::new(AtomicUsize::new(0));
         let w = Arc::clone(&woken);
-        let notify: Vec<Notify> =
-            vec![Box::new(|| {}), Box::new(move || drop(w.fetch_add(1, Ordering::SeqCst))), Box::new(|| {})];
+        let notify: Vec<Notify> = vec![
+            Box::new(|| {}),
+            Box::new(move || {
+                w.fetch_add(1, Ordering::SeqCst);
+            }),
+            Box::new(|| {}),
+        ];
         let g = Global::new(limits(), notify);
         assert!(g.take_dial(0) && g.take_dial(0));
         assert!(!g.take_dial(1), "two slots, both taken");

@@ -63,6 +63,8 @@
 //!   scores), [`seed`] (DNS seeding) and [`tor`] (name lookups through Tor).
 //! - `sim` (off): a simulator that drives [`core::Core`] on simulated time with scripted
 //!   network outcomes, for testing your use of the manager.
+//! - `shards` (off): `ShardedManager`, one reactor per core behind one [`Handle`], with the
+//!   target, dial limit, `max_inbound`, caps and bans kept across shards.
 //!
 //! # Logging
 //!
