@@ -170,6 +170,8 @@ pub(crate) struct Global {
     pub(crate) dials: Budget,
     /// Shards with dials queued for a free slot, one bit each.
     dial_waiters: AtomicU64,
+    /// Dial slots handed to each shard by one that finished a dial, not yet used.
+    granted: Box<[AtomicU32]>,
     /// The count every shard's inbound slots share: `max_inbound` holds across shards.
     pub(crate) inbound: Arc<AtomicUsize>,
     /// Inbound connections per host and per net group, when those caps are on.
@@ -209,6 +211,7 @@ impl Global {
             auto: Budget::new(limits.target_outbound),
             dials: Budget::new(limits.max_dials.unwrap_or(u32::MAX)),
             dial_waiters: AtomicU64::new(0),
+            granted: (0..notify.len()).map(|_| AtomicU32::new(0)).collect(),
             inbound: Arc::new(AtomicUsize::new(0)),
             per_host: limits.per_host.then(|| CapTable::new(slots)),
             per_group: limits.per_group.then(|| CapTable::new(slots)),
@@ -252,32 +255,53 @@ impl Global {
         std::mem::take(&mut *mail.bans.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Takes a dial slot for shard `i`; if none is free, marks `i` as waiting (then tries once
-    /// more, so a slot freed in between is not missed: the freeing shard either sees the mark
-    /// or this try sees the slot).
+    /// Takes a dial slot for shard `i`: one handed to it, or a free one. If there is none,
+    /// marks `i` as waiting, then tries once more, so a slot freed in between is not missed
+    /// (the freeing shard either sees the mark and hands the slot over, or this try sees it).
     pub(crate) fn take_dial(&self, i: usize) -> bool {
-        if self.dials.take() {
+        if self.take_grant(i) || self.dials.take() {
             return true;
         }
         self.dial_waiters.fetch_or(1 << i, Ordering::SeqCst);
-        self.dials.take()
+        self.take_grant(i) || self.dials.take()
     }
 
-    /// Shard `i` has no dial queued any more.
+    fn take_grant(&self, i: usize) -> bool {
+        self.granted[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
+    }
+
+    /// Whether shard `i` may find a dial slot now (it may be gone by the time it is taken).
+    pub(crate) fn dial_room(&self, i: usize) -> bool {
+        self.granted[i].load(Ordering::Acquire) > 0 || self.dials.has_room()
+    }
+
+    /// Shard `i` has no dial queued any more: it stops waiting, and passes on the slots handed
+    /// to it that it did not use.
     pub(crate) fn stop_waiting(&self, i: usize) {
         if self.dial_waiters.load(Ordering::Relaxed) & (1 << i) != 0 {
             self.dial_waiters.fetch_and(!(1 << i), Ordering::SeqCst);
         }
+        while self.take_grant(i) {
+            self.give_dial(i);
+        }
     }
 
-    /// Shard `i` finished a dial: frees its slot and wakes the other shards waiting for one.
+    /// Shard `i` finished a dial. If other shards wait for a slot, the slot goes to the next
+    /// of them after `i` (so shards take turns, and the one that finished cannot take it back
+    /// first), which is woken; otherwise it is freed.
     pub(crate) fn give_dial(&self, i: usize) {
-        self.dials.give(1);
         let waiting = self.dial_waiters.load(Ordering::SeqCst) & !(1 << i);
-        if waiting != 0 {
-            for j in (0..self.shards).filter(|j| waiting & (1 << j) != 0) {
+        if waiting == 0 {
+            self.dials.give(1);
+            return;
+        }
+        let next = (1..=self.shards).map(|d| (i + d) % self.shards).find(|j| waiting & (1 << j) != 0);
+        match next {
+            Some(j) => {
+                self.granted[j].fetch_add(1, Ordering::AcqRel);
                 self.poke(j);
             }
+            None => self.dials.give(1),
         }
     }
 
@@ -439,13 +463,20 @@ mod tests {
         let g = Global::new(limits(), notify);
         assert!(g.take_dial(0) && g.take_dial(0));
         assert!(!g.take_dial(1), "two slots, both taken");
+        assert!(!g.take_dial(0) && !g.dial_room(0), "shard 0 waits too");
         g.give_dial(0);
         assert_eq!(woken.load(Ordering::SeqCst), 1);
         assert!(g.has_mail(1) && !g.has_mail(2));
-        assert!(g.take_dial(1));
+        assert!(!g.dial_room(0), "the freed slot went to the waiting shard, not back to shard 0");
+        assert!(g.dial_room(1) && g.take_dial(1));
+        g.give_dial(1);
+        assert!(g.dial_room(0), "and shard 1's next one goes to shard 0: they take turns");
+        g.stop_waiting(0);
+        assert!(g.dial_room(1) && !g.dials.has_room(), "a slot handed over and not used goes to the next waiter");
         g.stop_waiting(1);
+        assert!(g.dials.has_room(), "and, with nobody waiting, is freed");
         g.give_dial(0);
-        assert_eq!(woken.load(Ordering::SeqCst), 1, "nobody waits any more");
+        assert_eq!(g.dials.used(), 0, "every slot back");
     }
 
     #[test]

@@ -26,6 +26,9 @@ impl Core {
     pub(crate) fn join_shards(&mut self, global: Arc<Global>, index: usize) {
         let n = global.shards() as u64;
         self.lookup_ids = IdAllocator::new(index as u64 + 1, n);
+        // The dial limit is the manager's: the shared budget alone decides, so that every dial
+        // that waits for it marks this shard as waiting.
+        self.max_dials = u32::MAX;
         self.limiter.share(Arc::clone(&global.inbound));
         self.admission.share(Arc::clone(&global));
         self.shard = Some(ShardRef { global, index });
@@ -119,7 +122,7 @@ impl Core {
     pub(super) fn dial_slot_free(&self) -> bool {
         #[cfg(feature = "shards")]
         if let Some(s) = &self.shard {
-            return s.global.dials.has_room();
+            return s.global.dial_room(s.index);
         }
         true
     }
