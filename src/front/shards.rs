@@ -463,7 +463,8 @@ impl<H: Handler> ShardedManager<H> {
         Ok(())
     }
 
-    /// Applies bans from [`Manager::export_bans`]'s text on every shard; how many were in force.
+    /// Applies bans from [`Reactor::export_bans`](crate::Reactor::export_bans)'s text on every
+    /// shard; how many were in force.
     pub fn import_bans(&mut self, text: &str) -> Result<usize, crate::ImportError> {
         let mut n = 0;
         for shard in &mut self.shards {
