@@ -11,8 +11,8 @@ import json
 import statistics
 import sys
 
-W, H = 760, 440
-L, R, T, B = 90, 210, 60, 60  # margins: the legend sits on the right
+W, H = 840, 440
+L, R, T, B = 90, 270, 60, 60  # margins: the legend sits on the right
 COLORS = {64: "#1b9e77", 512: "#7570b3"}
 
 
@@ -53,35 +53,38 @@ def main():
     out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{H - B}" stroke="#333"/>')
     out.append(f'<line x1="{L}" x2="{W - R}" y1="{H - B}" y2="{H - B}" stroke="#333"/>')
     legend = []
-    for k in ks:
+    for n, k in enumerate(ks):
         c = COLORS.get(k, "#d95f02")
+        # Side by side, so the bars do not hide each other; labels left and right of them.
+        dx = (n - (len(ks) - 1) / 2) * 14
         pts = []
         for s in shards:
             v = by.get((k, str(s)))
             if not v:
                 continue
             m = statistics.median(v)
-            pts.append((x(s), y(m)))
-            out.append(f'<line x1="{x(s):.1f}" x2="{x(s):.1f}" y1="{y(min(v)):.1f}" y2="{y(max(v)):.1f}" '
+            px = x(s) + dx
+            pts.append((px, y(m)))
+            out.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y(min(v)):.1f}" y2="{y(max(v)):.1f}" '
                        f'stroke="{c}" stroke-width="2"/>')
-            out.append(f'<circle cx="{x(s):.1f}" cy="{y(m):.1f}" r="4.5" fill="{c}"/>')
-            out.append(f'<text x="{x(s) + 8:.1f}" y="{y(m) - 8:.1f}" fill="{c}">{m:,.0f}</text>')
+            out.append(f'<circle cx="{px:.1f}" cy="{y(m):.1f}" r="4.5" fill="{c}"/>')
+            anchor, tx = ("end", px - 9) if dx < 0 else ("start", px + 9)
+            out.append(f'<text x="{tx:.1f}" y="{y(m) + 4:.1f}" text-anchor="{anchor}" fill="{c}">{m:,.0f}</text>')
         out.append('<polyline fill="none" stroke-width="2.5" stroke="{}" points="{}"/>'.format(
             c, " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)))
-        legend.append((c, f"connmgr, K = {k}", ""))
+        legend.append((c, f"connmgr, K={k}", ""))
         t = by.get((k, "tokio"))
         if t:
             m = statistics.median(t)
             out.append(f'<line x1="{L}" x2="{W - R}" y1="{y(m):.1f}" y2="{y(m):.1f}" stroke="{c}" '
                        'stroke-dasharray="7,5" stroke-width="1.5"/>')
-            legend.append((c, f"tokio, 2 workers, K = {k}", "7,5"))
-            legend[-1] = legend[-1] + (m,)
+            legend.append((c, f"tokio, 2 workers, K={k}", "7,5", m))
     for i, item in enumerate(legend):
         c, text, dash = item[:3]
         ly = T + 20 + i * 24
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         out.append(f'<line x1="{W - R + 16}" x2="{W - R + 46}" y1="{ly}" y2="{ly}" stroke="{c}" stroke-width="2.5"{dash_attr}/>')
-        extra = f" ({item[3]:,.0f})" if len(item) > 3 else ""
+        extra = f": {item[3]:,.0f}" if len(item) > 3 else ""
         out.append(f'<text x="{W - R + 52}" y="{ly + 4}">{text}{extra}</text>')
     out.append("</svg>")
     with open(sys.argv[2], "w") as f:
