@@ -334,6 +334,21 @@ mod tests {
     }
 
     #[test]
+    fn shards_are_for_connmgr_cw1_and_hw1() {
+        match parse("cw1").unwrap().unwrap() {
+            Workload::Cw1 { common, .. } => assert_eq!(common.shards, 1, "one reactor by default"),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse("cw1 --shards 0").is_err());
+        assert!(parse("cw1 --shards 65").is_err());
+        assert!(parse("cw1 --shards 2 --impl raw").unwrap_err().contains("raw"));
+        assert!(parse("iw1 --shards 2").unwrap_err().contains("cw1 and hw1"));
+        // Above 1 it needs the feature; 1 is the plain Manager either way.
+        assert_eq!(parse("hw1 --shards 2").is_ok(), cfg!(feature = "shards"));
+        assert!(parse("rw1 --shards 1").is_ok());
+    }
+
+    #[test]
     fn workloads_and_defaults() {
         match parse("cw1 --k 8 --port 19100 --secs 2").unwrap().unwrap() {
             Workload::Cw1 { k, common } => {
