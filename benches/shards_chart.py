@@ -5,7 +5,7 @@ line per K (median of the runs, the bar spans min-max), and the tokio multi_thre
 workers as a dashed line per K. Plain SVG written by hand: no plotting library needed.
 
     python3 benches/compare.py --only shards --runs 5 --json shards.jsonl
-    python3 benches/shards_chart.py shards.jsonl benches/shards.svg
+    python3 benches/shards_chart.py shards.jsonl docs/shards.svg
 """
 import json
 import statistics
