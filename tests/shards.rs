@@ -452,3 +452,29 @@ fn handles_racing_a_stop_never_hang_and_route_every_id_to_its_shard() {
         }
     }
 }
+
+/// Panics in its first callback, on one shard only.
+struct Panicky {
+    shard: usize,
+    peer: SocketAddr,
+}
+
+impl Handler for Panicky {
+    fn new_address(&mut self) -> Option<Result<Target, AddressError>> {
+        Some(Ok(self.peer.into()))
+    }
+
+    fn on_connection(&mut self, _ctx: &mut Ctx<'_>, _conn: &ConnInfo) {
+        assert!(self.shard != 1, "a handler bug on shard 1");
+    }
+}
+
+#[test]
+fn a_panic_on_one_shard_stops_the_others_and_reaches_the_caller() {
+    let (_peer, addr) = holder(Ipv4Addr::LOCALHOST);
+    let config = Config { target_outbound: 4, ..Config::default() };
+    let mut m = ShardedManager::new(config, 2, |shard| Panicky { shard, peer: addr }).unwrap();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.run_until(deadline())));
+    assert!(run.is_err(), "the panic reaches the caller");
+    assert!(m.shards()[0].is_stopped(), "shard 0 was stopped, not left running");
+}

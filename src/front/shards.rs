@@ -141,6 +141,17 @@ impl Fleet {
     }
 }
 
+/// Stops every shard if dropped while its thread unwinds.
+struct StopOnPanic<'a>(&'a Fleet);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop_all();
+        }
+    }
+}
+
 /// Sockets handed to a shard by the accepting one.
 struct Inbox {
     rx: Receiver<(TcpStream, SocketAddr)>,
@@ -343,6 +354,9 @@ impl<H: Handler + Send> ShardedManager<H> {
         let fleet = &self.fleet;
         let f = &f;
         let one = move |i: usize, shard: &mut Manager<H>| {
+            // A shard whose handler panics stops the others too (the panic then reaches the
+            // caller when the threads are joined), rather than leaving them running for ever.
+            let _on_panic = StopOnPanic(fleet);
             let result = f(i, shard);
             if result.is_err() || shard.is_stopped() {
                 fleet.stop_all();
