@@ -5,6 +5,8 @@
     python3 benches/compare.py --only cw1 --runs 3 --secs 10
     python3 benches/compare.py --runs 1 --secs 3   # a quick end-to-end check (~1.5 min)
     python3 benches/compare.py --only proxy        # CW1 K=64 through microsocks, and direct for context
+    python3 benches/compare.py --only shards --json shards.jsonl   # "Using every core": 1, 2, 4 shards, tokio
+    python3 benches/compare.py --only nocost --baseline OLD_CHURN   # the 'shards' feature off: before/after
 
 Both implementations are the same binary (`cargo run --release --example churn -- WL --impl raw|connmgr`),
 so they share the measurement code. For CW1 and HW1 both use one sink started here (`churn sink`,
@@ -28,10 +30,16 @@ CHURN = os.path.join(ROOT, "target", "release", "examples", "churn")
 # The row key of CW1 through a proxy (`churn cw1 --proxy spawn`).
 PROXIED = "cw1-proxy"
 IW1_RULES = "iw1+rules"  # IW1 with every admission rule on (connmgr only; raw is unchanged)
+# The tokio `multi_thread` client of "Using every core" (benches/tokio-churn, its own project).
+TOKIO_DIR = os.path.join(ROOT, "benches", "tokio-churn")
+TOKIO = os.path.join(TOKIO_DIR, "target", "release", "tokio-churn")
 
 
-def build():
-    subprocess.run(["cargo", "build", "--quiet", "--release", "--example", "churn"], cwd=ROOT, check=True)
+def build(features=None):
+    cmd = ["cargo", "build", "--quiet", "--release", "--example", "churn"]
+    if features:
+        cmd += ["--features", features]
+    subprocess.run(cmd, cwd=ROOT, check=True)
 
 
 class Sink:
@@ -92,7 +100,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--secs", type=float, default=10)
-    ap.add_argument("--only", choices=["cw1", "hw1", "rw1", "iw1", "proxy"])
+    ap.add_argument("--only", choices=["cw1", "hw1", "rw1", "iw1", "proxy", "shards", "nocost"])
+    ap.add_argument("--baseline", help="--only nocost: the churn binary built before the change (feature off)")
     ap.add_argument("--json", help="also write every run to this file (JSON lines)")
     ap.add_argument("--report", help="only print the table for runs saved earlier with --json (pass their --secs)")
     a = ap.parse_args()
@@ -106,6 +115,12 @@ def main():
         return report(results, a)
     if not (1 <= a.runs <= 9 and 0 < a.secs <= 60):
         ap.error("--runs 1..9, --secs (0, 60]")
+    if a.only == "shards":
+        return shards(a)
+    if a.only == "nocost":
+        if not a.baseline:
+            ap.error("--only nocost needs --baseline OLD_CHURN")
+        return nocost(a)
     build()
     secs = f"{a.secs:g}"
     rows = []
@@ -281,6 +296,103 @@ def report(results, a):
         base = {impl: rs[impl][1000] - (rs[impl][15000] - rs[impl][1000]) / 14 for impl in rs}
         row("HW1", "RSS at N=0 (intercept KiB)", f"{base['raw']:,.0f}", f"{base['connmgr']:,.0f}",
             f"{base['connmgr'] - base['raw']:+,.0f} KiB", "(fixed state)", True)
+
+
+def load():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def shards(a):
+    """CW1 at K=64 and 512: connmgr on 1 (the single-reactor Manager), 2 and 4 shards, and the
+    tokio client with 2 workers, one fresh sink per run, the order rotated every round."""
+    build("shards")
+    subprocess.run(["cargo", "build", "--quiet", "--release"], cwd=TOKIO_DIR, check=True)
+    secs = f"{a.secs:g}"
+    configs = ["1", "2", "4", "tokio"]
+    results = {}
+    log = open(a.json, "w") if a.json else None
+    for r in range(a.runs):
+        for k in (64, 512):
+            order = configs[r % len(configs):] + configs[:r % len(configs)]
+            for cfg in order:
+                sink = Sink("close", a.secs + 40)
+                try:
+                    common = ["--k", str(k), "--port", str(sink.port), "--warm", "1", "--secs", secs]
+                    before = load()
+                    if cfg == "tokio":
+                        out = subprocess.run([TOKIO, "--workers", "2"] + common, check=True, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL, text=True, timeout=200).stdout
+                        j = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+                    else:
+                        j = client("connmgr", "cw1", common + ["--shards", cfg])
+                        j.setdefault("shards", 1)
+                finally:
+                    sink.stop()
+                j["config"], j["load_before"] = cfg, before
+                results.setdefault((k, cfg), []).append(j)
+                if log:
+                    log.write(json.dumps(j) + "\n")
+                print(f"  cw1 k={k} {cfg:6} load {before:.2f} {json.dumps(j)}", file=sys.stderr)
+                time.sleep(0.5)
+    shards_report(results, a)
+
+
+def shards_report(results, a):
+    print(f"\n## CW1 on every core: medians of {a.runs} rotated rounds, {a.secs:g} s windows (spread: min-max)\n")
+    print("| K | client | conn/s | CPU us/conn | vs 1 shard: conn/s ; CPU/conn | vs tokio: conn/s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for k in (64, 512):
+        base = results.get((k, "1"), [])
+        tok = results.get((k, "tokio"), [])
+        for cfg in ("1", "2", "4", "tokio"):
+            runs = results.get((k, cfg))
+            if not runs:
+                continue
+            cps = [x["conn_per_s"] for x in runs]
+            cpu = [cpu_us(x) for x in runs]
+            # Paired by round: the runs of one round are back to back.
+            vs1 = [(x["conn_per_s"] / b["conn_per_s"], cpu_us(x) / cpu_us(b)) for x, b in zip(runs, base)]
+            vst = [x["conn_per_s"] / t["conn_per_s"] for x, t in zip(runs, tok)]
+            name = "tokio multi_thread, 2 workers" if cfg == "tokio" else f"connmgr, {cfg} shard{'s' if cfg != '1' else ''}"
+            c1 = f"{statistics.median(v[0] for v in vs1):.2f}x ; {statistics.median(v[1] for v in vs1):.2f}x" if cfg != "1" else ""
+            ct = f"{statistics.median(vst):.2f}x" if cfg != "tokio" else ""
+            print(f"| {k} | {name} | {statistics.median(cps):,.0f} ({min(cps):,.0f}-{max(cps):,.0f}) | "
+                  f"{statistics.median(cpu):.2f} ({min(cpu):.2f}-{max(cpu):.2f}) | {c1} | {ct} |")
+
+
+def nocost(a):
+    """CW1 K=64 and HW1 N=5000 with the `shards` feature off: the binary built before the change
+    (--baseline) against this tree's, alternating, one fresh sink per run."""
+    build()
+    bins = {"before": a.baseline, "after": CHURN}
+    secs = f"{a.secs:g}"
+    res = {}
+    for r in range(a.runs):
+        for wl in ("cw1", "hw1"):
+            for which in (["before", "after"] if r % 2 == 0 else ["after", "before"]):
+                sink = Sink("close" if wl == "cw1" else "hold", a.secs + 70)
+                try:
+                    args = (["--k", "64", "--warm", "1"] if wl == "cw1" else ["--n", "5000"]) + ["--port", str(sink.port), "--secs", secs]
+                    out = subprocess.run([bins[which], wl, "-q"] + args, check=True, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, text=True, timeout=200).stdout
+                    j = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+                finally:
+                    sink.stop()
+                res.setdefault((wl, which), []).append(j)
+                print(f"  {wl} {which:6} {json.dumps(j)}", file=sys.stderr)
+                time.sleep(0.5)
+    print(f"\n## The 'shards' feature off, before and after: medians of {a.runs} alternating runs (min-max)\n")
+    print("| workload | metric | before | after | after / before (paired median) |")
+    print("| --- | --- | --- | --- | --- |")
+    for wl, metric, f in (("cw1", "conn/s", lambda x: x["conn_per_s"]), ("cw1", "CPU us/conn", cpu_us),
+                          ("hw1", "establish s", lambda x: x["establish_s"]),
+                          ("hw1", "RSS after KiB", lambda x: x["rss_after_kb"]),
+                          ("hw1", "idle voluntary switches", lambda x: x["idle_nvcsw"])):
+        b, n = [f(x) for x in res[(wl, "before")]], [f(x) for x in res[(wl, "after")]]
+        q = statistics.median(y / x if x else 1.0 for x, y in zip(b, n))
+        print(f"| {wl.upper()} | {metric} | {statistics.median(b):,.2f} ({min(b):,.2f}-{max(b):,.2f}) | "
+              f"{statistics.median(n):,.2f} ({min(n):,.2f}-{max(n):,.2f}) | {q:.3f}x |")
 
 
 if __name__ == "__main__":

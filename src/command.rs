@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, LookupId, Observation};
+use crate::core::{ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, LookupId, Observation};
 use crate::id::ConnId;
 use crate::net::Subnet;
 use crate::outbound::{Pause, ProbeKind};
@@ -80,6 +80,10 @@ pub(crate) enum Command {
     State {
         id: ConnId,
         reply: SyncSender<Option<ConnState>>,
+    },
+    /// A query from another thread; the answer goes back on `reply`.
+    Counters {
+        reply: SyncSender<Counters>,
     },
 }
 

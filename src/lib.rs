@@ -66,6 +66,8 @@
 //! - `dns` (off): a non-blocking DNS stub resolver (module `dns`) on the reactor thread: DNS
 //!   seeding (`Reactor::seed`), host names dialled and `resolve` without a proxy. Turns on
 //!   `seed`.
+//! - `shards` (off): `ShardedManager`, one reactor per core behind one [`Handle`], with the
+//!   target, dial limit, `max_inbound`, caps and bans kept across shards.
 //!
 //! # Logging
 //!
@@ -87,6 +89,8 @@ pub mod core;
 pub mod dns;
 mod error;
 mod front;
+#[cfg(feature = "shards")]
+mod global;
 mod id;
 mod net;
 mod outbound;
@@ -119,6 +123,8 @@ pub use crate::core::{
     NextStep, Observation, ResolveError, TimerId,
 };
 pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, OpError};
+#[cfg(feature = "shards")]
+pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::net::{NetGroup, NetGroupFn, Subnet, SubnetError};

@@ -84,6 +84,9 @@ pub struct Common {
     pub quiet: bool,
     /// cw1 only.
     pub proxy: Option<ProxyArg>,
+    /// Reactors (connmgr): 1 is the plain `Manager`; more is a `ShardedManager` (feature
+    /// `shards`).
+    pub shards: usize,
 }
 
 impl Default for Common {
@@ -100,6 +103,7 @@ impl Default for Common {
             ceiling: None,
             quiet: false,
             proxy: None,
+            shards: 1,
         }
     }
 }
@@ -123,6 +127,8 @@ options:
   --rules off|on     iw1, connmgr: admission rules off (default) or all on, none binding
   --proxy P          cw1: dial every connection through the SOCKS5 proxy at P (IP:PORT), or
                      P = spawn: start microsocks on a free port of 127.0.0.1 for the run
+  --shards N         connmgr: N reactors on N threads (a ShardedManager; needs the 'shards'
+                     feature); 1 (default) is the single-reactor Manager
   --retry-ms MS      retry_duration in ms (default 100)
   --csv FILE         write the per-second series as CSV
   --svg FILE         write a chart of the series as SVG
@@ -204,11 +210,21 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Option<Wor
             Long("svg") => c.svg = Some(p.value().map_err(|e| e.to_string())?.into()),
             Long("ceiling") => c.ceiling = Some(float(&mut p, "ceiling")?),
             Long("quiet") | Short('q') => c.quiet = true,
+            Long("shards") => c.shards = number(&mut p, "shards", 1..=64)? as usize,
             Long("help") | Short('h') => return Ok(None),
             other => return Err(other.unexpected().to_string()),
         }
     }
     let rules = rules.unwrap_or_default();
+    if c.shards > 1 && !matches!(mode.as_str(), "cw1" | "hw1") {
+        return Err(format!("'--shards' above 1 is for cw1 and hw1, not {mode}"));
+    }
+    if c.shards > 1 && c.imp == Impl::Raw {
+        return Err("'--shards' is for '--impl connmgr': the raw loop is one thread".into());
+    }
+    if c.shards > 1 && !cfg!(feature = "shards") {
+        return Err("'--shards' above 1 needs the 'shards' feature (cargo build --features shards ...)".into());
+    }
     if rules == Rules::On && c.imp == Impl::Raw {
         return Err("'--rules on' needs '--impl connmgr': the raw loop has no admission rules".into());
     }
@@ -315,6 +331,21 @@ mod tests {
 
     fn parse(s: &str) -> Result<Option<Workload>, String> {
         parse_from(s.split_whitespace().map(OsString::from))
+    }
+
+    #[test]
+    fn shards_are_for_connmgr_cw1_and_hw1() {
+        match parse("cw1").unwrap().unwrap() {
+            Workload::Cw1 { common, .. } => assert_eq!(common.shards, 1, "one reactor by default"),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse("cw1 --shards 0").is_err());
+        assert!(parse("cw1 --shards 65").is_err());
+        assert!(parse("cw1 --shards 2 --impl raw").unwrap_err().contains("raw"));
+        assert!(parse("iw1 --shards 2").unwrap_err().contains("cw1 and hw1"));
+        // Above 1 it needs the feature; 1 is the plain Manager either way.
+        assert_eq!(parse("hw1 --shards 2").is_ok(), cfg!(feature = "shards"));
+        assert!(parse("rw1 --shards 1").is_ok());
     }
 
     #[test]

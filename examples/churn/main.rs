@@ -9,6 +9,7 @@
 //   cargo run --release --example churn -- rw1 --n 2000 --retry-ms 100   # retry storm
 //   cargo run --release --example churn -- iw1 --k 64               # inbound churn (iw1.rs)
 //   cargo run --release --example churn -- cw1 --k 64 --proxy spawn # through microsocks (socks.rs)
+//   cargo run --release --features shards --example churn -- cw1 --k 64 --shards 2   # shards.rs
 //
 // Options (all workloads): --impl connmgr|raw, --port P (use a sink already running there;
 // without it the example starts its own sink as a child process: this same binary in `sink`
@@ -71,6 +72,8 @@ mod load;
 mod os;
 mod raw;
 mod series;
+#[cfg(feature = "shards")]
+mod shards;
 mod sink;
 mod socks;
 
@@ -101,6 +104,10 @@ fn main() {
         Workload::Hw1 { n, common } if common.imp == Impl::Raw => raw::hw1(*n, common),
         Workload::Rw1 { n, common } if common.imp == Impl::Raw => raw::rw1(*n, common),
         Workload::Iw1 { k, common, .. } if common.imp == Impl::Raw => raw::iw1(*k, common),
+        #[cfg(feature = "shards")]
+        Workload::Cw1 { k, common } if common.shards > 1 => shards::cw1(*k, common),
+        #[cfg(feature = "shards")]
+        Workload::Hw1 { n, common } if common.shards > 1 => shards::hw1(*n, common),
         Workload::Cw1 { k, common } => cw1(*k, common),
         Workload::Hw1 { n, common } => hw1(*n, common),
         Workload::Rw1 { n, common } => rw1(*n, common),

@@ -172,6 +172,10 @@ pub(crate) struct Admission {
     reconnect: Option<ReconnectThrottle>,
     stats: AdmissionStats,
     log: LogThrottle,
+    /// A sharded manager's counts per host and group, shared by every shard (the local ones
+    /// are then unused): reserved at `check`, released at `closed` or `abandon`.
+    #[cfg(feature = "shards")]
+    shared: Option<std::sync::Arc<crate::global::Global>>,
 }
 
 /// btcd warns about the first three rejections, then at most once per this interval.
@@ -192,7 +196,15 @@ impl Admission {
             reconnect: config.reconnect_window.map(|w| ReconnectThrottle::new(w, config.reconnect_slots)),
             stats: AdmissionStats::default(),
             log: LogThrottle::new(LOG_FREE, LOG_INTERVAL),
+            #[cfg(feature = "shards")]
+            shared: None,
         }
+    }
+
+    /// Counts hosts and groups in `global`'s tables, across shards, from now on.
+    #[cfg(feature = "shards")]
+    pub(crate) fn share(&mut self, global: std::sync::Arc<crate::global::Global>) {
+        self.shared = Some(global);
     }
 
     /// Decides whether to keep a connection just accepted from `ip` (in net group `group`) at
@@ -201,6 +213,11 @@ impl Admission {
         let ip = canonical(ip);
         if self.allowlist.contains(ip) {
             self.stats.allowlisted += 1;
+            #[cfg(feature = "shards")]
+            if let Some(g) = &self.shared {
+                // Counted like any connection (see `admitted`), never refused.
+                let _ = g.reserve_inbound(host(ip), group, (None, None), true);
+            }
             return Ok(());
         }
         match self.decide(now, ip, group) {
@@ -226,16 +243,13 @@ impl Admission {
         if self.bans.is_banned(ip, now) {
             return Err(Rejection::Banned);
         }
-        if self.max_per_host.is_some_and(|max| self.per_host.get(&host(ip)) >= max) {
-            return Err(Rejection::PerIpCap);
-        }
-        if self.max_per_group.is_some_and(|max| self.per_group.get(&group) >= max) {
-            return Err(Rejection::PerNetgroupCap);
-        }
+        self.caps(ip, group)?;
         if self.reconnect.as_ref().is_some_and(|r| r.is_recent(ip, now)) {
+            self.abandon(ip, group);
             return Err(Rejection::ReconnectTooSoon);
         }
         if self.bucket.as_mut().is_some_and(|b| !b.try_take(now)) {
+            self.abandon(ip, group);
             return Err(Rejection::RateLimited);
         }
         if let Some(r) = &mut self.reconnect {
@@ -244,9 +258,38 @@ impl Admission {
         Ok(())
     }
 
+    /// The per-host and per-group caps: checked here, or reserved in the shared tables.
+    fn caps(&mut self, ip: IpAddr, group: NetGroup) -> Result<(), Rejection> {
+        #[cfg(feature = "shards")]
+        if let Some(g) = &self.shared {
+            return g.reserve_inbound(host(ip), group, (self.max_per_host, self.max_per_group), false);
+        }
+        if self.max_per_host.is_some_and(|max| self.per_host.get(&host(ip)) >= max) {
+            return Err(Rejection::PerIpCap);
+        }
+        if self.max_per_group.is_some_and(|max| self.per_group.get(&group) >= max) {
+            return Err(Rejection::PerNetgroupCap);
+        }
+        Ok(())
+    }
+
+    /// A connection that passed [`check`](Admission::check) is not kept after all (no
+    /// `max_inbound` slot): forgets what the check counted for it.
+    pub(crate) fn abandon(&mut self, ip: IpAddr, group: NetGroup) {
+        #[cfg(feature = "shards")]
+        if let Some(g) = &self.shared {
+            g.release_inbound(host(ip), group);
+        }
+        let _ = (ip, group);
+    }
+
     /// Counts a connection from `ip` in `group` that the caller kept (after a passed
     /// [`check`](Admission::check)).
     pub(crate) fn admitted(&mut self, ip: IpAddr, group: NetGroup) {
+        #[cfg(feature = "shards")]
+        if self.shared.is_some() {
+            return; // counted by `check`
+        }
         self.per_host.add(host(ip));
         self.per_group.add(group);
     }
@@ -254,6 +297,10 @@ impl Admission {
     /// Uncounts a connection reported with [`admitted`](Admission::admitted), when it closes
     /// (or is evicted); pass the same `ip` and `group`. An unmatched call changes nothing.
     pub(crate) fn closed(&mut self, ip: IpAddr, group: NetGroup) {
+        #[cfg(feature = "shards")]
+        if self.shared.is_some() {
+            return self.abandon(ip, group);
+        }
         let host = host(ip);
         if self.per_host.get(&host) > 0 && self.per_group.get(&group) > 0 {
             self.per_host.sub(&host);

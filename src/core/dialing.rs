@@ -53,6 +53,9 @@ impl Core {
         if self.reqs[key].automatic() && !self.admit_automatic(now, key, &target) {
             return;
         }
+        if !self.take_dial_slot(key) {
+            return;
+        }
         let rec = &mut self.reqs[key];
         rec.set(flag::QUEUED, false);
         rec.set(flag::DIALING, true);
@@ -66,7 +69,7 @@ impl Core {
 
     /// Starts queued dials while slots are free. Requests ended while queued are skipped.
     pub(super) fn pump_dial_queue(&mut self, now: Instant) {
-        while self.in_flight < self.max_dials && !self.stopped && !self.dials_held() {
+        while self.in_flight < self.max_dials && !self.stopped && !self.dials_held() && self.dial_slot_free() {
             let Some(id) = self.dial_queue.pop_front() else { return };
             if let Some(key) = self.key_of(id) {
                 if self.reqs[key].has(flag::QUEUED) {
@@ -149,6 +152,7 @@ impl Core {
         self.disarm(key);
         self.reqs[key].set(flag::DIALING, false);
         self.in_flight -= 1;
+        self.give_dial_slot();
     }
 
     fn dial_error(&mut self, now: Instant, key: usize, error: DialError) {

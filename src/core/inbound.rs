@@ -67,12 +67,23 @@ impl InboundLimiter {
     }
 
     /// A slot, or `None` when full, counting nothing (eviction may make room yet).
+    ///
+    /// A compare-and-swap from a count below the limit: exact even when the count is shared
+    /// with other threads (the shards of a sharded manager), at the cost of the plain add.
     pub(crate) fn try_admit(&mut self) -> Option<InboundSlot> {
-        if self.max.is_some_and(|max| self.occupied.load(Ordering::Acquire) >= max) {
-            return None;
+        match self.max {
+            None => drop(self.occupied.fetch_add(1, Ordering::AcqRel)),
+            Some(max) => {
+                self.occupied.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
+            }
         }
-        self.occupied.fetch_add(1, Ordering::AcqRel);
         Some(InboundSlot { occupied: Arc::clone(&self.occupied) })
+    }
+
+    /// Counts this limiter's slots in `occupied`, shared with other limiters (the shards').
+    #[cfg(feature = "shards")]
+    pub(crate) fn share(&mut self, occupied: Arc<AtomicUsize>) {
+        self.occupied = occupied;
     }
 
     fn warn(&mut self, now: Instant, remote: SocketAddr) {

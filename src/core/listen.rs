@@ -98,7 +98,7 @@ impl Core {
         let (slot, group, trusted) = self.admit(now, remote)?;
         self.counters.accepted += 1;
         self.inbound_serial += 1;
-        let serial = self.inbound_serial;
+        let serial = self.inbound_serial_of(self.inbound_serial);
         let key = self.inbound.insert(InboundRecord::new(serial, io, remote, slot, group, trusted, now));
         let id = InboundId::new(serial, super::slot_u32(key));
         log::debug!("Accepted {id} from {remote}");

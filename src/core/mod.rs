@@ -63,6 +63,7 @@ mod ops;
 mod outbound;
 mod protect;
 mod request;
+mod shard;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -197,6 +198,9 @@ pub struct Core {
     actions: VecDeque<Action>,
     started: bool,
     stopped: bool,
+    /// This core's place in a sharded manager, if it is one of its shards.
+    #[cfg(feature = "shards")]
+    shard: Option<crate::global::ShardRef>,
 }
 
 impl Core {
@@ -258,6 +262,8 @@ impl Core {
             actions: VecDeque::with_capacity(16),
             started: false,
             stopped: false,
+            #[cfg(feature = "shards")]
+            shard: None,
         })
     }
 
@@ -296,7 +302,9 @@ impl Core {
         self.dial_anchors(now);
         for class in 0..self.out.classes.len() {
             let class = ClassId::from_index(class);
-            while self.request_automatic(class) {}
+            for _ in 0..self.start_share(class) {
+                self.request_automatic(class);
+            }
         }
     }
 
@@ -330,6 +338,7 @@ impl Core {
         // Dials still queued, and addresses still owed, are for requests that have just ended;
         // the I/O layer would only open sockets to throw away.
         self.actions.retain(|a| !matches!(a, Action::Dial { .. } | Action::Resolve { .. }));
+        self.leave_shards();
         self.out.owe_nothing();
         self.dial_queue.clear();
         self.wheel.clear();
@@ -583,11 +592,15 @@ impl Core {
         let was_dialing = rec.has(flag::DIALING);
         if was_dialing {
             self.in_flight -= 1;
+            self.give_dial_slot();
         }
         if rec.state == ConnState::Established {
             self.leave_established(rec.automatic(), rec.class_id());
         }
         self.out.ended(rec.class());
+        if rec.automatic() {
+            self.give_auto_slots(rec.class_id(), 1);
+        }
         if let Some(io) = rec.take_io() {
             self.actions.push_back(Action::Close { io });
         }
@@ -616,10 +629,14 @@ impl Core {
     }
 
     /// Owes the address source one more question, if the automatic set is below its target.
-    /// Asks the source for one more address for `class` if the class is below its target;
-    /// false if it is not.
+    /// Asks the source for one more address for `class` if the class is below its target
+    /// (and, sharded, the manager's); false if it is not.
     fn request_automatic(&mut self, class: ClassId) -> bool {
-        !self.stopped && self.out.want(class)
+        if self.stopped || !self.out.has_room(class) || !self.take_auto_slot(class) {
+            return false;
+        }
+        self.out.add_want(class);
+        true
     }
 }
 

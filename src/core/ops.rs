@@ -75,6 +75,7 @@ impl Core {
             return;
         }
         let Some(answer) = answer else {
+            self.give_auto_slots(class, 1);
             log::trace!("No address source: automatic request not made");
             return;
         };

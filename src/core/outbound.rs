@@ -48,6 +48,8 @@ pub(super) struct OutboundState {
     groups: GroupCounts,
     /// Keys the failure memory.
     key: FastKey,
+    /// Keys netgroup tags (shared by every shard of a sharded manager).
+    pub(super) tag_key: u64,
     manual_live: u32,
     max_manual: u32,
     probes_live: u32,
@@ -86,6 +88,7 @@ impl OutboundState {
             max_per_netgroup: policy.max_per_netgroup,
             groups,
             key: FastKey(seed.rotate_left(32) ^ 0x6661_696c_7572_6573),
+            tag_key: seed,
             manual_live: 0,
             max_manual: policy.max_manual.unwrap_or(u32::MAX),
             probes_live: 0,
@@ -104,16 +107,17 @@ impl OutboundState {
         }
     }
 
-    /// Owes `class` one more address if it is below its target.
-    pub(super) fn want(&mut self, class: ClassId) -> bool {
-        let Some(c) = self.classes.get_mut(class.index()) else { return false };
-        if c.live + c.wanted >= c.target {
-            return false;
-        }
+    /// Whether `class` is below its target, counting the addresses asked for.
+    pub(super) fn has_room(&self, class: ClassId) -> bool {
+        self.classes.get(class.index()).is_some_and(|c| c.live + c.wanted < c.target)
+    }
+
+    /// Owes `class` one more address (it has room).
+    pub(super) fn add_want(&mut self, class: ClassId) {
+        let c = &mut self.classes[class.index()];
         c.wanted += 1;
         c.need += 1;
         self.need_total += 1;
-        true
     }
 
     /// The next class owed a `NeedAddress`.
@@ -133,6 +137,11 @@ impl OutboundState {
             }
             _ => false,
         }
+    }
+
+    /// Addresses asked for `class` and not answered.
+    pub(super) fn wanted(&self, class: ClassId) -> u32 {
+        self.classes[class.index()].wanted
     }
 
     pub(super) fn owe_nothing(&mut self) {
@@ -191,14 +200,9 @@ impl Core {
     /// class has room, before the source is asked for anything.
     pub(super) fn dial_anchors(&mut self, now: Instant) {
         for (class, target) in std::mem::take(&mut self.out.anchors) {
-            if !self.out.want(class) {
+            if !self.out.has_room(class) || !self.take_auto_slot(class) {
                 continue;
             }
-            // Owed to the anchor rather than to the source.
-            let c = &mut self.out.classes[class.index()];
-            c.need -= 1;
-            c.wanted -= 1;
-            self.out.need_total -= 1;
             let id = self.ids.next_id();
             log::debug!("Dialling anchor {target} for {class}");
             let key = self.register(id, Some(target), &ConnectOptions::once(), ConnClass::Automatic(class));
@@ -259,8 +263,16 @@ impl Core {
         if let Some(max) = self.out.max_per_netgroup {
             if !self.reqs[key].has(flag::GROUPED) {
                 let group = self.target_group(target);
-                let tag = group.tag(self.out.key.0);
-                if let Err(count) = self.out.groups.take(tag, max) {
+                let tag = group.tag(self.out.tag_key);
+                let taken = match self.out.groups.take(tag, max) {
+                    // Sharded, the manager's count decides.
+                    Ok(()) if !self.take_group_place(tag, max) => {
+                        self.out.groups.give_back(tag);
+                        Err(max)
+                    }
+                    other => other,
+                };
+                if let Err(count) = taken {
                     self.reqs[key].set(flag::QUEUED, false);
                     self.counters.skipped_diversity += 1;
                     log::debug!("Skipping {target}: {count} automatic connection(s) in {group} already");
@@ -283,6 +295,7 @@ impl Core {
         rec.set(flag::GROUPED, false);
         let tag = std::mem::take(&mut rec.backoff);
         self.out.groups.give_back(tag);
+        self.give_group_place(tag);
     }
 
     /// Whether the failure of `key`'s dial is charged to its peer, and the offline detector's

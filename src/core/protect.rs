@@ -53,6 +53,7 @@ impl Core {
         }
         let until = crate::time::deadline_after(now, duration);
         let outcome = self.admission.bans_mut().ban(subnet, until);
+        self.shared_ban(subnet, until);
         log::info!("Banned {subnet} for {duration:?} ({outcome:?})");
         self.counters.bans += 1;
         self.close_banned(now, subnet);
@@ -65,6 +66,7 @@ impl Core {
         if self.stopped {
             return Err(OpError::Stopped);
         }
+        self.shared_unban(subnet);
         Ok(self.admission.bans_mut().unban(subnet))
     }
 
@@ -170,7 +172,10 @@ impl Core {
             None if self.evict() => self.limiter.try_admit(),
             None => None,
         };
-        let slot = slot.or_else(|| self.limiter.admit(now, remote))?;
+        let Some(slot) = slot.or_else(|| self.limiter.admit(now, remote)) else {
+            self.admission.abandon(ip, group);
+            return None;
+        };
         self.admission.admitted(ip, group);
         Some((slot, group, self.admission.allowlist().contains(ip)))
     }
@@ -211,7 +216,7 @@ impl Core {
     }
 
     /// Closes the live connections a new ban covers (trusted ones excepted).
-    fn close_banned(&mut self, now: Instant, subnet: Subnet) {
+    pub(super) fn close_banned(&mut self, now: Instant, subnet: Subnet) {
         let inbound: Vec<(usize, u64)> = self
             .inbound
             .iter()
@@ -303,7 +308,7 @@ impl Core {
     }
 
     /// Keeps one wheel timer at the soonest ban expiry, to forget expired bans.
-    fn arm_ban_expiry(&mut self, now: Instant) {
+    pub(super) fn arm_ban_expiry(&mut self, now: Instant) {
         let Some(next) = self.admission.bans_mut().next_expiry() else { return };
         let deadline = self.deadline_tick(now, next.saturating_duration_since(now));
         if let Some(timer) = self.ban_timer {

@@ -7,6 +7,11 @@
 //! (`Config::command_queue`): a reactor that does not keep up makes calls fail with
 //! [`OpError::Full`] instead of growing memory without end. `stop` never queues, so it always
 //! gets through.
+//!
+//! A handle to a sharded manager (feature `shards`) holds one such endpoint per shard and routes
+//! by id: a request's id (and an accepted connection's serial) says which shard owns it, so a
+//! command goes to exactly one shard; new requests go round-robin; `stop` and `counters` go to
+//! every shard.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,7 +22,7 @@ use std::time::Duration;
 use mio::Waker;
 
 use crate::command::{Command, Shared};
-use crate::core::{ConnState, ConnectOptions, DisconnectOptions, DisconnectReason, LookupId, Observation};
+use crate::core::{ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, LookupId, Observation};
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator};
 use crate::net::Subnet;
@@ -63,14 +68,65 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 /// ```
 #[derive(Clone)]
 pub struct Handle {
+    /// The reactor, or a sharded manager's first shard.
+    home: Endpoint,
+    /// Every shard of a sharded manager (`home` among them).
+    #[cfg(feature = "shards")]
+    fleet: Option<Arc<super::shards::Fleet>>,
+    /// The reactor's routes, to refuse an unroutable target at once, as every layer does.
+    routes: Routes,
+    wait: Duration,
+}
+
+/// One reactor as a handle reaches it.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
     tx: SyncSender<Command>,
     waker: Arc<Waker>,
     ids: IdAllocator,
     lookup_ids: IdAllocator,
-    shared: Arc<Shared>,
-    /// The reactor's routes, to refuse an unroutable target at once, as every layer does.
-    routes: Routes,
-    wait: Duration,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Endpoint {
+    /// `reactor`'s endpoint (its command queue is made now if it has none yet), and its routes.
+    pub(crate) fn of<H: Handler>(reactor: &mut Reactor<H>, waker: Arc<Waker>) -> (Endpoint, Routes) {
+        let Mailbox { tx, ids, lookup_ids, shared, routes } = reactor.mailbox();
+        (Endpoint { tx, waker, ids, lookup_ids, shared }, routes)
+    }
+
+    fn send(&self, command: Command) -> Result<(), OpError> {
+        if self.shared.is_stopped() {
+            return Err(OpError::Stopped);
+        }
+        self.tx.try_send(command).map_err(|e| match e {
+            TrySendError::Full(_) => OpError::Full,
+            TrySendError::Disconnected(_) => OpError::Stopped,
+        })?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Wakes the reactor. The command is queued whatever happens here, so a failed wake is not
+    /// the caller's error (it would lose the id of a command that still runs): the command runs
+    /// at the reactor's next wake.
+    pub(crate) fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            log::warn!("Cannot wake the connection manager: {e}; the command runs at its next wake-up");
+        }
+    }
+
+    /// Asks the reactor with `command` (made around the reply's sender) and waits for the answer.
+    fn ask<T>(&self, wait: Duration, command: impl FnOnce(SyncSender<T>) -> Command) -> Result<T, OpError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(command(reply))?;
+        // If the reactor stops or is dropped before answering, the reply's sender goes with
+        // the command and this returns at once.
+        answer.recv_timeout(wait).map_err(|e| match e {
+            RecvTimeoutError::Timeout => OpError::TimedOut,
+            RecvTimeoutError::Disconnected => OpError::Stopped,
+        })
+    }
 }
 
 impl Handle {
@@ -78,8 +134,51 @@ impl Handle {
     /// the reactor's `Poll` with [`TokenSpace::waker`](crate::TokenSpace::waker)'s token.
     /// ([`Manager::handle`](crate::Manager::handle) does this for you.)
     pub fn new<H: Handler>(reactor: &mut Reactor<H>, waker: Arc<Waker>) -> Handle {
-        let Mailbox { tx, ids, lookup_ids, shared, routes } = reactor.mailbox();
-        Handle { tx, waker, ids, lookup_ids, shared, routes, wait: DEFAULT_WAIT }
+        let (home, routes) = Endpoint::of(reactor, waker);
+        Handle {
+            home,
+            #[cfg(feature = "shards")]
+            fleet: None,
+            routes,
+            wait: DEFAULT_WAIT,
+        }
+    }
+
+    /// A handle to every shard of a sharded manager.
+    #[cfg(feature = "shards")]
+    pub(crate) fn fleet(fleet: Arc<super::shards::Fleet>, routes: Routes) -> Handle {
+        Handle { home: fleet.shards[0].clone(), fleet: Some(fleet), routes, wait: DEFAULT_WAIT }
+    }
+
+    /// Every reactor this handle reaches.
+    fn endpoints(&self) -> &[Endpoint] {
+        #[cfg(feature = "shards")]
+        if let Some(f) = &self.fleet {
+            return &f.shards;
+        }
+        std::slice::from_ref(&self.home)
+    }
+
+    /// The reactor that owns id or serial `n` (ids and serials are strided by shard).
+    fn owner(&self, n: u64) -> &Endpoint {
+        let all = self.endpoints();
+        &all[(n.wrapping_sub(1) % all.len() as u64) as usize]
+    }
+
+    fn owner_of(&self, peer: &Peer) -> &Endpoint {
+        match peer {
+            Peer::Outbound(id) => self.owner(id.get()),
+            Peer::Inbound(id) => self.owner(id.serial()),
+        }
+    }
+
+    /// Where a new request goes: the next shard in turn.
+    fn next(&self) -> &Endpoint {
+        #[cfg(feature = "shards")]
+        if let Some(f) = &self.fleet {
+            return f.next();
+        }
+        &self.home
     }
 
     /// This handle, with waiting calls giving up after `wait` (default 5 s) with
@@ -96,8 +195,9 @@ impl Handle {
         let target = target.into();
         opts.check()?;
         self.routes.route(&target, opts.via.as_ref()).map_err(OpError::NoRoute)?;
-        let id = self.ids.next_id();
-        self.send(Command::Connect { id, target, opts })?;
+        let to = self.next();
+        let id = to.ids.next_id();
+        to.send(Command::Connect { id, target, opts })?;
         Ok(id)
     }
 
@@ -105,8 +205,9 @@ impl Handle {
     pub fn resolve(&self, name: HostName) -> Result<LookupId, OpError> {
         self.check()?;
         self.routes.resolve_route().map_err(OpError::NoRoute)?;
-        let id = LookupId::new(self.lookup_ids.next_id().get());
-        self.send(Command::Resolve { id, name })?;
+        let to = self.next();
+        let id = LookupId::new(to.lookup_ids.next_id().get());
+        to.send(Command::Resolve { id, name })?;
         Ok(id)
     }
 
@@ -118,37 +219,44 @@ impl Handle {
         default_port: u16,
         required_services: u64,
     ) -> Result<(), OpError> {
-        self.send(crate::command::seed_command(seeds, default_port, required_services))
+        self.check()?;
+        self.next().send(crate::command::seed_command(seeds, default_port, required_services))
     }
 
     /// [`Reactor::new_conn_req`], queued.
     pub fn new_conn_req(&self) -> Result<(), OpError> {
-        self.send(Command::NewConnReq)
+        self.check()?;
+        self.next().send(Command::NewConnReq)
     }
 
     /// [`Reactor::disconnect`], queued.
     pub fn disconnect(&self, id: ConnId, opts: DisconnectOptions) -> Result<(), OpError> {
-        self.send(Command::Disconnect { id, opts })
+        self.check()?;
+        self.owner(id.get()).send(Command::Disconnect { id, opts })
     }
 
     /// [`Reactor::remove`], queued.
     pub fn remove(&self, id: ConnId) -> Result<(), OpError> {
-        self.send(Command::Remove { id })
+        self.check()?;
+        self.owner(id.get()).send(Command::Remove { id })
     }
 
     /// [`Reactor::close`], queued.
     pub fn close(&self, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
-        self.send(Command::Close { peer, reason })
+        self.check()?;
+        self.owner_of(&peer).send(Command::Close { peer, reason })
     }
 
-    /// [`Reactor::ban`], queued.
+    /// [`Reactor::ban`], queued (a sharded manager's first shard passes it to the others).
     pub fn ban(&self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
-        self.send(Command::Ban { subnet, duration })
+        self.check()?;
+        self.home.send(Command::Ban { subnet, duration })
     }
 
     /// [`Reactor::unban`], queued.
     pub fn unban(&self, subnet: Subnet) -> Result<(), OpError> {
-        self.send(Command::Unban { subnet })
+        self.check()?;
+        self.home.send(Command::Unban { subnet })
     }
 
     /// [`Reactor::misbehaving`], queued.
@@ -159,12 +267,14 @@ impl Handle {
         transient: u32,
         reason: impl Into<Cow<'static, str>>,
     ) -> Result<(), OpError> {
-        self.send(Command::Misbehaving { peer, persistent, transient, reason: reason.into() })
+        self.check()?;
+        self.owner_of(&peer).send(Command::Misbehaving { peer, persistent, transient, reason: reason.into() })
     }
 
     /// [`Reactor::observe`], queued.
     pub fn observe(&self, peer: Peer, observation: Observation) -> Result<(), OpError> {
-        self.send(Command::Observe { peer, observation })
+        self.check()?;
+        self.owner_of(&peer).send(Command::Observe { peer, observation })
     }
 
     /// [`Reactor::probe`], queued; the id is valid at once. The probe cap is checked when the
@@ -173,26 +283,34 @@ impl Handle {
         self.check()?;
         let target = target.into();
         self.routes.route(&target, None).map_err(OpError::NoRoute)?;
-        let id = self.ids.next_id();
-        self.send(Command::Probe { id, target, kind })?;
+        let to = self.next();
+        let id = to.ids.next_id();
+        to.send(Command::Probe { id, target, kind })?;
         Ok(id)
     }
 
-    /// [`Reactor::pause`], queued.
+    /// [`Reactor::pause`], queued (a sharded manager pauses every shard).
     pub fn pause(&self, mode: Pause) -> Result<(), OpError> {
-        self.send(Command::Pause { mode })
+        self.check()?;
+        self.endpoints().iter().try_for_each(|to| to.send(Command::Pause { mode }))
     }
 
-    /// [`Reactor::resume`], queued.
+    /// [`Reactor::resume`], queued (a sharded manager resumes every shard).
     pub fn resume(&self) -> Result<(), OpError> {
-        self.send(Command::Resume)
+        self.check()?;
+        self.endpoints().iter().try_for_each(|to| to.send(Command::Resume))
     }
 
-    /// [`Reactor::stop`]: never refused for a full queue.
+    /// [`Reactor::stop`]: never refused for a full queue. A sharded manager stops every shard.
     pub fn stop(&self) -> Result<(), OpError> {
         self.check()?;
-        self.shared.request_stop();
-        self.wake();
+        #[cfg(feature = "shards")]
+        if let Some(f) = &self.fleet {
+            f.stop_all();
+            return Ok(());
+        }
+        self.home.shared.request_stop();
+        self.home.wake();
         Ok(())
     }
 
@@ -200,23 +318,39 @@ impl Handle {
     /// Refused with [`OpError::OnReactorThread`] on the thread running the reactor, where it
     /// could only wait for ever.
     pub fn state(&self, id: ConnId) -> Result<Option<ConnState>, OpError> {
-        self.check()?;
-        if self.shared.on_driver() {
-            return Err(OpError::OnReactorThread);
-        }
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.send(Command::State { id, reply })?;
-        // If the reactor stops or is dropped before answering, the reply's sender goes with
-        // the command and this returns at once.
-        answer.recv_timeout(self.wait).map_err(|e| match e {
-            RecvTimeoutError::Timeout => OpError::TimedOut,
-            RecvTimeoutError::Disconnected => OpError::Stopped,
-        })
+        self.check_wait()?;
+        self.owner(id.get()).ask(self.wait, |reply| Command::State { id, reply })
     }
 
-    /// Whether the manager has stopped.
+    /// [`Reactor::counters`], asked of the reactor and waited for, like `state`; a sharded
+    /// manager's are summed over its shards (`inbound`, a count they share, is not).
+    pub fn counters(&self) -> Result<Counters, OpError> {
+        self.check_wait()?;
+        let mut total: Option<Counters> = None;
+        for to in self.endpoints() {
+            let c = to.ask(self.wait, |reply| Command::Counters { reply })?;
+            total = Some(total.map_or(c, |t| super::sum_counters(t, c)));
+        }
+        Ok(total.unwrap_or_default())
+    }
+
+    /// Whether the manager has stopped (a sharded manager: any shard, since stopping one
+    /// stops all).
     pub fn is_stopped(&self) -> bool {
-        self.shared.is_stopped()
+        #[cfg(feature = "shards")]
+        if self.fleet.as_ref().is_some_and(|f| f.is_stopping()) {
+            return true;
+        }
+        self.endpoints().iter().any(|e| e.shared.is_stopped())
+    }
+
+    /// Before a waiting call: refused after stop, and on a thread running one of the reactors.
+    fn check_wait(&self) -> Result<(), OpError> {
+        self.check()?;
+        if self.endpoints().iter().any(|e| e.shared.on_driver()) {
+            return Err(OpError::OnReactorThread);
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), OpError> {
@@ -224,25 +358,6 @@ impl Handle {
             Err(OpError::Stopped)
         } else {
             Ok(())
-        }
-    }
-
-    fn send(&self, command: Command) -> Result<(), OpError> {
-        self.check()?;
-        self.tx.try_send(command).map_err(|e| match e {
-            TrySendError::Full(_) => OpError::Full,
-            TrySendError::Disconnected(_) => OpError::Stopped,
-        })?;
-        self.wake();
-        Ok(())
-    }
-
-    /// Wakes the reactor. The command is queued whatever happens here, so a failed wake is not
-    /// the caller's error (it would lose the id of a command that still runs): the command runs
-    /// at the reactor's next wake.
-    fn wake(&self) {
-        if let Err(e) = self.waker.wake() {
-            log::warn!("Cannot wake the connection manager: {e}; the command runs at its next wake-up");
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct Manager<H: Handler> {
     events: Events,
     waker: Arc<Waker>,
     reactor: Reactor<H>,
+    /// Its place in a sharded manager, if it is one of its shards.
+    #[cfg(feature = "shards")]
+    link: Option<Box<super::shards::Link>>,
 }
 
 impl<H: Handler> Manager<H> {
@@ -58,7 +61,26 @@ impl<H: Handler> Manager<H> {
         let space = TokenSpace::default();
         let waker = Arc::new(Waker::new(poll.registry(), space.waker())?);
         let reactor = Reactor::new(config, handler, poll.registry(), space)?;
-        Ok(Manager { poll, events: Events::with_capacity(EVENTS_CAPACITY), waker, reactor })
+        Ok(Manager::from_parts(poll, waker, reactor))
+    }
+
+    /// A manager around a reactor built on `poll` (whose waker `waker` is).
+    pub(crate) fn from_parts(poll: Poll, waker: Arc<Waker>, reactor: Reactor<H>) -> Self {
+        Manager {
+            poll,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            waker,
+            reactor,
+            #[cfg(feature = "shards")]
+            link: None,
+        }
+    }
+
+    /// Makes this manager a shard: after each turn it reads its mail and, once stopped, stops
+    /// the other shards.
+    #[cfg(feature = "shards")]
+    pub(crate) fn set_link(&mut self, link: super::shards::Link) {
+        self.link = Some(Box::new(link));
     }
 
     /// A handle for other threads.
@@ -112,6 +134,10 @@ impl<H: Handler> Manager<H> {
         }
         // Every turn, not only on timeout: a steady stream of events must not starve timers.
         self.reactor.handle_timeout(now);
+        #[cfg(feature = "shards")]
+        if let Some(link) = &mut self.link {
+            link.after_turn(&mut self.reactor);
+        }
         Ok(())
     }
 }

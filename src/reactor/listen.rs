@@ -78,7 +78,22 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
+    /// Admits a socket another shard accepted, as if `listener` had accepted it here.
+    #[cfg(feature = "shards")]
+    pub(crate) fn adopt(&mut self, listener: ListenerKey, stream: TcpStream, remote: SocketAddr) {
+        let shared = std::sync::Arc::clone(&self.shared);
+        let _inside = shared.enter();
+        self.admit(Instant::now(), listener, stream, remote);
+    }
+
     fn admit(&mut self, now: Instant, key: ListenerKey, stream: TcpStream, remote: SocketAddr) {
+        #[cfg(feature = "shards")]
+        let Some((stream, remote)) = (match &mut self.handoff {
+            Some(handoff) => handoff(stream, remote),
+            None => Some((stream, remote)),
+        }) else {
+            return;
+        };
         let token = self.sockets.next_token();
         let Some(id) = self.core.accept(now, key, remote, io_key(token)) else {
             // Rejected: closed before any user code sees it (never registered, so dropping is

@@ -158,7 +158,15 @@ pub struct Reactor<H: Handler> {
     dns: Option<Box<dns::Dns>>,
     #[cfg(feature = "dns")]
     dns_config: Option<crate::dns::ResolverConfig>,
+    /// A sharded manager's accepting shard: hands accepted sockets to other shards (`None`:
+    /// admit here).
+    #[cfg(feature = "shards")]
+    handoff: Option<Handoff>,
 }
+
+/// Takes an accepted socket for another shard, or gives it back to be admitted here.
+#[cfg(feature = "shards")]
+pub(crate) type Handoff = Box<dyn FnMut(TcpStream, SocketAddr) -> Option<(TcpStream, SocketAddr)> + Send>;
 
 impl<H: Handler> Reactor<H> {
     /// A reactor registering its sockets with `registry` under `space`'s tokens; it binds the
@@ -192,6 +200,8 @@ impl<H: Handler> Reactor<H> {
             dns: None,
             #[cfg(feature = "dns")]
             dns_config: config.dns.clone(),
+            #[cfg(feature = "shards")]
+            handoff: None,
         };
         for &addr in &config.listeners {
             let listener = std::net::TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })?;
@@ -538,6 +548,24 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
+    /// Runs `f` on the core as an operation (inside the reactor, with the time), then performs
+    /// what it produced: the front ends' way to feed the core something that is not a command.
+    #[cfg(feature = "shards")]
+    pub(crate) fn with_core<T>(&mut self, f: impl FnOnce(&mut Core, Instant) -> T) -> T {
+        let shared = Arc::clone(&self.shared);
+        let _inside = shared.enter();
+        let now = Instant::now();
+        let out = f(&mut self.core, now);
+        self.run(now);
+        out
+    }
+
+    /// Makes this reactor hand accepted sockets to `handoff` before admitting them.
+    #[cfg(feature = "shards")]
+    pub(crate) fn set_handoff(&mut self, handoff: Handoff) {
+        self.handoff = Some(handoff);
+    }
+
     /// Applies an operation now, on behalf of the caller.
     fn apply_now(&mut self, command: Command) -> Result<(), OpError> {
         let shared = Arc::clone(&self.shared);
@@ -615,6 +643,10 @@ impl<H: Handler> Reactor<H> {
             Command::State { id, reply } => {
                 // The asker may have given up; nothing to do then.
                 let _ = reply.try_send(self.core.state(id));
+                Ok(())
+            }
+            Command::Counters { reply } => {
+                let _ = reply.try_send(self.core.counters());
                 Ok(())
             }
         }

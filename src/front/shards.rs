@@ -1,0 +1,618 @@
+//! [`ShardedManager`]: one reactor per core, one manager. N shards, each a [`Manager`] with its
+//! own `Poll`, request table, timer wheel and [`Handler`] (a factory makes one per shard; state
+//! the shards share is the user's, behind an `Arc`), each on its own thread, behind one
+//! [`Handle`].
+//!
+//! Nothing on the per-connection path is shared: a request lives on one shard from `connect` to
+//! its end, and its id says which (shard `i` of `n` hands out ids `i + 1`, `i + 1 + n`, ...;
+//! accepted connections' serials likewise), so the handle routes each command to exactly one
+//! shard without asking anyone. The rules that span shards (the automatic target, the dial
+//! limit, `max_inbound`, the per-host and per-netgroup caps, bans) are kept by
+//! `crate::global`: atomic counters each shard reserves from, exact by construction, and bans
+//! copied to every shard.
+//!
+//! Listeners: on Linux every shard binds the same address with `SO_REUSEPORT` and the kernel
+//! spreads connections over them ([`Accept::ReusePort`]); elsewhere, or when asked, the first
+//! shard accepts and hands each socket to the shards in turn, before admission
+//! ([`Accept::Handoff`]). Either way admission runs on the shard that keeps the socket and
+//! counts against the shared limits, so it stays exact.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Poll, Waker};
+
+use super::handle::{Endpoint, Handle};
+use super::{sum_counters, Manager};
+use crate::admission::AcceptRate;
+use crate::config::Config;
+use crate::core::{ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, ListenerKey};
+use crate::error::{Error, OpError};
+use crate::global::{share, Global, Limits, MAX_SHARDS};
+use crate::id::{ConnId, IdAllocator};
+use crate::net::Subnet;
+use crate::peer::Peer;
+use crate::proxy::Routes;
+use crate::reactor::{Handler, Reactor, TokenSpace};
+use crate::target::Target;
+
+/// Sockets a shard may have waiting for it from the accepting shard ([`Accept::Handoff`]);
+/// past that the accepting shard admits them itself.
+const HANDOFF_QUEUE: usize = 1024;
+
+/// How a sharded manager's listeners spread inbound connections over its shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Accept {
+    /// Every shard listens on the address with `SO_REUSEPORT` and the kernel balances
+    /// connections between them (Linux; the default there).
+    ReusePort,
+    /// The first shard accepts every connection and hands each to the shards in turn, itself
+    /// included (the default where the kernel does not balance `SO_REUSEPORT` listeners). Costs
+    /// the accepting shard a wake-up of the receiving one per burst.
+    Handoff,
+}
+
+impl Default for Accept {
+    fn default() -> Self {
+        if cfg!(any(target_os = "linux", target_os = "android")) {
+            Accept::ReusePort
+        } else {
+            Accept::Handoff
+        }
+    }
+}
+
+/// A sharded manager could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ShardError {
+    /// The shard count is not in 1 ..= 64.
+    Count(usize),
+    /// [`Accept::ReusePort`] on a system without load-balanced `SO_REUSEPORT`.
+    NoReusePort,
+    /// Building a shard failed.
+    Manager(Error),
+}
+
+impl fmt::Display for ShardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShardError::Count(n) => write!(f, "{n} shards: a sharded manager runs 1 to {MAX_SHARDS}"),
+            ShardError::NoReusePort => f.write_str("SO_REUSEPORT does not balance connections on this system"),
+            ShardError::Manager(_) => f.write_str("cannot build a shard"),
+        }
+    }
+}
+
+impl std::error::Error for ShardError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ShardError::Manager(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for ShardError {
+    fn from(e: Error) -> Self {
+        ShardError::Manager(e)
+    }
+}
+
+impl From<io::Error> for ShardError {
+    fn from(e: io::Error) -> Self {
+        ShardError::Manager(Error::Io(e))
+    }
+}
+
+/// What the shards of one manager and its handles share: every shard's endpoint, the stop.
+pub(crate) struct Fleet {
+    pub(crate) shards: Vec<Endpoint>,
+    stopping: AtomicBool,
+    next: AtomicUsize,
+}
+
+impl Fleet {
+    /// The shard the next new request goes to (round-robin).
+    pub(crate) fn next(&self) -> &Endpoint {
+        &self.shards[self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()]
+    }
+
+    /// Asks every shard still running to stop (once; later calls do nothing).
+    pub(crate) fn stop_all(&self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for shard in self.shards.iter().filter(|s| !s.shared.is_stopped()) {
+            shard.shared.request_stop();
+            shard.wake();
+        }
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// Stops every shard if dropped while its thread unwinds.
+struct StopOnPanic<'a>(&'a Fleet);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop_all();
+        }
+    }
+}
+
+/// Sockets handed to a shard by the accepting one.
+struct Inbox {
+    rx: Receiver<(TcpStream, SocketAddr)>,
+    pending: Arc<AtomicBool>,
+    /// The virtual listener they are admitted under.
+    key: ListenerKey,
+}
+
+/// A shard's side of its manager, kept in its [`Manager`].
+pub(crate) struct Link {
+    fleet: Arc<Fleet>,
+    global: Arc<Global>,
+    index: usize,
+    inbox: Option<Inbox>,
+    stopped: bool,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link").field("index", &self.index).field("handoff", &self.inbox.is_some()).finish()
+    }
+}
+
+impl Link {
+    /// After every turn: mail from other shards, handed-off sockets, and the stop spreading.
+    pub(crate) fn after_turn<H: Handler>(&mut self, reactor: &mut Reactor<H>) {
+        if self.global.has_mail(self.index) {
+            reactor.with_core(|core, now| core.global_mail(now));
+        }
+        if let Some(inbox) = &self.inbox {
+            if inbox.pending.swap(false, Ordering::AcqRel) {
+                // After stop the core refuses them, so they are closed at once.
+                for (stream, remote) in inbox.rx.try_iter() {
+                    reactor.adopt(inbox.key, stream, remote);
+                }
+            }
+        }
+        if reactor.is_stopped() && !self.stopped {
+            self.stopped = true;
+            self.fleet.stop_all();
+        }
+    }
+}
+
+/// A connection manager on every core: N shards, each a [`Manager`] on its own thread, behind
+/// one [`Handle`].
+///
+/// The operations are the [`Manager`]'s, on the whole: `connect` and `new_conn_req` go to the
+/// shards in turn, an operation on an id goes to the shard that owns it, `ban` reaches every
+/// shard, `stop` stops every shard and reports each connection once, and `counters` are summed.
+/// `target_outbound`, `max_dials_in_flight`, `max_inbound` and the per-host and per-netgroup
+/// caps hold for the manager as a whole; the accept rate is split evenly between the shards
+/// (the sum never exceeds it), and `capacity` too. Each shard has its own eviction, reconnect
+/// throttle, timers and `ended_history`.
+///
+/// # Examples
+///
+/// ```
+/// use connmgr::{AddressError, Config, ConnInfo, Ctx, Handler, ShardedManager, Target};
+/// use std::net::SocketAddr;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+///
+/// /// One per shard; what they share (here a count) is behind an `Arc`.
+/// struct Node {
+///     peer: SocketAddr,
+///     connected: Arc<AtomicU32>,
+/// }
+///
+/// impl Handler for Node {
+///     fn new_address(&mut self, _class: connmgr::ClassId) -> Option<Result<Target, AddressError>> {
+///         Some(Ok(self.peer.into()))
+///     }
+///
+///     fn on_connection(&mut self, ctx: &mut Ctx<'_>, _conn: &ConnInfo) {
+///         if self.connected.fetch_add(1, Ordering::SeqCst) + 1 == 4 {
+///             ctx.stop().unwrap(); // stops every shard
+///         }
+///     }
+/// }
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let peer = listener.local_addr()?;
+/// let connected = Arc::new(AtomicU32::new(0));
+/// let config = Config { target_outbound: 4, ..Config::default() };
+/// let mut manager =
+///     ShardedManager::new(config, 2, |_shard| Node { peer, connected: Arc::clone(&connected) })?;
+/// manager.run()?; // both shards, each on its own thread, until one stops them all
+/// assert_eq!(manager.counters().connected, 4); // two per shard: the target is the manager's
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ShardedManager<H: Handler> {
+    shards: Vec<Manager<H>>,
+    fleet: Arc<Fleet>,
+    routes: Routes,
+}
+
+impl<H: Handler + Send> ShardedManager<H> {
+    /// `shards` shards (1 ..= 64), each with the handler `factory(index)` makes; listeners are
+    /// bound now, as [`Accept::default`] says.
+    pub fn new(config: Config, shards: usize, factory: impl FnMut(usize) -> H) -> Result<Self, ShardError> {
+        Self::with_accept(config, shards, Accept::default(), factory)
+    }
+
+    /// [`new`](Self::new), with the listeners spread as `accept` says.
+    pub fn with_accept(
+        config: Config,
+        shards: usize,
+        accept: Accept,
+        mut factory: impl FnMut(usize) -> H,
+    ) -> Result<Self, ShardError> {
+        if !(1..=MAX_SHARDS).contains(&shards) {
+            return Err(ShardError::Count(shards));
+        }
+        if accept == Accept::ReusePort && !cfg!(any(target_os = "linux", target_os = "android")) {
+            return Err(ShardError::NoReusePort);
+        }
+        config.validate().map_err(Error::Config)?;
+        let space = TokenSpace::default();
+        let mut polls = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), space.waker())?);
+            polls.push((poll, waker));
+        }
+        let notify = polls
+            .iter()
+            .map(|(_, waker)| {
+                let waker = Arc::clone(waker);
+                Box::new(move || drop(waker.wake())) as Box<dyn Fn() + Send + Sync>
+            })
+            .collect();
+        let p = &config.protection;
+        let limits = Limits {
+            targets: std::iter::once(config.target_outbound)
+                .chain(config.outbound.classes.iter().map(|c| c.target))
+                .collect(),
+            max_per_netgroup: config.outbound.max_per_netgroup,
+            max_dials: config.max_dials_in_flight,
+            max_inbound: config.max_inbound,
+            per_host: p.max_per_ip.is_some(),
+            per_group: p.max_per_netgroup.is_some(),
+        };
+        let global = Arc::new(Global::new(limits, notify));
+        let mut reactors = Vec::with_capacity(shards);
+        for (i, (poll, _)) in polls.iter().enumerate() {
+            let ids = IdAllocator::new(i as u64 + 1, shards as u64);
+            let mut reactor =
+                Reactor::with_ids(shard_config(&config, shards, i), factory(i), poll.registry(), space, ids)?;
+            reactor.with_core(|core, _| core.join_shards(Arc::clone(&global), i));
+            reactors.push(reactor);
+        }
+        let inboxes = listen(&config, accept, &mut reactors, &polls)?;
+        let mut endpoints = Vec::with_capacity(shards);
+        let mut routes = None;
+        for (reactor, (_, waker)) in reactors.iter_mut().zip(&polls) {
+            let (endpoint, r) = Endpoint::of(reactor, Arc::clone(waker));
+            endpoints.push(endpoint);
+            routes.get_or_insert(r);
+        }
+        let fleet = Arc::new(Fleet { shards: endpoints, stopping: AtomicBool::new(false), next: AtomicUsize::new(0) });
+        let managers = reactors
+            .into_iter()
+            .zip(polls)
+            .zip(inboxes)
+            .enumerate()
+            .map(|(index, ((reactor, (poll, waker)), inbox))| {
+                let mut m = Manager::from_parts(poll, waker, reactor);
+                let link =
+                    Link { fleet: Arc::clone(&fleet), global: Arc::clone(&global), index, inbox, stopped: false };
+                m.set_link(link);
+                m
+            })
+            .collect();
+        let routes = routes.expect("at least one shard");
+        Ok(ShardedManager { shards: managers, fleet, routes })
+    }
+
+    /// A handle for other threads, reaching every shard.
+    pub fn handle(&self) -> Handle {
+        Handle::fleet(Arc::clone(&self.fleet), self.routes.clone())
+    }
+
+    /// Starts every shard and runs each on its own thread (the first on this one) until they
+    /// stop: a stop from anywhere ([`Handle::stop`], `Ctx::stop` on any shard) stops them all.
+    pub fn run(&mut self) -> io::Result<()> {
+        self.run_each(|_, shard| shard.run())
+    }
+
+    /// Runs every shard until they stop (true) or `deadline` passes (false).
+    pub fn run_until(&mut self, deadline: Instant) -> io::Result<bool> {
+        self.run_each(|_, shard| shard.run_until(deadline).map(drop))?;
+        Ok(self.is_stopped())
+    }
+
+    /// Runs `f(index, shard)` for every shard, each on its own thread (the first on this one),
+    /// and returns when all have returned: for callers that drive the shards' loops
+    /// themselves ([`Manager::turn`]). A shard that stops, or whose `f` fails, stops the others.
+    pub fn run_each<F>(&mut self, f: F) -> io::Result<()>
+    where
+        F: Fn(usize, &mut Manager<H>) -> io::Result<()> + Sync,
+    {
+        let fleet = &self.fleet;
+        let f = &f;
+        let one = move |i: usize, shard: &mut Manager<H>| {
+            // A shard whose handler panics stops the others too (the panic then reaches the
+            // caller when the threads are joined), rather than leaving them running for ever.
+            let _on_panic = StopOnPanic(fleet);
+            let result = f(i, shard);
+            if result.is_err() || shard.is_stopped() {
+                fleet.stop_all();
+            }
+            result
+        };
+        let (first, rest) = self.shards.split_first_mut().expect("at least one shard");
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = rest
+                .iter_mut()
+                .enumerate()
+                .map(|(i, shard)| {
+                    std::thread::Builder::new()
+                        .name(format!("connmgr-shard-{}", i + 1))
+                        .spawn_scoped(scope, move || one(i + 1, shard))
+                })
+                .collect::<io::Result<_>>()
+                .map_err(|e| {
+                    fleet.stop_all();
+                    e
+                })?;
+            let mut result = one(0, first);
+            for t in threads {
+                let r = t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                result = result.and(r);
+            }
+            result
+        })
+    }
+
+    /// Stops every shard now, on this thread (see [`Manager`]'s `stop`); `Stopped` if all had.
+    pub fn stop(&mut self) -> Result<(), OpError> {
+        self.fleet.stopping.store(true, Ordering::Release);
+        let mut result = Err(OpError::Stopped);
+        for shard in self.shards.iter_mut().filter(|s| !s.is_stopped()) {
+            result = result.or(shard.stop());
+        }
+        result
+    }
+}
+
+impl<H: Handler> ShardedManager<H> {
+    /// Whether every shard has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.shards.iter().all(|s| s.is_stopped())
+    }
+
+    /// The shards, in order: shard `i` owns the ids and serials `n` with `(n - 1) % len == i`.
+    pub fn shards(&self) -> &[Manager<H>] {
+        &self.shards
+    }
+
+    /// The shards, mutably (between runs).
+    pub fn shards_mut(&mut self) -> &mut [Manager<H>] {
+        &mut self.shards
+    }
+
+    fn owner(&mut self, n: u64) -> &mut Manager<H> {
+        let len = self.shards.len() as u64;
+        &mut self.shards[(n.wrapping_sub(1) % len) as usize]
+    }
+
+    /// Counters summed over the shards (`inbound`, a count they share, is not summed).
+    pub fn counters(&self) -> Counters {
+        let mut all = self.shards.iter().map(|s| s.counters());
+        let first = all.next().unwrap_or_default();
+        all.fold(first, sum_counters)
+    }
+
+    /// A request's state, from the shard that owns it.
+    pub fn state(&self, id: ConnId) -> Option<ConnState> {
+        let len = self.shards.len() as u64;
+        self.shards[(id.get().wrapping_sub(1) % len) as usize].state(id)
+    }
+
+    /// `connect` on the next shard in turn.
+    pub fn connect(&mut self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
+        let i = self.fleet.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        self.shards[i].connect(target, opts)
+    }
+
+    /// `new_conn_req` on the next shard in turn.
+    pub fn new_conn_req(&mut self) -> Result<(), OpError> {
+        let i = self.fleet.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        self.shards[i].new_conn_req()
+    }
+
+    /// `disconnect` on the shard that owns `id`.
+    pub fn disconnect(&mut self, id: ConnId, opts: DisconnectOptions) -> Result<(), OpError> {
+        self.owner(id.get()).disconnect(id, opts)
+    }
+
+    /// `remove` on the shard that owns `id`.
+    pub fn remove(&mut self, id: ConnId) -> Result<(), OpError> {
+        self.owner(id.get()).remove(id)
+    }
+
+    /// `close` on the shard that owns `peer`.
+    pub fn close(&mut self, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
+        let n = match peer {
+            Peer::Outbound(id) => id.get(),
+            Peer::Inbound(id) => id.serial(),
+        };
+        self.owner(n).close(peer, reason)
+    }
+
+    /// Bans `subnet` on every shard.
+    pub fn ban(&mut self, subnet: Subnet, duration: std::time::Duration) -> Result<(), OpError> {
+        self.shards[0].ban(subnet, duration)?;
+        self.deliver();
+        Ok(())
+    }
+
+    /// Lifts the ban on `subnet` on every shard.
+    pub fn unban(&mut self, subnet: Subnet) -> Result<(), OpError> {
+        self.shards[0].unban(subnet)?;
+        self.deliver();
+        Ok(())
+    }
+
+    /// Applies bans from [`Reactor::export_bans`](crate::Reactor::export_bans)'s text on every
+    /// shard; how many were in force.
+    pub fn import_bans(&mut self, text: &str) -> Result<usize, crate::ImportError> {
+        let mut n = 0;
+        for shard in &mut self.shards {
+            n = shard.import_bans(text)?;
+        }
+        Ok(n)
+    }
+
+    /// The listeners' addresses (every shard listens on the same ones).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.shards[0].local_addrs()
+    }
+
+    /// Lets every shard read its mail now (between runs, no thread does it).
+    fn deliver(&mut self) {
+        for shard in &mut self.shards {
+            shard.with_core(|core, now| core.global_mail(now));
+        }
+    }
+}
+
+impl<H: Handler> fmt::Debug for ShardedManager<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedManager")
+            .field("shards", &self.shards.len())
+            .field("counters", &self.counters())
+            .field("stopped", &self.is_stopped())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shard `i`'s configuration: the manager's, with what is split split (capacity, the accept
+/// rate) and no listeners (bound apart, see `listen`).
+fn shard_config(config: &Config, shards: usize, i: usize) -> Config {
+    let mut c = config.clone();
+    c.listeners.clear();
+    c.capacity = config.capacity / shards + usize::from(i < config.capacity % shards);
+    c.protection.accept_rate = config
+        .protection
+        .accept_rate
+        .map(|r| AcceptRate { burst: share(r.burst, shards, i), per_second: share(r.per_second, shards, i) });
+    c
+}
+
+/// Binds the configured listeners as `accept` says; returns each shard's handoff inbox.
+fn listen<H: Handler>(
+    config: &Config,
+    accept: Accept,
+    reactors: &mut [Reactor<H>],
+    polls: &[(Poll, Arc<Waker>)],
+) -> Result<Vec<Option<Inbox>>, ShardError> {
+    let mut inboxes: Vec<Option<Inbox>> = reactors.iter().map(|_| None).collect();
+    if config.listeners.is_empty() {
+        return Ok(inboxes);
+    }
+    let bound =
+        |addr: SocketAddr, r: io::Result<std::net::TcpListener>| r.map_err(|source| Error::Listen { addr, source });
+    match accept {
+        Accept::ReusePort => {
+            for &addr in &config.listeners {
+                let mut at = addr;
+                for reactor in reactors.iter_mut() {
+                    let listener = bound(addr, reuseport_listener(at))?;
+                    at = reactor.add_listener(listener).map_err(|e| relisten(addr, e))?;
+                }
+            }
+        }
+        Accept::Handoff => {
+            let (first, rest) = reactors.split_first_mut().expect("at least one shard");
+            for &addr in &config.listeners {
+                first.add_listener(bound(addr, std::net::TcpListener::bind(addr))?).map_err(|e| relisten(addr, e))?;
+            }
+            let mut targets = vec![None];
+            for (reactor, inbox) in rest.iter_mut().zip(inboxes.iter_mut().skip(1)) {
+                let key = reactor.with_core(|core, _| core.add_listener()).map_err(Error::from)?;
+                let (tx, rx) = mpsc::sync_channel(HANDOFF_QUEUE);
+                let pending = Arc::new(AtomicBool::new(false));
+                *inbox = Some(Inbox { rx, pending: Arc::clone(&pending), key });
+                targets.push(Some((tx, pending)));
+            }
+            let wakers: Vec<_> = polls.iter().map(|(_, w)| Arc::clone(w)).collect();
+            first.set_handoff(handoff(targets, wakers));
+        }
+    }
+    Ok(inboxes)
+}
+
+/// A configured listener's error, named by its configured address.
+fn relisten(addr: SocketAddr, e: Error) -> Error {
+    match e {
+        Error::Io(source) => Error::Listen { addr, source },
+        other => other,
+    }
+}
+
+type HandoffTarget = Option<(SyncSender<(TcpStream, SocketAddr)>, Arc<AtomicBool>)>;
+
+/// The accepting shard's handoff: each accepted socket to the next shard in turn (`None` in
+/// `targets` is the accepting shard itself), admitted here when that shard's queue is full.
+fn handoff(targets: Vec<HandoffTarget>, wakers: Vec<Arc<Waker>>) -> crate::reactor::Handoff {
+    let mut next = 0;
+    Box::new(move |stream, remote| {
+        let i = next;
+        next = (next + 1) % targets.len();
+        let Some((tx, pending)) = &targets[i] else { return Some((stream, remote)) };
+        match tx.try_send((stream, remote)) {
+            Ok(()) => {
+                // One wake per burst: the shard clears the flag before it drains the queue.
+                if !pending.swap(true, Ordering::AcqRel) {
+                    let _ = wakers[i].wake();
+                }
+                None
+            }
+            Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => Some(back),
+        }
+    })
+}
+
+/// A listener on `addr` sharing its port with the other shards' (`SO_REUSEPORT`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn reuseport_listener(_addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    Err(io::ErrorKind::Unsupported.into())
+}
