@@ -12,27 +12,32 @@ const EMPTY: u32 = 0;
 pub(crate) struct GroupCounts {
     slots: Box<[(u32, u32)]>,
     mask: usize,
+    /// `32 - log2(slots)`: a tag's home is the top bits of its Fibonacci product.
+    shift: u32,
 }
 
 impl GroupCounts {
     /// Room for `places` netgroups at once.
     pub(crate) fn new(places: usize) -> Self {
-        let size = (places.saturating_mul(2)).max(8).next_power_of_two();
-        GroupCounts { slots: vec![(EMPTY, 0); size].into_boxed_slice(), mask: size - 1 }
+        let size = (places.saturating_mul(2)).max(8).next_power_of_two().min(1 << 31);
+        let shift = 32 - size.trailing_zeros();
+        GroupCounts { slots: vec![(EMPTY, 0); size].into_boxed_slice(), mask: size - 1, shift }
     }
 
     fn home(&self, tag: u32) -> usize {
-        // Tags are keyed hashes already: their low bits are as good as any.
-        tag as usize & self.mask
+        // Fibonacci hashing: the top bits of the product depend on every bit of the tag, so
+        // tags that differ only in a few bits still land far apart.
+        (tag.wrapping_mul(0x9E37_79B9) >> self.shift) as usize
     }
 
     /// Takes a place in `tag`'s netgroup unless it has `max` already; returns the count it had.
     pub(crate) fn take(&mut self, tag: u32, max: u32) -> Result<(), u32> {
         let tag = tag.max(1);
+        let home = self.home(tag);
         let slots = &mut *self.slots;
         let mask = slots.len() - 1;
         for n in 0..slots.len() {
-            let slot = &mut slots[(tag as usize).wrapping_add(n) & mask];
+            let slot = &mut slots[home.wrapping_add(n) & mask];
             if slot.0 == tag {
                 if slot.1 >= max {
                     return Err(slot.1);
@@ -54,7 +59,7 @@ impl GroupCounts {
     pub(crate) fn give_back(&mut self, tag: u32) {
         let tag = tag.max(1);
         let mask = self.slots.len() - 1;
-        let mut i = tag as usize & mask;
+        let mut i = self.home(tag);
         for _ in 0..self.slots.len() {
             let slot = &mut self.slots[i];
             if slot.0 == tag {
