@@ -108,11 +108,13 @@ impl OutboundState {
     }
 
     /// Whether `class` is below its target, counting the addresses asked for.
+    #[inline]
     pub(super) fn has_room(&self, class: ClassId) -> bool {
         self.classes.get(class.index()).is_some_and(|c| c.live + c.wanted < c.target)
     }
 
     /// Owes `class` one more address (it has room).
+    #[inline]
     pub(super) fn add_want(&mut self, class: ClassId) {
         let c = &mut self.classes[class.index()];
         c.wanted += 1;
@@ -121,6 +123,7 @@ impl OutboundState {
     }
 
     /// The next class owed a `NeedAddress`.
+    #[inline]
     pub(super) fn take_need(&mut self) -> Option<ClassId> {
         let index = self.classes.iter().position(|c| c.need > 0)?;
         self.classes[index].need -= 1;
@@ -129,6 +132,7 @@ impl OutboundState {
     }
 
     /// An address arrived for `class`; false if none was asked for.
+    #[inline]
     pub(super) fn answered(&mut self, class: ClassId) -> bool {
         match self.classes.get_mut(class.index()) {
             Some(c) if c.wanted > 0 => {
@@ -152,6 +156,7 @@ impl OutboundState {
         self.need_total = 0;
     }
 
+    #[inline]
     pub(super) fn registered(&mut self, class: ConnClass) {
         match class {
             ConnClass::Automatic(c) => self.classes[c.index()].live += 1,
@@ -160,6 +165,7 @@ impl OutboundState {
         }
     }
 
+    #[inline]
     pub(super) fn ended(&mut self, class: ConnClass) {
         match class {
             ConnClass::Automatic(c) => self.classes[c.index()].live -= 1,
@@ -188,6 +194,7 @@ impl OutboundState {
 
 impl Core {
     /// Whether dials wait: networking is paused, or the node is offline.
+    #[inline]
     pub(super) fn dials_held(&self) -> bool {
         self.out.held
     }
@@ -287,10 +294,14 @@ impl Core {
     }
 
     /// Gives back the netgroup place a request holds.
+    #[inline]
     pub(super) fn release_group(&mut self, key: usize) {
-        if !self.reqs[key].has(flag::GROUPED) {
-            return;
+        if self.reqs[key].has(flag::GROUPED) {
+            self.give_group_back(key);
         }
+    }
+
+    fn give_group_back(&mut self, key: usize) {
         let rec = &mut self.reqs[key];
         rec.set(flag::GROUPED, false);
         let tag = std::mem::take(&mut rec.backoff);
@@ -332,7 +343,25 @@ impl Core {
 
     /// A dial succeeded: the node is online, the address is good, and the connection gets the
     /// timers its class asks for.
+    #[inline]
     pub(super) fn outbound_connected(&mut self, now: Instant, key: usize) {
+        if self.out.offline.is_some() || self.out.memory.is_some() {
+            self.connected_with_rules(now, key);
+        }
+        let rec = &mut self.reqs[key];
+        if rec.permanent() {
+            match self.out.stable_after {
+                // It has failed before: its backoff starts over only if it stays up.
+                Some(after) if rec.backoff != 0 => self.arm(now, key, TimerPurpose::Stable, after),
+                _ => rec.backoff = 0,
+            }
+        } else if rec.is_probe() {
+            self.arm(now, key, TimerPurpose::ProbeDeadline, self.out.probe_deadline);
+        }
+    }
+
+    /// The offline detector and the failure memory learn of a success.
+    fn connected_with_rules(&mut self, now: Instant, key: usize) {
         if let Some(offline) = self.out.offline.as_mut() {
             if offline.succeeded() {
                 self.update_held();
@@ -351,17 +380,6 @@ impl Core {
                     m.forget(mem_key);
                 }
             }
-        }
-        let rec = &mut self.reqs[key];
-        if rec.permanent() {
-            match self.out.stable_after {
-                // It has failed before: its backoff starts over only if it stays up.
-                Some(after) if rec.backoff != 0 => self.arm(now, key, TimerPurpose::Stable, after),
-                _ => rec.backoff = 0,
-            }
-        }
-        if self.reqs[key].is_probe() {
-            self.arm(now, key, TimerPurpose::ProbeDeadline, self.out.probe_deadline);
         }
     }
 
