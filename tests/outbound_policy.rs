@@ -738,3 +738,24 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn an_automatic_connection_redialled_by_trigger_reconnect_keeps_the_netgroup_count_right() {
+    // Regression: the place in the netgroup table was tracked in the record's backoff field,
+    // which a triggered reconnect (a retry) stepped.
+    let policy = OutboundPolicy { max_per_netgroup: Some(1), ..OutboundPolicy::default() };
+    let source = AddressSource::round_robin(vec![at("10.1.0.1"), at("10.1.0.2")]);
+    let mut sim = started(Config { retry_duration: ms(100), ..config(1, policy) }, source);
+    sim.settle();
+    let id = sim.connected()[0].1.id;
+    sim.disconnect(id, connmgr::DisconnectOptions::trigger_reconnect()).unwrap();
+    sim.advance(ms(200));
+    assert_eq!(sim.connections_of(id).len(), 2, "redialled after its backoff");
+    // Its place is given back exactly once when it ends; the netgroup then takes another.
+    sim.close(id, DisconnectReason::Requested).unwrap();
+    sim.settle();
+    assert_eq!(sim.counters().established_automatic, 1, "replaced in the same /16");
+    assert_eq!(sim.counters().skipped_diversity, 0);
+    sim.stop().unwrap();
+    sim.assert_clean_shutdown();
+}

@@ -221,8 +221,10 @@ impl Core {
         rec.state = ConnState::Pending;
         let (automatic, class) = (rec.automatic(), rec.class_id());
         self.leave_established(automatic, class);
-        // A stable or probe-deadline timer is for the connection that has just gone.
+        // A stable or probe-deadline timer is for the connection that has just gone, and so is
+        // the netgroup place (a reconnect takes one again when it dials).
         self.disarm(key);
+        self.release_group(key);
         let info = self.info_at(key);
         if let Some(io) = io {
             self.actions.push_back(Action::Close { io });
