@@ -82,8 +82,16 @@ impl Core {
     /// The I/O layer started the connect for [`Action::Dial`] and attaches its socket key.
     /// Returns `false` if the request no longer wants it (the caller must close the socket).
     pub fn dial_started(&mut self, id: ConnId, io: IoKey) -> bool {
+        self.attach_io(id, io, false)
+    }
+
+    /// Gives a dialling request the socket `io`, if it is dialling and holds a socket already
+    /// exactly when `moving` (a dial that moves to its next socket) says it should.
+    pub(super) fn attach_io(&mut self, id: ConnId, io: IoKey, moving: bool) -> bool {
         match self.key_of(id) {
-            Some(key) if self.reqs[key].has(flag::DIALING) && self.reqs[key].io().is_none() && io.0 != u64::MAX => {
+            Some(key)
+                if self.reqs[key].has(flag::DIALING) && self.reqs[key].io().is_some() == moving && io.0 != u64::MAX =>
+            {
                 self.reqs[key].set_io(Some(io));
                 true
             }

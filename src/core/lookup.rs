@@ -15,8 +15,6 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-#[cfg(feature = "dns")]
-use super::request::flag;
 use super::{Action, Core, Event, IoKey, Timer};
 use crate::error::OpError;
 #[cfg(feature = "dns")]
@@ -199,13 +197,7 @@ impl Core {
     /// request no longer dials (close `io` yourself).
     #[cfg(feature = "dns")]
     pub fn dial_moved(&mut self, id: ConnId, io: IoKey) -> bool {
-        match self.key_of(id) {
-            Some(key) if self.reqs[key].has(flag::DIALING) && self.reqs[key].io().is_some() && io.0 != u64::MAX => {
-                self.reqs[key].set_io(Some(io));
-                true
-            }
-            _ => false,
-        }
+        self.attach_io(id, io, true)
     }
 
     /// Arms a wheel entry at `at` that only wakes the I/O layer (`poll_timeout` includes it);

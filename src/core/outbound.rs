@@ -312,6 +312,10 @@ impl Core {
     /// Whether the failure of `key`'s dial is charged to its peer, and the offline detector's
     /// verdict acted on.
     pub(super) fn judge_failure(&mut self, now: Instant, key: usize, error: &DialError) -> bool {
+        if self.out.offline.is_none() && self.out.failure_window.is_none() {
+            // No rule to consult: charged, and no copy of the target made for nothing.
+            return true;
+        }
         let Some(target) = self.target_at(key) else { return true };
         let charge = match self.out.offline.is_some() {
             false => true,
