@@ -759,3 +759,21 @@ fn an_automatic_connection_redialled_by_trigger_reconnect_keeps_the_netgroup_cou
     sim.stop().unwrap();
     sim.assert_clean_shutdown();
 }
+
+#[test]
+fn a_connection_starts_a_one_shot_requests_backoff_over() {
+    // btcd resets the retry count on every connection, permanent or not: a one-shot request
+    // reconnected twice with `trigger_reconnect` waits the base delay both times.
+    // (btcd reconnects a one-shot request only while the automatic set is below its target.)
+    let config = Config { retry_duration: ms(100), ..config(1, OutboundPolicy::default()) };
+    let mut sim = started(config, AddressSource::none());
+    let id = sim.connect(at("10.0.0.1"), ConnectOptions::once()).unwrap();
+    sim.settle();
+    for _ in 0..2 {
+        sim.disconnect(id, connmgr::DisconnectOptions::trigger_reconnect()).unwrap();
+        sim.advance(ms(100));
+    }
+    let times = sim.connections_of(id);
+    assert_eq!(times.len(), 3, "{times:?}");
+    assert_eq!((times[1] - times[0], times[2] - times[1]), (ms(100), ms(100)));
+}

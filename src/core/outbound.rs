@@ -359,7 +359,14 @@ impl Core {
                 Some(after) if rec.backoff != 0 => self.arm(now, key, TimerPurpose::Stable, after),
                 _ => rec.backoff = 0,
             }
-        } else if rec.is_probe() {
+            return;
+        }
+        // btcd: a connection starts the backoff over (a triggered reconnect of a one-shot
+        // request backs off too). A netgroup place's tag stays until the connection drops.
+        if !rec.has(flag::GROUPED) {
+            rec.backoff = 0;
+        }
+        if rec.is_probe() {
             self.arm(now, key, TimerPurpose::ProbeDeadline, self.out.probe_deadline);
         }
     }
