@@ -8,6 +8,7 @@
 //! wait in the dial queue that the dial limit already uses. Nothing here runs per tick.
 
 use std::hash::BuildHasher;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::protect::GroupKey;
@@ -42,7 +43,8 @@ pub(super) struct OutboundState {
     pub(super) need_total: u32,
     max_per_netgroup: Option<u32>,
     /// Automatic requests dialling or established, per netgroup tag (a keyed 32-bit hash of
-    /// the netgroup, kept in the request's record so that its release costs one lookup). Two
+    /// the netgroup). A request's record keeps its place's slot, so a release looks nothing
+    /// up. Two
     /// netgroups sharing a tag would share a place: with a secret key and a few hundred groups
     /// at most, a chance below one in ten million, and only ever stricter.
     groups: GroupCounts,
@@ -241,6 +243,17 @@ impl Core {
         }
     }
 
+    /// The keyed tag of `target`'s netgroup, for the diversity table; the default grouping of
+    /// an IP address inline, as every automatic dial computes one.
+    #[inline(always)]
+    fn group_tag(&self, target: &Target) -> u32 {
+        match target {
+            Target::Ip(SocketAddr::V4(addr)) if self.out.default_groups => NetGroup::of_v4(*addr.ip()),
+            _ => self.target_group(target),
+        }
+        .tag(self.out.tag_key)
+    }
+
     /// The failure memory's key for `target`: keyed, so nobody can aim collisions.
     fn memory_key(&self, target: &Target) -> u64 {
         self.out.key.hash_one(target)
@@ -269,25 +282,28 @@ impl Core {
         }
         if let Some(max) = self.out.max_per_netgroup {
             if !self.reqs[key].has(flag::GROUPED) {
-                let group = self.target_group(target);
-                let tag = group.tag(self.out.tag_key);
+                let tag = self.group_tag(target);
                 let taken = match self.out.groups.take(tag, max) {
                     // Sharded, the manager's count decides.
-                    Ok(()) if !self.take_group_place(tag, max) => {
-                        self.out.groups.give_back(tag);
+                    Ok(slot) if !self.take_group_place(tag, max) => {
+                        self.out.groups.give_back(slot);
                         Err(max)
                     }
                     other => other,
                 };
-                if let Err(count) = taken {
-                    self.reqs[key].set(flag::QUEUED, false);
-                    self.counters.skipped_diversity += 1;
-                    log::debug!("Skipping {target}: {count} automatic connection(s) in {group} already");
-                    self.skip_automatic(now, key, DialError::NetgroupFull);
-                    return false;
-                }
+                let slot = match taken {
+                    Ok(slot) => slot,
+                    Err(count) => {
+                        self.reqs[key].set(flag::QUEUED, false);
+                        self.counters.skipped_diversity += 1;
+                        let group = self.target_group(target);
+                        log::debug!("Skipping {target}: {count} automatic connection(s) in {group} already");
+                        self.skip_automatic(now, key, DialError::NetgroupFull);
+                        return false;
+                    }
+                };
                 self.reqs[key].set(flag::GROUPED, true);
-                self.reqs[key].backoff = tag;
+                self.reqs[key].backoff = slot;
             }
         }
         true
@@ -304,8 +320,7 @@ impl Core {
     fn give_group_back(&mut self, key: usize) {
         let rec = &mut self.reqs[key];
         rec.set(flag::GROUPED, false);
-        let tag = std::mem::take(&mut rec.backoff);
-        self.out.groups.give_back(tag);
+        let tag = self.out.groups.give_back(std::mem::take(&mut rec.backoff));
         self.give_group_place(tag);
     }
 
@@ -541,5 +556,69 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, VecDeque};
+
+    use super::super::IoKey;
+    use super::*;
+    use crate::outbound::OutboundPolicy;
+    use crate::peer::Peer;
+
+    /// Every place the requests hold is in the slot of their target's netgroup, and every
+    /// slot's count is the number of requests holding it.
+    fn assert_table_exact(core: &Core) {
+        let mut holders: HashMap<u32, u32> = HashMap::new();
+        for (key, rec) in core.reqs.iter().filter(|(_, r)| r.has(flag::GROUPED)) {
+            let tag = core.group_tag(&core.target_at(key).unwrap());
+            assert_eq!(core.out.groups.tag_at(rec.backoff), tag, "request {}", rec.id);
+            *holders.entry(rec.backoff).or_default() += 1;
+        }
+        for (&slot, &n) in &holders {
+            assert_eq!(core.out.groups.count_at(slot), n);
+        }
+        assert_eq!(core.out.groups.live(), holders.values().sum::<u32>());
+    }
+
+    #[test]
+    fn the_netgroup_table_stays_exact_through_churn_over_many_netgroups() {
+        // Four places, fifty netgroups, each offered twice in a row, so that the second is
+        // skipped while the first holds its place.
+        let t0 = Instant::now();
+        let outbound = OutboundPolicy { max_per_netgroup: Some(1), ..OutboundPolicy::default() };
+        let config = Config { target_outbound: 4, outbound, ..Config::default() };
+        let mut core = Core::new(&config, t0).unwrap();
+        core.start(t0);
+        let (mut offered, mut dialling) = (0u32, VecDeque::new());
+        for step in 1..=500u64 {
+            let now = t0 + Duration::from_millis(step);
+            core.handle_timeout(now);
+            while let Some(action) = core.poll_action() {
+                match action {
+                    Action::NeedAddress { class } => {
+                        let group = (offered / 2 % 50) as u8 + 1;
+                        let addr = SocketAddr::from(([10, group, 0, (offered % 2) as u8 + 1], 8333));
+                        offered += 1;
+                        core.address(now, class, Some(Ok(addr.into())));
+                    }
+                    Action::Dial { id, .. } => {
+                        assert!(core.dial_started(id, IoKey(step)));
+                        dialling.push_back(id);
+                    }
+                    _ => {}
+                }
+                assert_table_exact(&core);
+            }
+            let id = dialling.pop_front().expect("a dial in flight");
+            assert!(core.dial_succeeded(now, id));
+            assert_table_exact(&core);
+            core.close(now, Peer::Outbound(id), DisconnectReason::Requested).unwrap();
+            assert_table_exact(&core);
+        }
+        assert_eq!(core.counters().connected, 500);
+        assert!(core.counters().skipped_diversity >= 100, "{:?}", core.counters());
     }
 }

@@ -64,9 +64,16 @@ impl NetGroup {
     /// The default group of `ip`: its /16 (IPv4 and IPv4-mapped) or /32 (IPv6).
     pub fn of(ip: IpAddr) -> Self {
         match canonical(ip) {
-            IpAddr::V4(v4) => NetGroup { kind: Kind::Ipv4, bits: u64::from(u32::from(v4) >> 16) },
+            IpAddr::V4(v4) => Self::of_v4(v4),
             IpAddr::V6(v6) => NetGroup { kind: Kind::Ipv6, bits: (u128::from(v6) >> 96) as u64 },
         }
+    }
+
+    /// [`of`](Self::of) for an IPv4 address, with no `IpAddr` in between: every automatic
+    /// dial computes one.
+    #[inline]
+    pub(crate) fn of_v4(ip: Ipv4Addr) -> Self {
+        NetGroup { kind: Kind::Ipv4, bits: u64::from(u32::from(ip) >> 16) }
     }
 
     /// A group from a custom grouping (an autonomous system number, for example); never equal to
@@ -100,10 +107,15 @@ impl NetGroup {
     }
 
     /// A keyed 32-bit tag for this group, for the outbound diversity table, which computes one on
-    /// every automatic dial: the high half of one multiply by a key-derived odd constant.
+    /// every automatic dial: the group and the key through SplitMix64's finalizer, whose every
+    /// output bit depends on every input bit, so the table can take a tag's top bits as its
+    /// home even for neighbouring groups.
+    #[inline]
     pub(crate) fn tag(&self, key: u64) -> u32 {
-        let z = (self.bits ^ key ^ (self.kind as u64) << 60).wrapping_mul(0x9E37_79B9_7F4A_7C15 | key | 1);
-        (z >> 32) as u32
+        let mut z = self.bits ^ ((self.kind as u64) << 60) ^ key;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 32) as u32
     }
 }
 
