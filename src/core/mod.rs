@@ -363,9 +363,15 @@ impl Core {
 
     /// The next output, in the order things happened.
     pub fn poll_action(&mut self) -> Option<Action> {
-        if let Some(action) = self.actions.pop_front() {
-            return Some(action);
+        match self.actions.pop_front() {
+            Some(action) => Some(action),
+            None => self.owed_need(),
         }
+    }
+
+    /// A `NeedAddress` owed to some class, if dials may start.
+    #[inline(never)]
+    fn owed_need(&mut self) -> Option<Action> {
         if self.out.need_total > 0 && !self.dials_held() {
             return self.out.take_need().map(|class| Action::NeedAddress { class });
         }
