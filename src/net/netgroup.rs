@@ -107,15 +107,13 @@ impl NetGroup {
     }
 
     /// A keyed 32-bit tag for this group, for the outbound diversity table, which computes one on
-    /// every automatic dial: the group and the key through SplitMix64's finalizer, whose every
-    /// output bit depends on every input bit, so the table can take a tag's top bits as its
-    /// home even for neighbouring groups.
+    /// every automatic dial: the high half of the group and the key times 2^64/φ (Fibonacci
+    /// hashing). The product's top bits, which the table takes as a tag's home, mix every bit
+    /// below them, so neighbouring groups land apart.
     #[inline]
     pub(crate) fn tag(&self, key: u64) -> u32 {
-        let mut z = self.bits ^ ((self.kind as u64) << 60) ^ key;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 32) as u32
+        let z = (self.bits ^ ((self.kind as u64) << 60) ^ key).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (z >> 32) as u32
     }
 }
 
