@@ -82,9 +82,13 @@ impl GroupCounts {
     #[inline(always)]
     pub(crate) fn give_back(&mut self, slot: u32) -> u32 {
         let Some(e) = self.entries.get_mut(slot as usize) else { return 0 };
-        debug_assert!(e.count > 0, "a netgroup place was given back twice");
-        e.count = e.count.saturating_sub(1);
         let (tag, next) = (e.tag, e.next);
+        if e.count == 0 {
+            // Given back twice: the entry may be another netgroup's by now, or free; leave it.
+            debug_assert!(false, "a netgroup place was given back twice");
+            return tag;
+        }
+        e.count -= 1;
         if e.count == 0 {
             // Unlink it: usually the chain's first entry.
             let home = self.home(tag);
