@@ -43,10 +43,9 @@ pub(super) struct OutboundState {
     pub(super) need_total: u32,
     max_per_netgroup: Option<u32>,
     /// Automatic requests dialling or established, per netgroup tag (a keyed 32-bit hash of
-    /// the netgroup). A request's record keeps its place's slot, so a release looks nothing
-    /// up. Two
-    /// netgroups sharing a tag would share a place: with a secret key and a few hundred groups
-    /// at most, a chance below one in ten million, and only ever stricter.
+    /// the netgroup). A request's record keeps its place's entry, so a release looks nothing
+    /// up. Two netgroups sharing a tag would share a place: with a secret key and a few
+    /// hundred groups at most, a chance below one in ten million, and only ever stricter.
     groups: GroupCounts,
     /// Keys the failure memory.
     key: FastKey,
@@ -568,8 +567,8 @@ mod tests {
     use crate::outbound::OutboundPolicy;
     use crate::peer::Peer;
 
-    /// Every place the requests hold is in the slot of their target's netgroup, and every
-    /// slot's count is the number of requests holding it.
+    /// Every place the requests hold is in the entry of their target's netgroup, and every
+    /// entry's count is the number of requests holding it.
     fn assert_table_exact(core: &Core) {
         let mut holders: HashMap<u32, u32> = HashMap::new();
         for (key, rec) in core.reqs.iter().filter(|(_, r)| r.has(flag::GROUPED)) {

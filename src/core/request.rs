@@ -206,7 +206,7 @@ pub(crate) struct Record {
     /// The backoff policy's state: the attempt count, or the last delay (see
     /// `outbound::backoff`). While an automatic request holds a netgroup place
     /// (`flag::GROUPED`: from its dial until it fails or its connection drops) it holds the
-    /// place's slot in the netgroup table instead; the place is given back before any backoff
+    /// place's entry in the netgroup table instead; the place is given back before any backoff
     /// step.
     pub(crate) backoff: u32,
     /// The per-request connect timeout in ms; 0 = the manager's.
