@@ -228,9 +228,7 @@ pub fn connmgr(k: u32, rules: Rules, common: &Common) -> Result<(), BoxError> {
     let port = mgr.add_listener(listener)?.port();
     let _load = load_child(port, k, common, common.warm + common.secs + 30.0)?;
     let start = Instant::now();
-    let t_warm = start + Duration::from_secs_f64(common.warm);
-    let end = t_warm + Duration::from_secs_f64(common.secs);
-    let mut meter = Meter::new("iw1", start, common.quiet, (common.warm + common.secs) as usize + 2);
+    let (mut meter, phases) = Meter::timed("iw1", start, common);
     mgr.start();
     let tally = |m: &Manager<Acceptor>| {
         let c = m.counters();
@@ -241,20 +239,10 @@ pub fn connmgr(k: u32, rules: Rules, common: &Common) -> Result<(), BoxError> {
         let now = Instant::now();
         let t = tally(&mgr);
         meter.sample(now, t.established);
-        if snap.is_none() && now >= t_warm {
-            meter.row(now, "warm", t, Errs::default());
-            meter.in_window = true;
-            snap = Some((t, os::usage(), now));
-        }
-        if now >= end {
+        let Some(wake) = meter.step(phases, now, t, Errs::default(), &mut snap, || (t, os::usage(), now)) else {
             break;
-        }
-        if now >= meter.next_tick {
-            let phase = if snap.is_some() { "measure" } else { "warm" };
-            meter.row(now, phase, t, Errs::default());
-        }
-        let until = if snap.is_some() { end } else { t_warm };
-        mgr.turn(Some(meter.next_tick.min(until).saturating_duration_since(now)))?;
+        };
+        mgr.turn(Some(wake.saturating_duration_since(now)))?;
     }
     let now = Instant::now();
     let u1 = os::usage();

@@ -282,6 +282,13 @@ impl From<&Counters> for Tally {
     }
 }
 
+/// A timed run's two phases: warm-up until `warm_at`, measured until `end`.
+#[derive(Clone, Copy, Debug)]
+struct Phases {
+    warm_at: Instant,
+    end: Instant,
+}
+
 /// Samples the manager between turns: time-weighted in-flight, per-second rows, progress.
 struct Meter {
     wl: &'static str,
@@ -340,6 +347,41 @@ impl Meter {
         }
         self.last_at = now;
         self.last_in_flight = in_flight;
+    }
+
+    /// A meter for a timed run (CW1, IW1), and the run's phases: `common.warm` seconds of
+    /// warm-up, then `common.secs` measured.
+    fn timed(wl: &'static str, start: Instant, common: &Common) -> (Self, Phases) {
+        let warm_at = start + Duration::from_secs_f64(common.warm);
+        let phases = Phases { warm_at, end: warm_at + Duration::from_secs_f64(common.secs) };
+        (Meter::new(wl, start, common.quiet, (common.warm + common.secs) as usize + 2), phases)
+    }
+
+    /// A timed run's bookkeeping after each turn, the same for every workload and both
+    /// implementations: when the warm-up ends, a "warm" row, and the measure window opens
+    /// with the snapshot `take` makes; a row every second. Returns when the next turn should
+    /// wake at the latest (the next row or the next phase), or `None` once the run is over.
+    fn step<S>(
+        &mut self,
+        phases: Phases,
+        now: Instant,
+        t: Tally,
+        errs: Errs,
+        snap: &mut Option<S>,
+        take: impl FnOnce() -> S,
+    ) -> Option<Instant> {
+        if snap.is_none() && now >= phases.warm_at {
+            self.row(now, "warm", t, errs);
+            self.in_window = true;
+            *snap = Some(take());
+        }
+        if now >= phases.end {
+            return None;
+        }
+        if now >= self.next_tick {
+            self.row(now, if snap.is_some() { "measure" } else { "warm" }, t, errs);
+        }
+        Some(self.next_tick.min(if snap.is_some() { phases.end } else { phases.warm_at }))
     }
 
     fn window_mean(&self) -> f64 {
@@ -440,29 +482,17 @@ fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     };
     let mut mgr = manager(config, sink_addrs(port, common.addrs), true)?;
     let start = Instant::now();
-    let t_warm = start + Duration::from_secs_f64(common.warm);
-    let end = t_warm + Duration::from_secs_f64(common.secs);
-    let mut meter = Meter::new("cw1", start, common.quiet, (common.warm + common.secs) as usize + 2);
+    let (mut meter, phases) = Meter::timed("cw1", start, common);
     mgr.start();
     let mut snap: Option<(Counters, Errs, Usage, Instant)> = None;
     loop {
         let now = Instant::now();
-        let c = mgr.counters();
+        let (c, errs) = (mgr.counters(), mgr.handler().errs);
         meter.sample(now, c.in_flight);
-        if snap.is_none() && now >= t_warm {
-            meter.row(now, "warm", &c, mgr.handler().errs);
-            meter.in_window = true;
-            snap = Some((c, mgr.handler().errs, os::usage(), now));
-        }
-        if now >= end {
+        let Some(wake) = meter.step(phases, now, (&c).into(), errs, &mut snap, || (c, errs, os::usage(), now)) else {
             break;
-        }
-        if now >= meter.next_tick {
-            let phase = if snap.is_some() { "measure" } else { "warm" };
-            meter.row(now, phase, &c, mgr.handler().errs);
-        }
-        let until = if snap.is_some() { end } else { t_warm };
-        mgr.turn(Some(meter.next_tick.min(until).saturating_duration_since(now)))?;
+        };
+        mgr.turn(Some(wake.saturating_duration_since(now)))?;
     }
     let now = Instant::now();
     let u1 = os::usage();

@@ -216,7 +216,12 @@ fn poll_once(poll: &mut Poll, events: &mut Events, wait: Duration) -> io::Result
 /// The poll wait: until the next progress line or `until`, at most 1 ms while a connect that
 /// failed at once waits to be redone.
 fn wait(meter: &Meter, until: Instant, now: Instant, redo: bool) -> Duration {
-    let w = meter.next_tick.min(until).saturating_duration_since(now);
+    wake_in(meter.next_tick.min(until), now, redo)
+}
+
+/// How long to poll to wake by `wake` (at most 1 ms while dials wait to be retried).
+fn wake_in(wake: Instant, now: Instant, redo: bool) -> Duration {
+    let w = wake.saturating_duration_since(now);
     if redo {
         w.min(Duration::from_millis(1))
     } else {
@@ -245,9 +250,7 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     }
     let mut redo = Vec::new();
     let start = Instant::now();
-    let t_warm = start + Duration::from_secs_f64(common.warm);
-    let end = t_warm + Duration::from_secs_f64(common.secs);
-    let mut meter = Meter::new("cw1", start, common.quiet, (common.warm + common.secs) as usize + 2);
+    let (mut meter, phases) = Meter::timed("cw1", start, common);
     for i in 0..k as usize {
         if d.start(i, next()).is_err() {
             redo.push(i);
@@ -256,22 +259,12 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let mut snap: Option<(Tally, Errs, Usage, Instant)> = None;
     loop {
         let now = Instant::now();
-        let t = d.tally();
+        let (t, errs) = (d.tally(), d.errs);
         meter.sample(now, d.in_flight);
-        if snap.is_none() && now >= t_warm {
-            meter.row(now, "warm", t, d.errs);
-            meter.in_window = true;
-            snap = Some((t, d.errs, os::usage(), now));
-        }
-        if now >= end {
+        let Some(wake) = meter.step(phases, now, t, errs, &mut snap, || (t, errs, os::usage(), now)) else {
             break;
-        }
-        if now >= meter.next_tick {
-            let phase = if snap.is_some() { "measure" } else { "warm" };
-            meter.row(now, phase, t, d.errs);
-        }
-        let until = if snap.is_some() { end } else { t_warm };
-        poll_once(&mut d.poll, &mut events, wait(&meter, until, now, !redo.is_empty()))?;
+        };
+        poll_once(&mut d.poll, &mut events, wake_in(wake, now, !redo.is_empty()))?;
         for ev in events.iter() {
             if d.settle(ev).is_some() {
                 // Connected or failed: close it and start the next at once.
@@ -562,28 +555,16 @@ pub fn iw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let (mut accepted, mut accept_errs) = (0u64, 0u64);
     let _load = iw1::load_child(port, k, common, common.warm + common.secs + 30.0)?;
     let start = Instant::now();
-    let t_warm = start + Duration::from_secs_f64(common.warm);
-    let end = t_warm + Duration::from_secs_f64(common.secs);
-    let mut meter = Meter::new("iw1", start, common.quiet, (common.warm + common.secs) as usize + 2);
+    let (mut meter, phases) = Meter::timed("iw1", start, common);
     let mut snap: Option<(Tally, Usage, Instant)> = None;
     loop {
         let now = Instant::now();
         let t = Tally { connected: accepted, dials: 0, established: conns.len() as u64 };
         meter.sample(now, t.established);
-        if snap.is_none() && now >= t_warm {
-            meter.row(now, "warm", t, Errs::default());
-            meter.in_window = true;
-            snap = Some((t, os::usage(), now));
-        }
-        if now >= end {
+        let Some(wake) = meter.step(phases, now, t, Errs::default(), &mut snap, || (t, os::usage(), now)) else {
             break;
-        }
-        if now >= meter.next_tick {
-            let phase = if snap.is_some() { "measure" } else { "warm" };
-            meter.row(now, phase, t, Errs::default());
-        }
-        let until = if snap.is_some() { end } else { t_warm };
-        poll_once(&mut poll, &mut events, wait(&meter, until, now, false))?;
+        };
+        poll_once(&mut poll, &mut events, wake_in(wake, now, false))?;
         for ev in events.iter() {
             if ev.token() == LISTENER {
                 // Accept until WouldBlock (edge-triggered), registering each for reading.

@@ -18,7 +18,7 @@ use connmgr::{Config, Counters, Proxy, ShardedManager};
 use crate::cli::Common;
 use crate::os::{self, Usage};
 use crate::series::{self, Chart, Errs, HLine};
-use crate::{outputs, print_json, sink_addrs, sink_for, socks, via, Bench, BoxError, Meter, Tally};
+use crate::{outputs, print_json, sink_addrs, sink_for, socks, via, Bench, BoxError, Meter, Phases, Tally};
 
 /// What a shard publishes after every turn, for the progress line; one cache line per shard.
 #[derive(Default)]
@@ -116,11 +116,10 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     };
     let mut mgr = sharded(config, common, &sink_addrs(port, common.addrs), true)?;
     let start = Instant::now();
-    let t_warm = start + Duration::from_secs_f64(common.warm);
-    let end = t_warm + Duration::from_secs_f64(common.secs);
+    let (meter, Phases { warm_at: t_warm, end }) = Meter::timed("cw1", start, common);
     let progress: Vec<Progress> = (0..shards).map(|_| Progress::default()).collect();
     let windows: Vec<Mutex<Option<Window>>> = (0..shards).map(|_| Mutex::new(None)).collect();
-    let meter = Mutex::new(Meter::new("cw1", start, common.quiet, (common.warm + common.secs) as usize + 2));
+    let meter = Mutex::new(meter);
     let usage: Mutex<Option<(Usage, Instant, Usage, Instant)>> = Mutex::new(None);
     mgr.run_each(|i, m| {
         m.start();
