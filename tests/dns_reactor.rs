@@ -8,6 +8,8 @@
 
 #[path = "support/dnsmasq.rs"]
 mod dnsmasq;
+#[path = "support/turn.rs"]
+mod turn;
 
 use std::collections::HashMap;
 use std::io;
@@ -90,11 +92,7 @@ fn manager(server: SocketAddr, connect_timeout: Duration) -> Manager<Rec> {
 
 /// Turns the manager until `done`, for at most `LIMIT`.
 fn drive(m: &mut Manager<Rec>, done: impl Fn(&Rec) -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !done(m.handler()) {
-        assert!(Instant::now() < deadline, "condition not reached within {LIMIT:?}");
-        m.turn(Some(Duration::from_millis(50))).unwrap();
-    }
+    turn::turn_until(m, LIMIT, "condition", |m| done(m.handler()));
 }
 
 fn listener(addr: SocketAddr) -> io::Result<TcpListener> {

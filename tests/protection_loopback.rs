@@ -5,9 +5,12 @@
 //!
 //! Every loop is bounded in count and time; the manager is turned until a condition holds.
 
+#[path = "support/turn.rs"]
+mod turn;
+
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use connmgr::{
     Config, Ctx, DisconnectReason, Eviction, Handler, InboundId, Manager, Observation, Peer, Protection, Ready,
@@ -68,11 +71,7 @@ fn manager(config: Config, guard: Guard) -> Manager<Guard> {
 }
 
 fn drive(m: &mut Manager<Guard>, what: &str, done: impl Fn(&Manager<Guard>) -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !done(m) {
-        assert!(Instant::now() < deadline, "{what}: not within {LIMIT:?}");
-        m.turn(Some(Duration::from_millis(10))).unwrap();
-    }
+    turn::turn_until(m, LIMIT, what, done);
 }
 
 /// A blocking client connected from `from` (port chosen by the kernel).

@@ -8,12 +8,14 @@
 mod microsocks;
 #[path = "support/socks_responder.rs"]
 mod socks_responder;
+#[path = "support/turn.rs"]
+mod turn;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use connmgr::{
     Config, ConnId, ConnInfo, ConnectOptions, Credentials, Ctx, DialError, DisconnectReason, FailureCause, Fault,
@@ -78,11 +80,7 @@ fn manager(config: Config) -> Manager<Rec> {
 
 /// Turns the manager until `done`, for at most `LIMIT`.
 fn drive(m: &mut Manager<Rec>, done: impl Fn(&Rec) -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !done(m.handler()) {
-        assert!(Instant::now() < deadline, "condition not reached within {LIMIT:?}");
-        m.turn(Some(Duration::from_millis(20))).unwrap();
-    }
+    turn::turn_until(m, LIMIT, "condition", |m| done(m.handler()));
 }
 
 fn proxied(proxy: Proxy) -> Config {
