@@ -469,18 +469,23 @@ fn print_json(line: &str) {
 // ---------------------------------------------------------------------------------------------
 // CW1: outbound churn.
 
-fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
-    let lifetime = common.warm + common.secs + 30.0;
-    let (port, _sink) = sink_for(common, "close", lifetime)?;
-    let (proxy, _microsocks) = socks::proxy_for(common)?;
-    let config = Config {
+/// CW1's manager configuration, one reactor or sharded: K automatic requests, the retry delay
+/// asked for, tables sized for K, through `proxy` if one is given.
+fn cw1_config(k: u32, common: &Common, proxy: Option<SocketAddr>) -> Config {
+    Config {
         target_outbound: k,
         retry_duration: Duration::from_millis(common.retry_ms),
         capacity: k as usize,
         proxy: proxy.map(Proxy::socks5),
         ..Config::default()
-    };
-    let mut mgr = manager(config, sink_addrs(port, common.addrs), true)?;
+    }
+}
+
+fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
+    let lifetime = common.warm + common.secs + 30.0;
+    let (port, _sink) = sink_for(common, "close", lifetime)?;
+    let (proxy, _microsocks) = socks::proxy_for(common)?;
+    let mut mgr = manager(cw1_config(k, common, proxy), sink_addrs(port, common.addrs), true)?;
     let start = Instant::now();
     let (mut meter, phases) = Meter::timed("cw1", start, common);
     mgr.start();

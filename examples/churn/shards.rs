@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use connmgr::{Config, Counters, Proxy, ShardedManager};
+use connmgr::{Config, Counters, ShardedManager};
 
 use crate::cli::Common;
 use crate::os::{self, Usage};
 use crate::series::{self, Chart, Errs, HLine};
-use crate::{outputs, print_json, sink_addrs, sink_for, socks, via, Bench, BoxError, Meter, Phases, Tally};
+use crate::{cw1_config, outputs, print_json, sink_addrs, sink_for, socks, via, Bench, BoxError, Meter, Phases, Tally};
 
 /// What a shard publishes after every turn, for the progress line; one cache line per shard.
 #[derive(Default)]
@@ -107,14 +107,7 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let lifetime = common.warm + common.secs + 30.0;
     let (port, _sink) = sink_for(common, "close", lifetime)?;
     let (proxy, _microsocks) = socks::proxy_for(common)?;
-    let config = Config {
-        target_outbound: k,
-        retry_duration: Duration::from_millis(common.retry_ms),
-        capacity: k as usize,
-        proxy: proxy.map(Proxy::socks5),
-        ..Config::default()
-    };
-    let mut mgr = sharded(config, common, &sink_addrs(port, common.addrs), true)?;
+    let mut mgr = sharded(cw1_config(k, common, proxy), common, &sink_addrs(port, common.addrs), true)?;
     let start = Instant::now();
     let (meter, Phases { warm_at: t_warm, end }) = Meter::timed("cw1", start, common);
     let progress: Vec<Progress> = (0..shards).map(|_| Progress::default()).collect();
