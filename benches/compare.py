@@ -190,6 +190,14 @@ def report(results, a):
     print("| workload | metric | raw | connmgr | ratio / difference | target | met |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
 
+    def churn_stats(res):
+        """CW1's medians, direct or through a proxy: conn/s and CPU us/conn of each side, their
+        paired ratios, and connmgr's in-flight mean."""
+        raw, cm = res["raw"], res["connmgr"]
+        return (med(raw, "conn_per_s"), med(cm, "conn_per_s"),
+                statistics.median(cpu_us(x) for x in raw), statistics.median(cpu_us(x) for x in cm),
+                paired(res, lambda x: x["conn_per_s"]), paired(res, cpu_us), med(cm, "in_flight_mean"))
+
     def row(wl, metric, raw, cm, rel, target, ok):
         print(f"| {wl} | {metric} | {raw} | {cm} | {rel} | {target} | {'yes' if ok else 'NO'} |")
 
@@ -197,12 +205,7 @@ def report(results, a):
     for (wl, p), res in results.items():
         raw, cm = res["raw"], res["connmgr"]
         if wl == "cw1":
-            r_cps, c_cps = med(raw, "conn_per_s"), med(cm, "conn_per_s")
-            r_cpu = statistics.median(cpu_us(x) for x in raw)
-            c_cpu = statistics.median(cpu_us(x) for x in cm)
-            q_cps = paired(res, lambda x: x["conn_per_s"])
-            q_cpu = paired(res, cpu_us)
-            inf = med(cm, "in_flight_mean")
+            r_cps, c_cps, r_cpu, c_cpu, q_cps, q_cpu, inf = churn_stats(res)
             cpu_per[p] = (r_cpu, c_cpu, q_cpu)
             # A client below 90 % of a core was waiting (for the sink, or for a CPU taken by
             # something else on the machine): such a run measures the machine, not the client.
@@ -217,12 +220,7 @@ def report(results, a):
             # microsocks does most of the work (a thread per connection, about a core on a
             # 2-core machine), so both clients wait for it: the rate is the proxy's, and CPU per
             # connection (this process only, not the proxy's) is the comparison.
-            r_cps, c_cps = med(raw, "conn_per_s"), med(cm, "conn_per_s")
-            r_cpu = statistics.median(cpu_us(x) for x in raw)
-            c_cpu = statistics.median(cpu_us(x) for x in cm)
-            q_cps = paired(res, lambda x: x["conn_per_s"])
-            q_cpu = paired(res, cpu_us)
-            inf = med(cm, "in_flight_mean")
+            r_cps, c_cps, r_cpu, c_cpu, q_cps, q_cpu, inf = churn_stats(res)
             errs = sum(x["dial_errs"] for x in raw + cm)
             name = f"CW1 K={p} via proxy"
             row(name, "conn/s", f"{r_cps:,.0f}", f"{c_cps:,.0f}", f"{q_cps:.3f}x (paced by the proxy)", "(context)", True)
