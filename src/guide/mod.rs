@@ -1,6 +1,6 @@
 //! The guide: one page per feature, with examples that compile.
 //!
-//! Start with the crate's front page for a first program, then read what you need:
+//! Start with [the crate's front page](crate) for a first program, then read what you need:
 //!
 //! | page | what it covers |
 //! | --- | --- |
