@@ -28,9 +28,7 @@ impl Handler for Node {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listeners = (0..CONNECTIONS)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let listeners = (0..CONNECTIONS).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
     let addrs = listeners.iter().map(TcpListener::local_addr).collect::<Result<Vec<_>, _>>()?;
     let config = Config { target_outbound: CONNECTIONS as u32, ..Config::default() };
     let mut manager = Manager::new(config, Node { addrs, next: 0, up: 0 })?;
