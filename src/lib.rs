@@ -132,7 +132,7 @@ pub use crate::net::{NetGroup, NetGroupFn};
 pub use crate::outbound::{ClassId, ConnClass};
 pub use crate::peer::{Peer, Ready};
 pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
-pub use crate::target::{HostName, NameError, OnionAddr, OnionError, Target, TargetError};
+pub use crate::target::{HostName, OnionAddr, Target, TargetError};
 
 pub mod inbound {
     //! Inbound admission, the policy of [`Config::protection`](crate::Config::protection): what
