@@ -96,6 +96,7 @@ mod front;
 mod global;
 pub mod guide;
 mod id;
+mod io_error;
 mod net;
 pub mod outbound;
 mod peer;
@@ -123,11 +124,12 @@ pub use crate::core::{
     ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, LookupId, NextStep,
     ResolveError, TimerId,
 };
-pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, OpError};
+pub use crate::error::{AddressError, DialError, Error, FailureCause, OpError};
 #[cfg(feature = "shards")]
 pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
+pub use crate::io_error::IoError;
 pub use crate::net::{NetGroup, NetGroupFn};
 pub use crate::outbound::{ClassId, ConnClass};
 pub use crate::peer::{Peer, Ready};

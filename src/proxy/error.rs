@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 
-use crate::error::IoError;
+use crate::io_error::IoError;
 
 /// Which reply of the handshake a [`SocksError`] concerns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
