@@ -16,7 +16,7 @@ use crate::config::ConfigError;
 use crate::id::{ConnId, InboundId};
 use crate::io_error::IoError;
 use crate::outbound::Limit;
-use crate::proxy::{NoRoute, ProxyError, SocksError};
+use crate::proxy::{NoRoute, ProxyError};
 
 /// Why an operation was not applied. The same type on every layer.
 ///
@@ -207,8 +207,8 @@ impl DialError {
             DialError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => FailureCause::Refused,
             DialError::Io(e) if e.kind() == io::ErrorKind::TimedOut => FailureCause::TimedOut,
             DialError::TimedOut(_) => FailureCause::TimedOut,
-            DialError::Proxy(ProxyError::Socks(SocksError::ConnectionRefused)) => FailureCause::Refused,
-            DialError::Proxy(ProxyError::Socks(SocksError::TtlExpired)) => FailureCause::TimedOut,
+            DialError::Proxy(ProxyError::ConnectionRefused) => FailureCause::Refused,
+            DialError::Proxy(ProxyError::TtlExpired) => FailureCause::TimedOut,
             DialError::Proxy(e) if e.is_proxy_fault() => FailureCause::Proxy,
             #[cfg(feature = "dns")]
             DialError::Dns(_) => FailureCause::Dns,
