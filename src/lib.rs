@@ -81,7 +81,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-mod admission;
 mod command;
 mod config;
 pub mod core;
@@ -89,12 +88,10 @@ pub mod core;
 pub mod dns;
 mod error;
 mod front;
-#[cfg(feature = "shards")]
-mod global;
 mod id;
 mod net;
-mod outbound;
 mod peer;
+mod policy;
 mod proxy;
 mod reactor;
 mod rng;
@@ -114,9 +111,6 @@ pub mod sim;
 #[cfg(feature = "tor")]
 pub mod tor;
 
-pub use crate::admission::bans::{ImportError, ImportErrorReason};
-pub use crate::admission::eviction::{CoreEviction, EvictionCandidate, EvictionPolicy, NetworkKind};
-pub use crate::admission::{AcceptRate, Eviction, Protection, Rejection};
 pub use crate::config::{Config, ConfigError};
 pub use crate::core::{
     ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, InboundSlot, LookupId,
@@ -128,10 +122,13 @@ pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::net::{NetGroup, NetGroupFn, Subnet, SubnetError};
-pub use crate::outbound::{
+pub use crate::peer::{Peer, Ready};
+pub use crate::policy::admission::bans::{ImportError, ImportErrorReason};
+pub use crate::policy::admission::eviction::{CoreEviction, EvictionCandidate, EvictionPolicy, NetworkKind};
+pub use crate::policy::admission::{AcceptRate, Eviction, Protection, Rejection};
+pub use crate::policy::outbound::{
     Backoff, ClassId, ConnClass, Jitter, Limit, OfflineDetection, OutboundClass, OutboundPolicy, Pause, ProbeKind,
 };
-pub use crate::peer::{Peer, Ready};
 pub use crate::proxy::{
     Credentials, CredentialsError, Fault, Malformed, NoRoute, Phase, Proxy, ProxyError, SocksError,
 };
