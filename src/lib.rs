@@ -8,6 +8,9 @@
 //! user's peer protocol runs on the same thread through readiness callbacks, or elsewhere after
 //! [`Reactor::detach`].
 //!
+//! The [`guide`] has a page per feature (proxies, bootstrap, inbound and outbound policy, the
+//! simulator, sharding, configuration) and the port from btcd.
+//!
 //! # Layers
 //!
 //! - [`core::Core`]: the sans-IO state machine. Time is an input; it never touches a socket, a
@@ -88,6 +91,7 @@ pub mod core;
 pub mod dns;
 mod error;
 mod front;
+pub mod guide;
 mod id;
 mod net;
 mod peer;
