@@ -6,4 +6,4 @@
 pub(crate) mod admission;
 #[cfg(feature = "shards")]
 pub(crate) mod global;
-pub(crate) mod outbound;
+pub mod outbound;
