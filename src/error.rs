@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::config::ConfigError;
 use crate::id::{ConnId, InboundId};
 use crate::io_error::IoError;
-use crate::outbound::Limit;
+use crate::policy::outbound::Limit;
 use crate::proxy::{NoRoute, ProxyError};
 
 /// Why an operation was not applied. The same type on every layer.
