@@ -49,7 +49,7 @@ pub enum OpError {
     NoRoute(NoRoute),
     /// More than 255 different proxies given to `ConnectOptions::via`.
     TooManyProxies,
-    /// A cap on live requests of this kind is reached ([`OutboundPolicy`](crate::OutboundPolicy)).
+    /// A cap on live requests of this kind is reached ([`OutboundPolicy`](crate::outbound::OutboundPolicy)).
     LimitReached(Limit),
 }
 

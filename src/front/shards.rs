@@ -482,7 +482,7 @@ impl<H: Handler> ShardedManager<H> {
 
     /// Applies bans from [`Reactor::export_bans`](crate::Reactor::export_bans)'s text on every
     /// shard; how many were in force.
-    pub fn import_bans(&mut self, text: &str) -> Result<usize, crate::ImportError> {
+    pub fn import_bans(&mut self, text: &str) -> Result<usize, crate::inbound::ImportError> {
         let mut n = 0;
         for shard in &mut self.shards {
             n = shard.import_bans(text)?;

@@ -442,7 +442,7 @@ impl<H: Handler> Reactor<H> {
     /// Bans `subnet` (an address, or a CIDR range) for `duration`: its inbound connections are
     /// refused before anything is allocated, it is never dialled (see [`ConnState::Banned`]),
     /// and its live connections are closed ([`DisconnectReason::Banned`]). Trusted subnets
-    /// ([`Protection::trusted`](crate::Protection::trusted)) are exempt.
+    /// ([`Protection::trusted`](crate::inbound::Protection::trusted)) are exempt.
     pub fn ban(&mut self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
         self.apply_now(Command::Ban { subnet, duration })
     }
@@ -454,8 +454,8 @@ impl<H: Handler> Reactor<H> {
 
     /// Raises `peer`'s ban score (btcd's `DynamicBanScore`: `persistent` stays, `transient`
     /// decays with a one-minute half-life) for `reason`. Past half the threshold it is logged;
-    /// past [`Protection::ban_threshold`](crate::Protection::ban_threshold) the peer's address is
-    /// banned for [`Protection::ban_duration`](crate::Protection::ban_duration) and it is
+    /// past [`Protection::ban_threshold`](crate::inbound::Protection::ban_threshold) the peer's address is
+    /// banned for [`Protection::ban_duration`](crate::inbound::Protection::ban_duration) and it is
     /// disconnected (a trusted peer only gets the log line).
     pub fn misbehaving(
         &mut self,

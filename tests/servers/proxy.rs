@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use crate::support::{self, Recorder};
 use connmgr::{
-    Config, ConnId, ConnectOptions, Credentials, DialError, FailureCause, Fault, Malformed, Manager, NextStep, NoRoute,
-    OpError, Peer, Proxy, ProxyError, ResolveError, SocksError, Target,
+    proxy::{Credentials, Fault, Malformed, NoRoute, Proxy, ProxyError, SocksError},
+    Config, ConnId, ConnectOptions, DialError, FailureCause, Manager, NextStep, OpError, Peer, ResolveError, Target,
 };
 use microsocks::Microsocks;
 use socks_responder::{success_reply, Answer, Dest, Script, SocksResponder, Then};
