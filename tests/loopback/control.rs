@@ -20,6 +20,8 @@ fn config() -> Config {
     Config { target_outbound: 0, ..Config::default() }
 }
 
+/// From btcd's `Stop` with established connections, which no btcd test covers (scenario D11):
+/// btcd leaves them open; ours closes each and reports it once (README difference #4).
 #[test]
 fn stop_closes_and_reports_every_connection_once_and_cancels_dials() {
     let (peer_listener, peer_addr) = support::listener();

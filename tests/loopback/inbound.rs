@@ -80,8 +80,9 @@ fn a_client_that_connects_writes_and_closes_before_the_accept_is_still_read_and_
     assert_eq!(m.handler().inbound_closed(), [(id, DisconnectReason::RemoteClosed)]);
 }
 
+/// btcd `TestListenerInboundLimit` (S16), on real sockets.
 #[test]
-fn s16_max_inbound_rejects_the_next_socket_and_readmits_after_one_closes() {
+fn max_inbound_rejects_the_next_socket_and_readmits_after_one_closes() {
     let mut m = Manager::new(listening(Some(1)), Recorder::new()).unwrap();
     let addr = m.local_addrs()[0];
     let first = support::connect(addr);
@@ -104,6 +105,7 @@ fn s16_max_inbound_rejects_the_next_socket_and_readmits_after_one_closes() {
     assert_eq!((c.accepted, c.rejected_inbound, c.inbound), (2, 1, 1));
 }
 
+/// btcd `TestInboundLimitDisabled` (S3), on real sockets.
 #[test]
 fn max_inbound_zero_rejects_every_socket() {
     let mut m = Manager::new(listening(Some(0)), Recorder::new()).unwrap();
@@ -133,8 +135,9 @@ fn a_rejected_client_that_had_sent_data_sees_its_connection_end() {
     }
 }
 
+/// btcd `TestListeners` (S15), on real sockets; stop closes both listeners (D12 as ours).
 #[test]
-fn s15_two_listeners_feed_on_accept_then_stop_closes_both() {
+fn two_listeners_feed_on_accept_then_stop_closes_both() {
     let config = Config { listeners: vec![support::localhost(), support::localhost()], ..listening(None) };
     let recorder = Recorder::new()
         .stop_when(|evs| evs.iter().filter(|(_, e)| matches!(e, support::Ev::Accepted(..))).count() == 4);
@@ -211,12 +214,14 @@ fn ipv6_loopback_listeners_accept_too() {
     });
 }
 
+/// From btcd's `Start` with `Listeners` but no `OnAccept`, which no btcd test covers (scenario D12).
+///
 /// D12, as ours. btcd ignores its listeners when `OnAccept` is unset, yet closes them in
 /// `Stop`. A connmgr handler always has `on_accept` (the default keeps the connection, owned by
 /// the manager), so a handler that overrides nothing still accepts; and `stop` still closes the
 /// listeners, and the connections with them.
 #[test]
-fn d12_listeners_of_a_handler_that_overrides_nothing_accept_and_are_closed_by_stop() {
+fn listeners_of_a_handler_that_overrides_nothing_accept_and_are_closed_by_stop() {
     struct Nothing;
     impl Handler for Nothing {}
 

@@ -105,6 +105,8 @@ fn fill_holes() -> (Vec<File>, u64) {
     panic!("more than 100000 free descriptors below {max}");
 }
 
+/// From btcd's `listenHandler` on an accept error, which no btcd test covers (scenario D13):
+/// btcd retries at once; ours pauses the listener (README difference #5).
 #[test]
 #[cfg(target_os = "linux")]
 fn emfile_pauses_accepting_instead_of_spinning_and_accepting_resumes() {

@@ -57,7 +57,7 @@ fn resumes(core: &mut Core, t0: Instant, from: u64, to: u64) -> Vec<(u64, Listen
 /// is admitted, the second rejected (the rejection counter is exactly 1, the socket is closed
 /// before it reaches the user), and once the first one is closed a third is admitted.
 #[test]
-fn s16_listener_level_limit() {
+fn max_inbound_rejects_at_the_listener_and_readmits() {
     let mut sim = inbound_sim(Some(1));
     let first = sim.accept(remote(10001)).expect("the first is admitted");
     assert_eq!(sim.accept(remote(10002)), None, "the second is rejected");
@@ -138,10 +138,12 @@ fn inbound_ids_are_never_reused_over_100_000_accepts() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `listenHandler` on an accept error, which no btcd test covers (scenario D13).
+///
 /// D13: an accept error about one connection (aborted, reset, interrupted) says continue at
 /// once, with no timer. btcd continues after every error.
 #[test]
-fn d13_transient_accept_errors_continue() {
+fn transient_accept_errors_continue_at_once() {
     let mut sim = inbound_sim(None);
     for kind in [io::ErrorKind::ConnectionAborted, io::ErrorKind::ConnectionReset, io::ErrorKind::Interrupted] {
         assert_eq!(sim.accept_error(&kind.into()), AcceptDecision::Continue, "{kind:?}");
@@ -153,12 +155,14 @@ fn d13_transient_accept_errors_continue() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `listenHandler` on an accept error, which no btcd test covers (scenario D13).
+///
 /// D13 under README difference #5: EMFILE pauses the listener for 5 ms, doubling on each further error
 /// without a success (10, 20, ... capped at 1 s); `ResumeAccept` arrives exactly when the pause
 /// ends, not before. btcd loops at once, spinning at 100 % CPU. Here the descriptors stay
 /// exhausted, so every resume meets EMFILE again.
 #[test]
-fn d13_emfile_pauses_doubling_and_resumes_exactly_when_due() {
+fn emfile_pauses_accepting_doubling_and_resumes_when_due() {
     let mut sim = inbound_sim(None);
     let mut pauses = Vec::new();
     let mut resumed = Vec::new();
@@ -180,9 +184,11 @@ fn d13_emfile_pauses_doubling_and_resumes_exactly_when_due() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `listenHandler` on an accept error, which no btcd test covers (scenario D13).
+///
 /// D13: an accept that succeeds resets the pause; ENFILE pauses like EMFILE.
 #[test]
-fn d13_success_resets_the_pause() {
+fn an_accept_resets_the_pause() {
     let mut sim = inbound_sim(None);
     assert_eq!(sim.accept_error(&emfile()), AcceptDecision::Pause(ms(5)));
     sim.run_until(ms(5));
@@ -197,9 +203,11 @@ fn d13_success_resets_the_pause() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `listenHandler` on an accept error, which no btcd test covers (scenario D13).
+///
 /// D13: pauses are per listener: one listener's errors do not lengthen another's pause.
 #[test]
-fn d13_pauses_are_per_listener() {
+fn accept_pauses_are_per_listener() {
     let (mut core, t0, l) = core_with_listeners(2);
     let (a, b) = (l[0], l[1]);
     assert_eq!(core.accept_error(t0, a, &emfile()), AcceptDecision::Pause(ms(5)));
@@ -210,10 +218,12 @@ fn d13_pauses_are_per_listener() {
     assert_eq!(resumes(&mut core, t0, 6, 20), [(10, b), (15, a)]);
 }
 
+/// From btcd's `listenHandler` on an accept error, which no btcd test covers (scenario D13).
+///
 /// D13: a second error during a pause replaces the pause (one `ResumeAccept`, at the later
 /// time); stopping cancels it.
 #[test]
-fn d13_pauses_are_replaced_and_canceled_by_stop() {
+fn accept_pauses_are_replaced_and_canceled_by_stop() {
     let mut sim = inbound_sim(None);
     sim.accept_error(&emfile());
     sim.run_until(ms(2));
@@ -231,9 +241,11 @@ fn d13_pauses_are_replaced_and_canceled_by_stop() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `listenHandler` on an accept error, which no btcd test covers (scenario D13).
+///
 /// D13: removing a listener cancels its pause, and only its own.
 #[test]
-fn d13_removing_a_listener_cancels_its_pause() {
+fn removing_a_listener_cancels_its_pause() {
     let (mut core, t0, l) = core_with_listeners(2);
     let (b, c) = (l[0], l[1]);
     core.accept_error(t0, b, &emfile());

@@ -17,7 +17,7 @@ const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// (the I/O layer dials), so that error cannot arise; instead the values that cannot work are
 /// rejected, each with its own error, and every default is a plain value.
 #[test]
-fn s01_new_validates_config() {
+fn new_validates_the_config() {
     let now = Instant::now();
     assert!(Core::new(&Config::default(), now).is_ok(), "the defaults work");
     assert!(Core::new(&Config { target_outbound: 0, ..Config::default() }, now).is_ok(), "0 means no automatic");
@@ -216,13 +216,15 @@ fn stop_before_start() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `Stop` with established connections, which no btcd test covers (scenario D11).
+///
 /// D11: stop with established connections.
 ///
 /// btcd: the connections stay open and no `OnDisconnection` fires. Ours (README difference #4): each
 /// socket is closed, each connection reported exactly once with `Shutdown`, before its
 /// request's `Ended(Disconnected)`; afterwards nothing happens and operations are refused.
 #[test]
-fn d11_stop_closes_and_reports_shutdown() {
+fn stop_closes_established_connections_and_reports_shutdown() {
     let mut sim = sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
     sim.start();
     let p = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();

@@ -22,7 +22,7 @@ fn plain() -> DisconnectOptions {
 /// #4): `stop` closes R's socket and reports it exactly once with `Shutdown`; every later
 /// operation returns `Err(Stopped)`, uses no id and changes nothing.
 #[test]
-fn s05_operations_after_stop_are_refused() {
+fn operations_after_stop_are_refused() {
     let mut sim = sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(btcd_addr()));
     sim.start();
     sim.settle();
@@ -52,7 +52,7 @@ fn s05_operations_after_stop_are_refused() {
 /// ours returns at once with the id and the connection follows the simulated dial (here
 /// instant).
 #[test]
-fn s06_connect_mode() {
+fn connect_mode_makes_only_the_permanent_request() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() });
     sim.start();
     assert_eq!(sim.address_requests().len(), 2, "start asks for target_outbound addresses");
@@ -69,7 +69,7 @@ fn s06_connect_mode() {
 
 /// S7 (btcd TestTargetOutbound): exactly `target_outbound` automatic connections, ids 1-10.
 #[test]
-fn s07_exactly_target_outbound_automatic() {
+fn exactly_target_outbound_automatic_connections() {
     let mut sim = sim(Config { target_outbound: 10, ..suite_config() }).with_source(AddressSource::fixed(btcd_addr()));
     sim.start();
     sim.settle();
@@ -85,7 +85,7 @@ fn s07_exactly_target_outbound_automatic() {
 }
 
 /// Collects the S8 outcome: (permanent connections, automatic connections).
-fn s08_split(sim: &Sim) -> (Vec<u64>, Vec<u64>) {
+fn split_permanent_and_automatic(sim: &Sim) -> (Vec<u64>, Vec<u64>) {
     let (mut permanent, mut automatic) = (Vec::new(), Vec::new());
     for (_, info) in sim.connected() {
         if info.permanent {
@@ -101,22 +101,22 @@ fn s08_split(sim: &Sim) -> (Vec<u64>, Vec<u64>) {
     (permanent, automatic)
 }
 
-fn s08_sim() -> Sim {
+fn target_3_with_a_fixed_source() -> Sim {
     sim(Config { target_outbound: 3, ..suite_config() }).with_source(AddressSource::fixed(btcd_addr()))
 }
 
 /// S8a (btcd TestTargetOutboundComposition, "permanent before start"): permanent requests made
 /// before `start` hold ids 1 and 2 and are additional to the 3 automatic ones (ids 3-5).
 #[test]
-fn s08a_permanent_before_start_are_additional() {
-    let mut sim = s08_sim();
+fn permanent_requests_made_before_start_are_additional_to_the_target() {
+    let mut sim = target_3_with_a_fixed_source();
     let p1 = sim.connect(addr(18556), ConnectOptions::permanent()).unwrap();
     let p2 = sim.connect(addr(18557), ConnectOptions::permanent()).unwrap();
     assert_eq!(sim.last_id(), 2, "permanent requests received ids before start");
     assert!(sim.dials().is_empty(), "nothing dials before start");
     sim.start();
     sim.settle();
-    assert_eq!(s08_split(&sim), (vec![p1.get(), p2.get()], vec![3, 4, 5]));
+    assert_eq!(split_permanent_and_automatic(&sim), (vec![p1.get(), p2.get()], vec![3, 4, 5]));
     assert_eq!((p1.get(), p2.get()), (1, 2));
     sim.advance(ms(10));
     assert_eq!(sim.connected().len(), 5, "no 6th connection");
@@ -127,13 +127,13 @@ fn s08a_permanent_before_start_are_additional() {
 /// S8b (btcd TestTargetOutboundComposition, "permanent after start"): the same composition when
 /// the permanent requests come after `start`.
 #[test]
-fn s08b_permanent_after_start_are_additional() {
-    let mut sim = s08_sim();
+fn permanent_requests_made_after_start_are_additional_to_the_target() {
+    let mut sim = target_3_with_a_fixed_source();
     sim.start();
     let p1 = sim.connect(addr(18556), ConnectOptions::permanent()).unwrap();
     let p2 = sim.connect(addr(18557), ConnectOptions::permanent()).unwrap();
     sim.settle();
-    let (permanent, automatic) = s08_split(&sim);
+    let (permanent, automatic) = split_permanent_and_automatic(&sim);
     assert_eq!(permanent, vec![p1.get(), p2.get()]);
     assert_eq!(automatic.len(), 3);
     sim.advance(ms(10));
@@ -146,7 +146,7 @@ fn s08b_permanent_after_start_are_additional() {
 /// fires, reconnects with the same id after 1 x `retry_duration`, and `remove` ends it
 /// `Disconnected`.
 #[test]
-fn s09_permanent_retry_keeps_id() {
+fn a_permanent_retry_keeps_its_id_and_remove_ends_it() {
     let mut sim = sim(Config { target_outbound: 1, retry_duration: ms(1), ..suite_config() });
     let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
     sim.start();
@@ -180,7 +180,7 @@ fn s09_permanent_retry_keeps_id() {
 /// btcd leaves the request object readable as `Canceled`; ours reports `Canceled` with
 /// `Event::Ended`, and `state` still answers `Canceled` from the ended-request history.
 #[test]
-fn s13_cancel_pending_request() {
+fn remove_cancels_a_pending_request() {
     let mut sim = sim(suite_config()).with_net(Network::new(Outcome::BlackHole));
     sim.start();
     let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
@@ -215,7 +215,7 @@ fn s13_cancel_pending_request() {
 /// reported with its error and `NextStep::Ended`, and the later `remove` is a harmless
 /// `UnknownId`.
 #[test]
-fn s14_canceled_request_never_connects() {
+fn a_canceled_request_never_connects() {
     let mut net = Network::new(Outcome::ACCEPT);
     net.down(ms(0), ms(25)); // The dialer fails until the "connect" signal at 25 ms.
     let mut sim = sim(Config { retry_duration: ms(10), ..suite_config() }).with_net(net);
@@ -237,12 +237,14 @@ fn s14_canceled_request_never_connects() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `Connect`/`NewConnReq`'s id counter, which no btcd test covers (scenario D1).
+///
 /// D1: ids start at 1, are shared by requests made before and after start, and are never
 /// consumed by a `new_conn_req` without address source.
 ///
 /// btcd: a `Connect` after `Stop` keeps id 0. Ours (README difference #4): `Err(Stopped)`, no id used.
 #[test]
-fn d01_id_sequence() {
+fn ids_count_up_from_1_across_start() {
     let mut sim = sim(suite_config());
     let a = sim.connect(addr(1), ConnectOptions::once()).unwrap();
     sim.start();
@@ -263,11 +265,13 @@ fn d01_id_sequence() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleDisconnected` on a pending request, which no btcd test covers (scenario D2).
+///
 /// D2 (btcd's behaviour, matched): `disconnect` of a permanent request that is not established
 /// cancels it for good: no disconnection event, its dial's socket or retry timer gone, never
 /// retried.
 #[test]
-fn d02_disconnect_pending_permanent_cancels() {
+fn disconnect_of_a_pending_permanent_request_cancels_it() {
     let (hang, refuse) = (addr(1), addr(2));
     let mut net = Network::new(Outcome::ACCEPT);
     net.set(hang, Outcome::BlackHole).set(refuse, Outcome::REFUSE);
@@ -300,10 +304,12 @@ fn d02_disconnect_pending_permanent_cancels() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleDisconnected`, "Unknown connid", which no btcd test covers (scenario D3).
+///
 /// D3: `remove` (or `disconnect`) of id 0, of an id never issued, or of an id already ended
 /// changes nothing. btcd logs "Unknown connid"; ours also returns `UnknownId`.
 #[test]
-fn d03_remove_unknown_id_is_harmless() {
+fn remove_of_an_unknown_id_changes_nothing() {
     let mut sim = sim(Config { target_outbound: 0, ..suite_config() });
     sim.start();
     let a = sim.connect(addr(1), ConnectOptions::once()).unwrap();
@@ -328,11 +334,13 @@ fn d03_remove_unknown_id_is_harmless() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleConnected` after `Remove`, which no btcd test covers (scenario D4).
+///
 /// D4: a dial that would succeed after `remove` never produces a connection. btcd closes the
 /// late connection when it arrives; ours closes the dial's socket at `remove` already (exactly
 /// once), and a success report that races with it is refused without a second close.
 #[test]
-fn d04_success_after_remove_is_closed_and_ignored() {
+fn a_dial_succeeding_after_remove_is_closed_and_ignored() {
     let net = Network::new(Outcome::Accept { after: ms(5) });
     let mut sim = sim(Config { target_outbound: 0, ..suite_config() }).with_net(net);
     sim.start();
@@ -353,6 +361,8 @@ fn d04_success_after_remove_is_closed_and_ignored() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleDisconnected` at target, which no btcd test covers (scenario D6).
+///
 /// D6: `disconnect` of an established non-permanent connection when the established automatic
 /// connections already meet the target: reported, socket closed, no replacement.
 ///
@@ -361,7 +371,7 @@ fn d04_success_after_remove_is_closed_and_ignored() {
 /// so this case is a manual one-shot connection (an automatic one leaves the automatic set
 /// below target when it goes, which is D5/D7's replacement path).
 #[test]
-fn d06_disconnect_over_target_ends_disconnected() {
+fn disconnect_at_target_ends_the_request_disconnected() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
     sim.start();
     let m = sim.connect(addr(9000), ConnectOptions::once()).unwrap();
@@ -383,6 +393,8 @@ fn d06_disconnect_over_target_ends_disconnected() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleDisconnected` at target, which no btcd test covers (scenario D6).
+///
 /// D6, below target: a manual one-shot connection disconnected while the automatic set is below
 /// target also ends `Disconnected`.
 ///
@@ -390,7 +402,7 @@ fn d06_disconnect_over_target_ends_disconnected() {
 /// happens: the request sits `Pending` for ever (W6). With an address source it would replace it
 /// by an automatic request. Ours (README difference #1-#3): it ends, nothing replaces it.
 #[test]
-fn d06_one_shot_disconnect_below_target_ends_too() {
+fn disconnect_of_a_one_shot_below_target_ends_it_too() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() });
     sim.start();
     let m = sim.connect(addr(9000), ConnectOptions::once()).unwrap();
@@ -404,11 +416,13 @@ fn d06_one_shot_disconnect_below_target_ends_too() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleDisconnected` with `triggerReconnect`, which no btcd test covers (scenario D7).
+///
 /// D7: `disconnect(id, trigger_reconnect)` of an established automatic connection redials the
 /// same id once after 1 x `retry_duration`; when that dial fails the request is replaced by a
 /// new automatic one.
 #[test]
-fn d07_trigger_reconnect_redials_same_id_once() {
+fn trigger_reconnect_redials_the_same_id_once() {
     let a = addr(1);
     let mut net = Network::new(Outcome::ACCEPT);
     net.script(a, [Outcome::ACCEPT, Outcome::REFUSE]);
@@ -436,11 +450,13 @@ fn d07_trigger_reconnect_redials_same_id_once() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleDisconnected` with `triggerReconnect`, which no btcd test covers (scenario D7).
+///
 /// D7 for a manual one-shot connection: with the automatic set below target the trigger redials
 /// the same id once; if that fails it ends `Failed`. btcd would replace it with an automatic
 /// request when an address source exists; ours does not (README difference #1, #3).
 #[test]
-fn d07_trigger_reconnect_of_one_shot_manual() {
+fn trigger_reconnect_of_a_manual_one_shot_redials_it_once() {
     let m_addr = addr(9000);
     let mut net = Network::new(Outcome::ACCEPT);
     net.script(m_addr, [Outcome::ACCEPT, Outcome::REFUSE]);
@@ -467,11 +483,13 @@ fn d07_trigger_reconnect_of_one_shot_manual() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleDisconnected` with `triggerReconnect`, which no btcd test covers (scenario D7).
+///
 /// D7's limit: with the automatic set at target, `trigger_reconnect` on a one-shot connection
 /// does nothing more than a plain disconnect (btcd: the trigger only matters once the
 /// below-target branch is taken).
 #[test]
-fn d07_trigger_reconnect_at_target_does_nothing() {
+fn trigger_reconnect_at_target_does_nothing_more() {
     let config = Config { target_outbound: 1, retry_duration: ms(10), ..Config::default() };
     let mut sim = sim(config).with_source(AddressSource::fixed(addr(1)));
     sim.start();
@@ -486,6 +504,8 @@ fn d07_trigger_reconnect_at_target_does_nothing() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleFailedConn` without an address source, which no btcd test covers (scenario D9).
+///
 /// D9: a one-shot request that fails with no address source.
 ///
 /// btcd: it stays `Failing` in its pending map for ever (the W6 leak) until `Remove` cancels
@@ -493,7 +513,7 @@ fn d07_trigger_reconnect_at_target_does_nothing() {
 /// request ends `Failed`, nothing is left behind, and a later `remove` is a harmless
 /// `UnknownId`.
 #[test]
-fn d09_one_shot_failure_ends_failed() {
+fn a_failed_one_shot_request_ends_failed() {
     let mut sim = sim(suite_config()).with_net(Network::new(Outcome::REFUSE));
     sim.start();
     let r = sim.connect(btcd_addr(), ConnectOptions::once()).unwrap();
@@ -513,12 +533,14 @@ fn d09_one_shot_failure_ends_failed() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleFailedConn` without an address source, which no btcd test covers (scenario D9).
+///
 /// D9 with an address source: the failed one-shot request is not replaced by an automatic
 /// one and does not count as a failed automatic attempt. btcd replaces it (`Remove` +
 /// `NewConnReq`), which takes the automatic set past the target; ours follows from
 /// README difference #3.
 #[test]
-fn d09_one_shot_failure_is_not_replaced() {
+fn a_failed_one_shot_request_is_not_replaced() {
     let bad = addr(9000);
     let mut net = Network::new(Outcome::ACCEPT);
     net.set(bad, Outcome::REFUSE);

@@ -18,7 +18,7 @@ fn secs(n: u64) -> Duration {
 /// retry in 2 = min(3 x 1, cap)), and 5, when it connects. btcd only checks "connected within
 /// 100 ms".
 #[test]
-fn s10_backoff_is_capped() {
+fn permanent_backoff_is_capped_at_max_retry_duration() {
     let mut net = Network::new(Outcome::ACCEPT);
     net.down(ms(0), ms(5));
     let config = Config { target_outbound: 1, retry_duration: ms(1), max_retry_duration: ms(2), ..Config::default() };
@@ -47,7 +47,7 @@ fn s10_backoff_is_capped() {
 ///
 /// Total 29 + 5 + 5 = 39.
 #[test]
-fn s11_network_failure_does_not_explode() {
+fn dials_on_a_failing_network_stay_bounded() {
     let config = Config { target_outbound: 5, retry_duration: ms(5), ..suite_config() };
     let mut sim = sim(config).with_source(AddressSource::fixed(btcd_addr())).with_net(Network::new(Outcome::REFUSE));
     sim.start();
@@ -71,7 +71,7 @@ fn s11_network_failure_does_not_explode() {
 /// the core afterwards (already in the reactor's batch) finds nothing to retry. "Wait returns"
 /// is: no timer armed, no wake-up asked for.
 #[test]
-fn s12_failure_while_stopping_schedules_nothing() {
+fn a_failure_while_stopping_schedules_nothing() {
     let mut sim = sim(Config::default()).with_net(Network::new(Outcome::Refuse { after: ms(2) }));
     sim.start();
     let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
@@ -86,11 +86,13 @@ fn s12_failure_while_stopping_schedules_nothing() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleFailedConn`, `maxFailedAttempts`, which no btcd test covers (scenario D5).
+///
 /// D5: automatic requests that keep failing. With retry 100 ms: failures 1-24 are replaced at
 /// once (new id each, the old one `Canceled`), from the 25th on the failed request waits
 /// `Failing` for a flat 100 ms before its replacement.
 #[test]
-fn d05_failure_throttle_after_25() {
+fn failures_after_the_25th_are_replaced_after_the_retry_delay() {
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
     let mut sim = sim(config).with_source(AddressSource::fixed(addr(1))).with_net(Network::new(Outcome::REFUSE));
     sim.start();
@@ -117,13 +119,15 @@ fn d05_failure_throttle_after_25() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleFailedConn`, `maxFailedAttempts`, which no btcd test covers (scenario D5).
+///
 /// D5: a successful connection resets the run of failures, so after it the first 24 failures
 /// are replaced at once again.
 ///
 /// Network down until 250 ms and again from 400 ms; the one connection made (at 300 ms, by the
 /// replacement of the throttled 27th attempt) is closed by its peer at 400 ms.
 #[test]
-fn d05_success_resets_the_failure_run() {
+fn a_success_resets_the_run_of_failures() {
     let a = addr(1);
     let mut net = Network::new(Outcome::ResetAfterConnect { after: ms(0), lifetime: ms(100) });
     net.down(ms(0), ms(250)).down(ms(400), secs(3600));
@@ -188,13 +192,15 @@ fn remote_close_replaces_automatic_at_once_without_counting_a_failure() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `handleFailedConn`'s retry delay, which no btcd test covers (scenario D8).
+///
 /// D8: a permanent request's backoff is linear (r, 2r, 3r, ...), capped, and starts from r again
 /// after a successful connection (even one its peer drops at once: btcd W8, matched).
 ///
 /// r = 10 ms, cap 45 ms. Seven refusals: dials at 0, 10, 30, 60, 100, 145, 190; the eighth dial
 /// at 235 connects; the peer closes at 240; redial after 1 x r at 250, then 270, 300.
 #[test]
-fn d08_permanent_backoff_is_linear_capped_and_resets() {
+fn permanent_backoff_is_linear_capped_and_resets() {
     let a = btcd_addr();
     let mut net = Network::new(Outcome::REFUSE);
     net.script(a, [Outcome::REFUSE; 7]).script(a, [Outcome::ResetAfterConnect { after: ms(0), lifetime: ms(5) }]);
@@ -241,11 +247,13 @@ fn permanent_backoff_with_defaults_reaches_five_minutes_at_the_60th_retry() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `NewConnReq` when `GetNewAddress` fails, which no btcd test covers (scenario D10).
+///
 /// D10: an address-source error is a failed attempt like a dial failure: the request gets an id,
 /// is reported failed (`DialError::NoAddress`), counts in `failed_attempts`, and is replaced; a
 /// later success resets the count.
 #[test]
-fn d10_address_error_is_a_failed_attempt() {
+fn an_address_error_is_a_failed_attempt() {
     let a = addr(1);
     let no_addr = connmgr::AddressError::new("no valid connect address");
     let source = AddressSource::script(
@@ -276,11 +284,13 @@ fn d10_address_error_is_a_failed_attempt() {
     sim.assert_clean_shutdown();
 }
 
+/// From btcd's `NewConnReq` when `GetNewAddress` fails, which no btcd test covers (scenario D10).
+///
 /// D10 with a source that never has an address (btcd W16, regtest with an empty address book):
 /// 25 attempts at once, then one per `retry_duration`, each failed request `Failing` while it
 /// waits.
 #[test]
-fn d10_address_errors_throttle_after_25() {
+fn address_errors_are_throttled_after_25() {
     let source = AddressSource::failing(connmgr::AddressError::new("no valid connect address"));
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
     let mut sim = sim(config).with_source(source);
