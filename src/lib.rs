@@ -84,7 +84,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod admission;
 mod command;
 mod config;
 pub mod core;
@@ -92,13 +91,11 @@ pub mod core;
 pub mod dns;
 mod error;
 mod front;
-#[cfg(feature = "shards")]
-mod global;
 pub mod guide;
 mod id;
 mod net;
-pub mod outbound;
 mod peer;
+mod policy;
 pub mod proxy;
 mod reactor;
 mod rng;
@@ -129,8 +126,9 @@ pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::net::{NetGroup, NetGroupFn};
-pub use crate::outbound::{ClassId, ConnClass};
 pub use crate::peer::{Peer, Ready};
+pub use crate::policy::outbound;
+pub use crate::policy::outbound::{ClassId, ConnClass};
 pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
 pub use crate::target::{HostName, NameError, OnionAddr, OnionError, Target, TargetError};
 
@@ -146,11 +144,11 @@ pub mod inbound {
     //! [`Observation`]s). A refused connection is counted by its [`Rejection`]. Every rule is off
     //! in [`Protection::default`], which is btcd's.
 
-    pub use crate::admission::bans::{ImportError, ImportErrorReason};
-    pub use crate::admission::eviction::{BitcoinCoreEviction, EvictionCandidate, EvictionPolicy, NetworkKind};
-    pub use crate::admission::{AcceptRate, Eviction, Protection, Rejection};
     pub use crate::core::{InboundSlot, Observation};
     pub use crate::net::{Subnet, SubnetError};
+    pub use crate::policy::admission::bans::{ImportError, ImportErrorReason};
+    pub use crate::policy::admission::eviction::{BitcoinCoreEviction, EvictionCandidate, EvictionPolicy, NetworkKind};
+    pub use crate::policy::admission::{AcceptRate, Eviction, Protection, Rejection};
 }
 
 /// The README's code blocks, compiled and run as doc tests so the README cannot rot.

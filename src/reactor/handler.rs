@@ -7,8 +7,8 @@ use super::Ctx;
 use crate::core::{ConnInfo, ConnState, DisconnectReason, LookupId, NextStep, ResolveError};
 use crate::error::{AddressError, DialError};
 use crate::id::InboundId;
-use crate::outbound::ClassId;
 use crate::peer::{Peer, Ready};
+use crate::policy::outbound::ClassId;
 use crate::target::{HostName, Target};
 #[cfg(feature = "dns")]
 use crate::{dns::DnsError, seed::SeedAddress};
