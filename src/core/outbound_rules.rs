@@ -19,7 +19,7 @@ use crate::error::{DialError, FailureCause, OpError};
 use crate::id::ConnId;
 use crate::net::NetGroup;
 use crate::policy::outbound::{
-    is_local, ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
+    ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
 };
 use crate::target::Target;
 use crate::time::TimerKey;
@@ -335,7 +335,7 @@ impl Core {
             false => true,
             true => {
                 let group = GroupKey(self.group_key).hash_one(self.target_group(&target));
-                let local = is_local(error);
+                let local = error.cause() == FailureCause::Local;
                 match self.out.offline.as_mut().map(|o| o.failed(group, local)) {
                     Some(Verdict::Charge) | None => true,
                     Some(Verdict::Spare) => false,
