@@ -353,6 +353,11 @@ mod tests {
         // No local address (or no free port): the node's own trouble.
         assert_eq!(DialError::Io(io::ErrorKind::AddrNotAvailable.into()).cause(), FailureCause::Local);
         assert_eq!(DialError::Io(io::ErrorKind::PermissionDenied.into()).cause(), FailureCause::Other);
+        // Whichever socket met it, the target's or the proxy's, a local error is the node's own.
+        let unreachable = || IoError::from(network_unreachable());
+        assert_eq!(DialError::Io(unreachable()).cause(), FailureCause::Local);
+        assert_eq!(DialError::Proxy(ProxyError::Io(unreachable())).cause(), FailureCause::Local);
+        assert_ne!(DialError::Banned.cause(), FailureCause::Local);
         #[cfg(feature = "dns")]
         {
             let nx = DialError::Dns(crate::dns::DnsError::NxDomain);
