@@ -20,7 +20,7 @@ use crate::error::{DialError, FailureCause, OpError};
 use crate::id::ConnId;
 use crate::net::NetGroup;
 use crate::policy::outbound::{
-    ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
+    is_local, ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
 };
 use crate::target::Target;
 use crate::time::TimerKey;
@@ -336,7 +336,7 @@ impl Core {
             false => true,
             true => {
                 let group = GroupKey(self.group_key).hash_one(self.target_group(&target));
-                let local = error.cause() == FailureCause::Local;
+                let local = is_local(error);
                 match self.out.offline.as_mut().map(|o| o.failed(group, local)) {
                     Some(Verdict::Charge) | None => true,
                     Some(Verdict::Spare) => false,
