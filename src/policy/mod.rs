@@ -17,9 +17,9 @@
 //!    module). Inside it, `admission` consults `global`'s shared counts, and `global` names the
 //!    cap that refused (`global::Cap`) without knowing `admission`'s `Rejection`.
 //! 2. The aggregates: `config` (the [`Config`](crate::Config) of every part, and the
-//!    validation of each policy's settings), `error` (the errors of operations and dials, with
-//!    their classifiers beside them: [`DialError::cause`](crate::DialError::cause) tells the
-//!    node's own network failures by their OS codes) and `command` (the queued operations).
+//!    validation of each policy's settings), `error` (the errors of operations and dials, each
+//!    classifier beside the error it classifies, as [`DialError::cause`](crate::DialError::cause))
+//!    and `command` (the queued operations).
 //! 3. `core`: the sans-IO state machine that applies the policies. It imports no mio, no
 //!    reactor and no front end.
 //! 4. `reactor`: the core on a mio `Poll`, with the sockets, and the user's `Handler`.
