@@ -18,10 +18,9 @@
 //!    cap that refused (`global::Cap`) without knowing `admission`'s `Rejection`.
 //! 2. The aggregates: `config` (the [`Config`](crate::Config) of every part, and the
 //!    validation of each policy's settings), `error` (the errors of operations and dials, each
-//!    classifier beside the error it classifies, as [`DialError::cause`](crate::DialError::cause))
-//!    and `command` (the queued operations).
+//!    classifier beside the error it classifies, as [`DialError::cause`](crate::DialError::cause)).
 //! 3. `core`: the sans-IO state machine that applies the policies. It imports no mio, no
-//!    reactor and no front end.
+//!    reactor and no front end. Above it, `command`: the operations queued to a core.
 //! 4. `reactor`: the core on a mio `Poll`, with the sockets, and the user's `Handler`.
 //! 5. `front`: `Manager`, `Handle` and `ShardedManager`.
 //!
