@@ -19,7 +19,6 @@ use crate::proxy::Proxy;
 // The longest duration any setting accepts: a year, the timers' own bound.
 use crate::time::MAX_DURATION;
 
-
 /// The most entries any table may be sized for up front: about a million, far above the
 /// file-descriptor limit of any host, far below what would abort on allocation.
 const MAX_TABLE: usize = 1 << 20;

@@ -59,13 +59,14 @@
 //!
 //! # Cargo features
 //!
-//! - `banscore`, `seed`, `tor` (on by default): btcd's extras, [`banscore`] (misbehaviour
-//!   scores), [`seed`] (DNS seeding) and [`tor`] (name lookups through Tor).
+//! - `banscore` (on by default): btcd's misbehaviour scores (module `banscore`).
+//! - `dns` (on by default): the reactor's non-blocking DNS stub resolver (module `dns`) on the
+//!   reactor thread: DNS seeding (`Reactor::seed`, module `seed`), host names dialled and
+//!   `resolve` without a proxy. Without it, seeding and name lookups go through a proxy only.
+//! - `blocking` (off): btcd's blocking `seed_from_dns` (a thread per seed) and `tor_lookup_ip`
+//!   (module `blocking`), for a port that keeps btcd's threads.
 //! - `sim` (off): a simulator that drives [`core::Core`] on simulated time with scripted
 //!   network outcomes, for testing your use of the manager.
-//! - `dns` (off): a non-blocking DNS stub resolver (module `dns`) on the reactor thread: DNS
-//!   seeding (`Reactor::seed`), host names dialled and `resolve` without a proxy. Turns on
-//!   `seed`.
 //! - `shards` (off): `ShardedManager`, one reactor per core behind one [`Handle`], with the
 //!   target, dial limit, `max_inbound`, caps and bans kept across shards.
 //!

@@ -31,7 +31,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-
 use std::io;
 use std::net::IpAddr;
 use std::sync::{mpsc, Arc};

@@ -37,8 +37,7 @@
 //!   does not fail the lookup if the other has addresses.
 //! - **No cache.** Seeders rotate their answers so that each query brings other nodes: a cache
 //!   would defeat that. Peer names are looked up rarely (a dial, then a backoff of seconds to
-//!   minutes), and the system's resolver is usually a caching one already. [`Resolved::ttl`]
-//!   reports the answer's lifetime for a caller that wants to keep it.
+//!   minutes), and the system's resolver is usually a caching one already.
 //! - **Names** are taken as fully qualified: no search list, no `ndots`, no hosts file.
 //!
 //! # Bounds
