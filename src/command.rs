@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::core::{ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, LookupId, Observation};
 use crate::id::ConnId;
 use crate::net::Subnet;
-use crate::outbound::{Pause, ProbeKind};
 use crate::peer::Peer;
+use crate::policy::outbound::{Pause, ProbeKind};
 use crate::target::{HostName, Target};
 
 /// An operation, queued.

@@ -9,8 +9,8 @@ use super::InboundSlot;
 use super::{Action, ConnState, ConnectOptions, Core, DisconnectOptions, DisconnectReason, Event, IoKey};
 use crate::error::{AddressError, DialError, OpError};
 use crate::id::ConnId;
-use crate::outbound::{ClassId, ConnClass};
 use crate::peer::Peer;
+use crate::policy::outbound::{ClassId, ConnClass};
 use crate::target::Target;
 
 impl Core {

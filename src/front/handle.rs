@@ -26,8 +26,8 @@ use crate::core::{ConnState, ConnectOptions, Counters, DisconnectOptions, Discon
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator};
 use crate::net::Subnet;
-use crate::outbound::{Pause, ProbeKind};
 use crate::peer::Peer;
+use crate::policy::outbound::{Pause, ProbeKind};
 use crate::proxy::Routes;
 use crate::reactor::{Handler, Mailbox, Reactor};
 use crate::target::{HostName, Target};

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 
-use super::sockets::{token_of, Kind, Sockets, Stage};
+use super::table::{token_of, Kind, Sockets, Stage};
 use super::Detached;
 use crate::command::Command;
 use crate::core::{
@@ -24,8 +24,8 @@ use crate::core::{
 use crate::error::OpError;
 use crate::id::ConnId;
 use crate::net::Subnet;
-use crate::outbound::{ClassId, ConnClass, Pause, ProbeKind};
 use crate::peer::{Peer, Ready};
+use crate::policy::outbound::{ClassId, ConnClass, Pause, ProbeKind};
 use crate::target::{HostName, Target};
 
 /// The manager, as a callback sees it.

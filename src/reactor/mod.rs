@@ -14,7 +14,7 @@ mod ctx;
 mod dial;
 mod handler;
 mod listen;
-mod sockets;
+mod table;
 mod token;
 
 use std::borrow::Cow;
@@ -33,7 +33,6 @@ pub use ctx::Ctx;
 pub use handler::Handler;
 pub use token::TokenSpace;
 
-use crate::admission::bans::ImportError;
 use crate::command::{Command, Shared};
 use crate::config::Config;
 use crate::core::{
@@ -43,12 +42,13 @@ use crate::core::{
 use crate::error::{Error, OpError};
 use crate::id::{ConnId, IdAllocator};
 use crate::net::Subnet;
-use crate::outbound::{ClassId, ConnClass, Pause, ProbeKind};
 use crate::peer::{Peer, Ready};
+use crate::policy::admission::bans::ImportError;
+use crate::policy::outbound::{ClassId, ConnClass, Pause, ProbeKind};
 use crate::proxy::Routes;
 use crate::rng::Rng;
 use crate::target::{HostName, Target};
-use sockets::{token_of, Kind, Sockets, Stage};
+use table::{token_of, Kind, Sockets, Stage};
 
 /// Due timers fired per batch in `handle_timeout`, each batch's actions performed before the
 /// next: a burst of retries due in the same millisecond never queues more than this many dials.
@@ -69,7 +69,7 @@ macro_rules! ctx_of {
 }
 
 // Declared after `ctx_of!`, which they use (macros are in scope from their definition on).
-mod dialing;
+mod connect;
 #[cfg(feature = "dns")]
 mod dns;
 
@@ -442,7 +442,7 @@ impl<H: Handler> Reactor<H> {
     /// Bans `subnet` (an address, or a CIDR range) for `duration`: its inbound connections are
     /// refused before anything is allocated, it is never dialled (see [`ConnState::Banned`]),
     /// and its live connections are closed ([`DisconnectReason::Banned`]). Trusted subnets
-    /// ([`Protection::trusted`](crate::Protection::trusted)) are exempt.
+    /// ([`Protection::trusted`](crate::inbound::Protection::trusted)) are exempt.
     pub fn ban(&mut self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
         self.apply_now(Command::Ban { subnet, duration })
     }
@@ -454,8 +454,8 @@ impl<H: Handler> Reactor<H> {
 
     /// Raises `peer`'s ban score (btcd's `DynamicBanScore`: `persistent` stays, `transient`
     /// decays with a one-minute half-life) for `reason`. Past half the threshold it is logged;
-    /// past [`Protection::ban_threshold`](crate::Protection::ban_threshold) the peer's address is
-    /// banned for [`Protection::ban_duration`](crate::Protection::ban_duration) and it is
+    /// past [`Protection::ban_threshold`](crate::inbound::Protection::ban_threshold) the peer's address is
+    /// banned for [`Protection::ban_duration`](crate::inbound::Protection::ban_duration) and it is
     /// disconnected (a trusted peer only gets the log line).
     pub fn misbehaving(
         &mut self,

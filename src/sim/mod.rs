@@ -53,7 +53,6 @@ use std::time::{Duration, Instant, SystemTime};
 pub use net::{Flaky, Network, Outcome};
 pub use source::AddressSource;
 
-use crate::admission::bans::ImportError;
 use crate::config::{Config, ConfigError};
 use crate::core::{
     AcceptDecision, Action, ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason,
@@ -62,8 +61,9 @@ use crate::core::{
 use crate::error::{DialError, FailureCause, OpError};
 use crate::id::{ConnId, InboundId};
 use crate::net::Subnet;
-use crate::outbound::{ClassId, Pause, ProbeKind};
 use crate::peer::Peer;
+use crate::policy::admission::bans::ImportError;
+use crate::policy::outbound::{ClassId, Pause, ProbeKind};
 use crate::target::{HostName, Target};
 use check::{event_id, Checker};
 use net::Fate;
@@ -738,7 +738,7 @@ impl Sim {
         if let Fate::FailNow = fate {
             // `connect` failed synchronously: close the socket, report without `dial_started`.
             self.sockets.close(io, Closer::Io, at);
-            self.core.dial_failed(self.now, id, crate::outbound::network_unreachable());
+            self.core.dial_failed(self.now, id, crate::policy::outbound::network_unreachable());
             return;
         }
         if !self.core.dial_started(id, io) {
