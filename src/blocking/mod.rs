@@ -12,7 +12,7 @@
 //! Both report what their reactor twins report: [`seed_from_dns`] hands out the same
 //! [`SeedAddress`](crate::seed::SeedAddress)es, and [`tor_lookup_ip`] fails with the same
 //! [`ResolveError`](crate::ResolveError) (its `Proxy` variant holds the SOCKS exchange's
-//! [`ProxyError`](crate::ProxyError)).
+//! [`ProxyError`](crate::proxy::ProxyError)).
 
 mod seed;
 mod tor;

@@ -15,7 +15,7 @@
 //! - the whole exchange has a deadline (btcd has no timeout at all);
 //! - an IPv6 answer (address type 4) is returned (btcd is IPv4-only and reports
 //!   `tor general error` for it), and the reply's two port bytes are read and discarded;
-//! - every error reply code comes back as its own [`SocksError`](crate::SocksError) (btcd's HEAD shadows the error
+//! - every error reply code comes back as its own [`SocksError`](crate::proxy::SocksError) (btcd's HEAD shadows the error
 //!   variable for codes 1..=9 and returns no address and *no error*).
 
 use std::io::{self, Read, Write};
