@@ -5,7 +5,7 @@
 //! action, feeds what arrives back, and sleeps in `poll` until the resolver's next deadline.
 //! (Unit tests: the resolver is private to the crate.)
 
-#[allow(unreachable_pub)]
+#[allow(unreachable_pub, dead_code)]
 #[path = "../../../tests/support/dnsmasq.rs"]
 mod dnsmasq;
 
