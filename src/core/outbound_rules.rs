@@ -1,11 +1,12 @@
 //! The outbound policy in the state machine: classes and their budgets, netgroup diversity,
 //! probes, the manual cap, failure memory, offline detection, pause and resume, anchors.
 //!
-//! Settings and the small state machines live in `crate::policy::outbound`; this file applies them to
-//! the core's requests. Every rule is a check on a path that already exists: an automatic
-//! request is judged where it would dial (a skip ends it and asks the source again, bounded per
-//! millisecond like a banned target), a failure is judged where it is charged, and held dials
-//! wait in the dial queue that the dial limit already uses. Nothing here runs per tick.
+//! Settings and the small state machines live in `crate::policy::outbound`; this file applies
+//! them to the core's requests. Every rule is a check on a path that already exists: an
+//! automatic request is judged where it would dial (a skip ends it and asks the source again,
+//! bounded per millisecond like a banned target), a failure is judged where it is charged, and
+//! held dials wait in the dial queue that the dial limit already uses. Nothing here runs per
+//! tick.
 
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
