@@ -15,7 +15,7 @@
 //! - the whole exchange has a deadline (btcd has no timeout at all);
 //! - an IPv6 answer (address type 4) is returned (btcd is IPv4-only and reports
 //!   `tor general error` for it), and the reply's two port bytes are read and discarded;
-//! - every error reply code comes back as its own [`SocksError`](crate::proxy::SocksError) (btcd's HEAD shadows the error
+//! - every error reply code comes back as its own [`ProxyError`] variant (btcd's HEAD shadows the error
 //!   variable for codes 1..=9 and returns no address and *no error*).
 
 use std::io::{self, Read, Write};
@@ -42,13 +42,13 @@ impl From<ResolveError> for io::Error {
     fn from(e: ResolveError) -> Self {
         let kind = match &e {
             ResolveError::NameLength(_) => io::ErrorKind::InvalidInput,
-            ResolveError::Proxy(ProxyError::Socks(s)) => s.io_kind(),
             ResolveError::Proxy(ProxyError::Unreachable(inner) | ProxyError::Io(inner)) => {
                 return match inner.raw_os_error() {
                     Some(code) => io::Error::from_raw_os_error(code),
                     None => io::Error::new(inner.kind(), inner.clone()),
                 };
             }
+            ResolveError::Proxy(socks) => socks.io_kind(),
             ResolveError::TimedOut(_) => io::ErrorKind::TimedOut,
             _ => io::ErrorKind::Other,
         };
@@ -99,7 +99,7 @@ fn io_failed(e: io::Error) -> ResolveError {
 /// Runs `socks` over a blocking stream: reads never go past the proxy's reply.
 fn drive(stream: &mut TcpStream, socks: &mut Handshake, deadline: &Deadline) -> Result<Step, ResolveError> {
     loop {
-        let result = match socks.step().map_err(ProxyError::Socks)? {
+        let result = match socks.step()? {
             Step::Write => {
                 stream.set_write_timeout(Some(deadline.remaining()?)).map_err(io_failed)?;
                 match stream.write(socks.to_send()) {
@@ -120,7 +120,7 @@ fn drive(stream: &mut TcpStream, socks: &mut Handshake, deadline: &Deadline) -> 
             }
             done => return Ok(done),
         };
-        result.map_err(ProxyError::Socks)?;
+        result?;
     }
 }
 
@@ -135,9 +135,9 @@ fn drive(stream: &mut TcpStream, socks: &mut Handshake, deadline: &Deadline) -> 
 /// # Errors
 ///
 /// The reactor's [`ResolveError`], as `resolve` reports it in `Handler::on_resolved`:
-/// [`ResolveError::Proxy`] with [`ProxyError::Unreachable`] when the proxy cannot be reached,
-/// [`ProxyError::Io`] when the connection fails, and [`ProxyError::Socks`] for an error reply or
-/// a broken one; [`ResolveError::TimedOut`] when the deadline passes (a zero `timeout` fails at
+/// [`ResolveError::Proxy`] with [`ProxyError::Unreachable`](crate::proxy::ProxyError::Unreachable) when the proxy cannot be reached,
+/// [`ProxyError::Io`](crate::proxy::ProxyError::Io) when the connection fails, and the other [`ProxyError`](crate::proxy::ProxyError) variants for an
+/// error reply or a broken one; [`ResolveError::TimedOut`] when the deadline passes (a zero `timeout` fails at
 /// once). A host name that is empty or longer than 255 bytes fails before any connection is
 /// made, with [`ResolveError::NameLength`].
 ///
@@ -187,7 +187,7 @@ pub fn tor_lookup_ip(host: &str, proxy: SocketAddr, timeout: Duration) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::{Malformed, Phase, SocksError};
+    use crate::proxy::Phase;
     use std::error::Error as StdError;
     use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
     use std::thread;
@@ -210,8 +210,8 @@ mod tests {
         request
     }
 
-    fn socks(e: SocksError) -> ResolveError {
-        ResolveError::Proxy(ProxyError::Socks(e))
+    fn socks(e: ProxyError) -> ResolveError {
+        ResolveError::Proxy(e)
     }
 
     #[test]
@@ -221,9 +221,9 @@ mod tests {
 
         let pipe = ResolveError::Proxy(ProxyError::Io(io::Error::new(io::ErrorKind::BrokenPipe, "pipe gone").into()));
         assert!(pipe.source().is_some());
-        let general = socks(SocksError::GeneralFailure);
+        let general = socks(ProxyError::GeneralFailure);
         assert!(general.source().is_none());
-        assert!(matches!(general, ResolveError::Proxy(ProxyError::Socks(e)) if e.reply_code() == Some(1)));
+        assert!(matches!(general, ResolveError::Proxy(e) if e.reply_code() == Some(1)));
         assert_eq!(ResolveError::NameLength(0).to_string(), "empty host name for tor resolve");
 
         let back: io::Error = pipe.into();
@@ -232,13 +232,13 @@ mod tests {
         let os: io::Error =
             ResolveError::Proxy(ProxyError::Unreachable(io::Error::from_raw_os_error(111).into())).into();
         assert_eq!(os.raw_os_error(), Some(111), "an OS error comes back as the OS reported it");
-        let wrapped: io::Error = socks(SocksError::HostUnreachable).into();
+        let wrapped: io::Error = socks(ProxyError::HostUnreachable).into();
         assert_eq!(wrapped.to_string(), "SOCKS reply 4: host unreachable");
-        let refused: io::Error = socks(SocksError::ConnectionRefused).into();
+        let refused: io::Error = socks(ProxyError::ConnectionRefused).into();
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
         let timed: io::Error = ResolveError::TimedOut(Duration::from_millis(5)).into();
         assert_eq!(timed.kind(), io::ErrorKind::TimedOut);
-        let invalid: io::Error = socks(SocksError::UnknownReply(9)).into();
+        let invalid: io::Error = socks(ProxyError::UnknownReply(9)).into();
         assert_eq!(invalid.kind(), io::ErrorKind::InvalidData);
         let long: io::Error = ResolveError::NameLength(256).into();
         assert_eq!(long.kind(), io::ErrorKind::InvalidInput);
@@ -319,15 +319,15 @@ mod tests {
     #[test]
     fn lookup_reports_every_reply_code() {
         let codes = [
-            (1, SocksError::GeneralFailure),
-            (2, SocksError::NotAllowed),
-            (3, SocksError::NetworkUnreachable),
-            (4, SocksError::HostUnreachable),
-            (5, SocksError::ConnectionRefused),
-            (6, SocksError::TtlExpired),
-            (7, SocksError::CommandNotSupported),
-            (8, SocksError::AddressTypeNotSupported),
-            (9, SocksError::UnknownReply(9)),
+            (1, ProxyError::GeneralFailure),
+            (2, ProxyError::NotAllowed),
+            (3, ProxyError::NetworkUnreachable),
+            (4, ProxyError::HostUnreachable),
+            (5, ProxyError::ConnectionRefused),
+            (6, ProxyError::TtlExpired),
+            (7, ProxyError::CommandNotSupported),
+            (8, ProxyError::AddressTypeNotSupported),
+            (9, ProxyError::UnknownReply(9)),
         ];
         for (code, expected) in codes {
             let (proxy, server) = fake_proxy(move |mut s| {
@@ -337,7 +337,7 @@ mod tests {
             });
             // btcd's HEAD returns no address and no error here.
             let err = tor_lookup_ip("gone.example", proxy, TIMEOUT).unwrap_err();
-            assert!(matches!(err, ResolveError::Proxy(ProxyError::Socks(e)) if e == expected), "code {code}: {err:?}");
+            assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "code {code}: {err:?}");
             server.join().unwrap();
         }
     }
@@ -352,8 +352,8 @@ mod tests {
             wait_for_close(&mut s);
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
-        let expected = SocksError::BadVersion { phase: Phase::Method, version: b'H' };
-        assert!(matches!(err, ResolveError::Proxy(ProxyError::Socks(e)) if e == expected), "{err:?}");
+        let expected = ProxyError::BadVersion { phase: Phase::Method, version: b'H' };
+        assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -366,8 +366,8 @@ mod tests {
             wait_for_close(&mut s);
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
-        let expected = SocksError::Malformed(Malformed::DomainForResolve);
-        assert!(matches!(err, ResolveError::Proxy(ProxyError::Socks(e)) if e == expected), "{err:?}");
+        let expected = ProxyError::DomainForResolve;
+        assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -380,8 +380,8 @@ mod tests {
             // Dropping the stream closes it after one byte.
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
-        let expected = SocksError::Closed { phase: Phase::Method, received: 1 };
-        assert!(matches!(err, ResolveError::Proxy(ProxyError::Socks(e)) if e == expected), "{err:?}");
+        let expected = ProxyError::Closed { phase: Phase::Method, received: 1 };
+        assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -392,8 +392,8 @@ mod tests {
             s.write_all(&IPV4_REPLY[..6]).unwrap();
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
-        let expected = SocksError::Closed { phase: Phase::Reply, received: 6 };
-        assert!(matches!(err, ResolveError::Proxy(ProxyError::Socks(e)) if e == expected), "{err:?}");
+        let expected = ProxyError::Closed { phase: Phase::Reply, received: 6 };
+        assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 

@@ -20,7 +20,7 @@ use crate::error::{DialError, FailureCause, OpError};
 use crate::id::ConnId;
 use crate::net::NetGroup;
 use crate::policy::outbound::{
-    is_local, ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
+    ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
 };
 use crate::target::Target;
 use crate::time::TimerKey;
@@ -336,7 +336,7 @@ impl Core {
             false => true,
             true => {
                 let group = GroupKey(self.group_key).hash_one(self.target_group(&target));
-                let local = is_local(error);
+                let local = error.cause() == FailureCause::Local;
                 match self.out.offline.as_mut().map(|o| o.failed(group, local)) {
                     Some(Verdict::Charge) | None => true,
                     Some(Verdict::Spare) => false,
@@ -605,7 +605,7 @@ mod tests {
                         core.address(now, class, Some(Ok(addr.into())));
                     }
                     Action::Dial { id, .. } => {
-                        assert!(core.dial_started(id, IoKey(step)));
+                        assert!(core.dial_started(id, IoKey::from(step)));
                         dialling.push_back(id);
                     }
                     _ => {}

@@ -10,7 +10,8 @@
 //! import each other, directly or through others:
 //!
 //! 0. The vocabulary: `id`, `peer`, `rng`, `target`, `net` (subnets, netgroups), `time` (the
-//!    timer wheel and the tick clock), `banscore`. They import nothing of the crate above them.
+//!    timer wheel and the tick clock), `banscore`, `io_error` (the comparable `IoError`). They
+//!    import nothing of the crate above them.
 //! 1. The sans-IO protocols and policies, over the vocabulary only, each with its own small
 //!    error types: `proxy` (the SOCKS5 client), `dns` (the stub resolver) and `policy` (this
 //!    module). Inside it, `admission` consults `global`'s shared counts, and `global` names the

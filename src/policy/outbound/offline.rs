@@ -10,11 +10,7 @@
 //! until one succeeds. So an outage charges at most `failures − 1` peers, once, before the run
 //! is long enough to be recognised (none when the kernel reports a local error).
 
-use std::io;
 use std::time::Duration;
-
-use crate::error::DialError;
-use crate::proxy::ProxyError;
 
 /// When to decide the node is offline ([`OutboundPolicy::offline`](crate::outbound::OutboundPolicy::offline)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,51 +124,6 @@ impl Offline {
     }
 }
 
-/// Whether `error` is the node's own: its network is down or unreachable, or it has no local
-/// address to connect from. Raw OS codes, since the matching `io::ErrorKind`s are newer than
-/// this crate's minimum Rust.
-pub(crate) fn is_local(error: &DialError) -> bool {
-    let io = match error {
-        DialError::Io(e) => (e.kind(), e.raw_os_error()),
-        DialError::Proxy(ProxyError::Io(e)) => (e.kind(), e.raw_os_error()),
-        _ => return false,
-    };
-    match io {
-        (io::ErrorKind::AddrNotAvailable, _) => true,
-        (_, Some(code)) => LOCAL_CODES.contains(&code),
-        _ => false,
-    }
-}
-
-/// ENETDOWN, ENETUNREACH, EADDRNOTAVAIL.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const LOCAL_CODES: [i32; 3] = [100, 101, 99];
-#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd", target_os = "openbsd", target_os = "netbsd"))]
-const LOCAL_CODES: [i32; 3] = [50, 51, 49];
-/// WSAENETDOWN, WSAENETUNREACH, WSAEADDRNOTAVAIL.
-#[cfg(windows)]
-const LOCAL_CODES: [i32; 3] = [10050, 10051, 10049];
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    windows
-)))]
-const LOCAL_CODES: [i32; 0] = [];
-
-/// The error a connect gets when the network is unreachable, for the simulator.
-#[cfg(feature = "sim")]
-pub(crate) fn network_unreachable() -> io::Error {
-    match LOCAL_CODES.get(1) {
-        Some(&code) => io::Error::from_raw_os_error(code),
-        None => io::Error::from(io::ErrorKind::AddrNotAvailable),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,8 +137,7 @@ mod tests {
     #[test]
     fn a_local_error_is_offline_at_once_and_doubles_the_pause_until_a_success() {
         let mut d = detector();
-        let unreachable = DialError::Io(io::Error::from_raw_os_error(LOCAL_CODES[1]).into());
-        assert!(is_local(&unreachable));
+        // A local error (`DialError::is_local`, e.g. "network unreachable") fails at once.
         assert_eq!(d.failed(1, true), Verdict::GoOffline(S));
         assert!(d.is_offline());
         assert_eq!(d.failed(2, false), Verdict::Spare, "late failures while offline charge nobody");
@@ -218,16 +168,5 @@ mod tests {
         assert_eq!(d.failed(2, false), Verdict::Charge);
         assert_eq!(d.failed(3, false), Verdict::Charge);
         assert_eq!(d.failed(3, false), Verdict::GoOffline(S), "4 failures over 3 netgroups");
-    }
-
-    #[test]
-    fn only_local_errors_are_local() {
-        let io = |e: io::Error| DialError::Io(e.into());
-        assert!(is_local(&io(io::Error::from(io::ErrorKind::AddrNotAvailable))));
-        assert!(is_local(&io(io::Error::from_raw_os_error(LOCAL_CODES[0]))));
-        assert!(is_local(&DialError::Proxy(ProxyError::Io(io::Error::from_raw_os_error(LOCAL_CODES[2]).into()))));
-        assert!(!is_local(&io(io::Error::from(io::ErrorKind::ConnectionRefused))));
-        assert!(!is_local(&DialError::TimedOut(S)));
-        assert!(!is_local(&DialError::Banned));
     }
 }
