@@ -10,8 +10,8 @@
 //! import each other, directly or through others:
 //!
 //! 0. The vocabulary: `id`, `peer`, `rng`, `target`, `net` (subnets, netgroups), `time` (the
-//!    timer wheel and the tick clock), `banscore`, `io_error` (the comparable `IoError`). They
-//!    import nothing of the crate above them.
+//!    timer wheel and the tick clock), `banscore`, `io_error` (the comparable `IoError`), `seed`
+//!    (DNS seeds and the addresses they give). They import nothing of the crate above them.
 //! 1. The sans-IO protocols and policies, over the vocabulary only, each with its own small
 //!    error types: `proxy` (the SOCKS5 client), `dns` (the stub resolver) and `policy` (this
 //!    module). Inside it, `admission` consults `global`'s shared counts, and `global` names the
@@ -24,8 +24,9 @@
 //! 4. `reactor`: the core on a mio `Poll`, with the sockets, and the user's `Handler`.
 //! 5. `front`: `Manager`, `Handle` and `ShardedManager`.
 //!
-//! Beside them: `sim` drives the core on simulated time, `seed` and `tor` are btcd's blocking
-//! APIs, and `guide` is documentation only.
+//! Beside them: `sim` drives the core on simulated time, `blocking` holds btcd's blocking APIs
+//! (`seed_from_dns`, `tor_lookup_ip`) over `proxy` and `seed`, and `guide` is documentation
+//! only.
 
 pub(crate) mod admission;
 #[cfg(feature = "shards")]
