@@ -127,12 +127,22 @@ pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::io_error::IoError;
-pub use crate::net::{NetGroup, NetGroupFn};
 pub use crate::peer::{Peer, Ready};
 pub use crate::policy::outbound;
 pub use crate::policy::outbound::{ClassId, ConnClass};
 pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
-pub use crate::target::{HostName, OnionAddr, Target, TargetError};
+pub use crate::target::{Target, TargetError};
+
+pub mod addr {
+    //! The parts of an address, for the few who name them: the [`HostName`] and [`OnionAddr`]
+    //! inside a [`Target`](crate::Target) (parsed from text with it, or built from a key, as
+    //! BIP 155 `addrv2` carries onion addresses), and the [`NetGroup`] that groups addresses for
+    //! the inbound caps, eviction and outbound diversity, computed by the [`NetGroupFn`] in
+    //! [`Config::netgroup`](crate::Config::netgroup).
+
+    pub use crate::net::{NetGroup, NetGroupFn};
+    pub use crate::target::{HostName, OnionAddr};
+}
 
 pub mod inbound {
     //! Inbound admission, the policy of [`Config::protection`](crate::Config::protection): what
