@@ -69,7 +69,7 @@
 //! - `dns` (off): a non-blocking DNS stub resolver (module `dns`) on the reactor thread: DNS
 //!   seeding (`Reactor::seed`), host names dialled and `resolve` without a proxy. Turns on
 //!   `seed`.
-//! - `shards` (off): `ShardedManager`, one reactor per core behind one [`Handle`], with the
+//! - `shards` (off): `shards::ShardedManager`, one reactor per core behind one [`Handle`], with the
 //!   target, dial limit, `max_inbound`, caps and bans kept across shards.
 //!
 //! # Logging
@@ -122,8 +122,6 @@ pub use crate::core::{
     ResolveError, TimerId,
 };
 pub use crate::error::{AddressError, DialError, Error, FailureCause, OpError};
-#[cfg(feature = "shards")]
-pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::io_error::IoError;
@@ -132,6 +130,17 @@ pub use crate::policy::outbound;
 pub use crate::policy::outbound::{ClassId, ConnClass};
 pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
 pub use crate::target::{Target, TargetError};
+
+#[cfg(feature = "shards")]
+pub mod shards {
+    //! One reactor per core behind one [`Handle`](crate::Handle) (feature `shards`): a
+    //! [`ShardedManager`] runs N shards, each a [`Manager`](crate::Manager) on its own thread,
+    //! with the automatic target, the dial limit, `max_inbound`, the caps and the bans kept
+    //! exact across them; [`Accept`] says how the shards share a listening address. See the
+    //! [sharding guide](crate::guide::sharding).
+
+    pub use crate::front::{Accept, ShardError, ShardedManager};
+}
 
 pub mod addr {
     //! The parts of an address, for the few who name them: the [`HostName`] and [`OnionAddr`]

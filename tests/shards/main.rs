@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use connmgr::{
     inbound::{Protection, Subnet},
-    Accept, AddressError, Config, ConnId, ConnInfo, ConnState, ConnectOptions, Ctx, DisconnectReason, Handler,
-    InboundId, OpError, Peer, ShardedManager, Target,
+    shards::{Accept, ShardedManager},
+    AddressError, Config, ConnId, ConnInfo, ConnState, ConnectOptions, Ctx, DisconnectReason, Handler, InboundId,
+    OpError, Peer, Target,
 };
 use socket2::{Domain, Socket, Type};
 
