@@ -74,13 +74,13 @@ impl Handler for Rec {
 fn manager(config: Config) -> Manager<Rec> {
     let config = Config { target_outbound: 0, ..config };
     let mut m = Manager::new(config, Rec::default()).unwrap();
-    m.start();
+    m.reactor_mut().start();
     m
 }
 
 /// Turns the manager until `done`, for at most `LIMIT`.
 fn drive(m: &mut Manager<Rec>, done: impl Fn(&Rec) -> bool) {
-    turn::turn_until(m, LIMIT, "condition", |m| done(m.handler()));
+    turn::turn_until(m, LIMIT, "condition", |m| done(m.reactor().handler()));
 }
 
 fn proxied(proxy: Proxy) -> Config {
@@ -132,9 +132,9 @@ fn through_microsocks_by_ipv4_ipv6_and_name_the_peers_bytes_arrive_intact() {
         .collect();
     drive(&mut m, |r| ids.iter().all(|id| r.received.get(id).is_some_and(|b| b.len() >= 5)));
     for id in &ids {
-        assert_eq!(m.handler().received[id], b"hello", "{id}: the peer's first bytes, nothing of the proxy's");
+        assert_eq!(m.reactor().handler().received[id], b"hello", "{id}: the peer's first bytes, nothing of the proxy's");
     }
-    let names: Vec<String> = m.handler().connected.iter().map(|c| c.target.as_ref().unwrap().to_string()).collect();
+    let names: Vec<String> = m.reactor().handler().connected.iter().map(|c| c.target.as_ref().unwrap().to_string()).collect();
     assert!(names.contains(&format!("localhost:{}", greeter.port)), "shown as given: {names:?}");
     assert_eq!(m.counters().failed(), 0);
 }
@@ -151,8 +151,8 @@ fn microsocks_credentials_accepted_and_refused() {
     let refused = m.connect(target.clone(), ConnectOptions::once().via(bad)).unwrap();
     let anonymous = m.connect(target, ConnectOptions::once().via(Proxy::socks5(socks.addr()))).unwrap();
     drive(&mut m, |r| r.received.contains_key(&ok) && r.failed.len() == 2);
-    assert!(matches!(m.handler().failed[&refused], DialError::Proxy(ProxyError::Socks(SocksError::AuthRejected(_)))));
-    assert_eq!(m.handler().failed[&anonymous], DialError::Proxy(ProxyError::Socks(SocksError::NoAcceptableMethod)));
+    assert!(matches!(m.reactor().handler().failed[&refused], DialError::Proxy(ProxyError::Socks(SocksError::AuthRejected(_)))));
+    assert_eq!(m.reactor().handler().failed[&anonymous], DialError::Proxy(ProxyError::Socks(SocksError::NoAcceptableMethod)));
     assert_eq!(m.counters().failed_proxy, 2, "the proxy refused us: the proxy's failure");
 }
 
@@ -165,7 +165,7 @@ fn a_target_refusing_through_the_proxy_is_refused_and_a_proxy_that_is_down_is_th
     let dead_proxy = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let down = m.connect(closed, ConnectOptions::once().via(Proxy::socks5(dead_proxy))).unwrap();
     drive(&mut m, |r| r.failed.len() == 2);
-    let r = m.handler();
+    let r = m.reactor().handler();
     assert_eq!(r.failed[&refused], DialError::Proxy(ProxyError::Socks(SocksError::ConnectionRefused)));
     assert_eq!(
         (r.failed[&refused].cause(), SocksError::ConnectionRefused.fault()),
@@ -198,7 +198,7 @@ fn every_reply_code_is_its_own_error() {
     for (code, error) in expected {
         let id = m.connect(t("192.0.2.1:8333"), ConnectOptions::once()).unwrap();
         drive(&mut m, |r| r.failed.contains_key(&id));
-        assert_eq!(m.handler().failed[&id], DialError::Proxy(ProxyError::Socks(error)), "reply {code}");
+        assert_eq!(m.reactor().handler().failed[&id], DialError::Proxy(ProxyError::Socks(error)), "reply {code}");
     }
     let c = m.counters();
     assert_eq!((c.failed_refused, c.failed_timed_out), (1, 1), "5 is the target refusing, 6 its time-out");
@@ -235,7 +235,7 @@ fn broken_truncated_and_silent_proxies_fail_typed_within_the_connect_timeout() {
     for (i, (_, check)) in cases.iter().enumerate() {
         let id = m.connect(t("192.0.2.1:8333"), ConnectOptions::once()).unwrap();
         drive(&mut m, |r| r.failed.contains_key(&id));
-        let error = &m.handler().failed[&id];
+        let error = &m.reactor().handler().failed[&id];
         assert!(check(error), "case {i}: {error:?}");
     }
     assert_eq!(m.counters().connected, 0);
@@ -247,7 +247,7 @@ fn the_peers_first_bytes_in_the_replys_segment_reach_the_handler() {
     let mut m = manager(proxied(Proxy::socks5(proxy.addr())));
     let id = m.connect(t("seed.example.org:8333"), ConnectOptions::once()).unwrap();
     drive(&mut m, |r| r.received.get(&id).is_some_and(|b| b.len() >= 7));
-    assert_eq!(m.handler().received[&id], b"version");
+    assert_eq!(m.reactor().handler().received[&id], b"version");
     let seen = proxy.seen();
     assert_eq!(seen[0].dest, Some(Dest::Domain("seed.example.org".into())), "the name goes unresolved");
 }
@@ -267,7 +267,7 @@ fn onions_go_to_the_tor_port_as_names_with_fresh_credentials_each_time() {
     credentials.sort();
     credentials.dedup();
     assert_eq!(credentials.len(), 3, "each connection its own circuit");
-    let mut connected: Vec<ConnId> = m.handler().connected.iter().map(|c| c.id).collect();
+    let mut connected: Vec<ConnId> = m.reactor().handler().connected.iter().map(|c| c.id).collect();
     connected.sort();
     assert_eq!(connected, ids);
     // An IP address does not go to the onion proxy: with no general proxy it goes direct.
@@ -337,7 +337,7 @@ fn tor_lookups_run_on_the_reactor_and_answer_through_the_handler() {
         drive(&mut m, |r| r.resolved.contains_key(&id));
         ids.push(id);
     }
-    let r = &m.handler().resolved;
+    let r = &m.reactor().handler().resolved;
     assert_eq!(r[&ids[0]], Ok(vec!["192.0.2.7".parse::<IpAddr>().unwrap()]));
     assert_eq!(r[&ids[1]], Ok(vec![v6]));
     assert_eq!(r[&ids[2]], Err(ResolveError::Proxy(ProxyError::Socks(SocksError::HostUnreachable))));
@@ -345,7 +345,7 @@ fn tor_lookups_run_on_the_reactor_and_answer_through_the_handler() {
     let seen = tor.seen();
     assert!(seen.iter().all(|s| s.command == Some(0xF0)), "RESOLVE, Tor's extension");
     assert_eq!(seen[0].dest, Some(Dest::Domain("seed.example.org".into())));
-    assert_eq!(m.sockets(), 0, "every lookup's socket closed");
+    assert_eq!(m.reactor().sockets(), 0, "every lookup's socket closed");
 }
 
 #[test]
@@ -356,9 +356,9 @@ fn stop_cancels_lookups_and_proxied_dials_and_reports_each_once() {
     let dial = m.connect(t(&format!("{ONION}:8333")), ConnectOptions::permanent()).unwrap();
     drive(&mut m, |_| tor.seen().len() == 2);
     m.stop().unwrap();
-    assert_eq!(m.handler().resolved[&lookup], Err(ResolveError::Canceled));
+    assert_eq!(m.reactor().handler().resolved[&lookup], Err(ResolveError::Canceled));
     assert_eq!(m.state(dial), Some(connmgr::ConnState::Canceled));
-    assert_eq!(m.sockets(), 0);
+    assert_eq!(m.reactor().sockets(), 0);
 }
 
 // ---- Routing on simulated time -----------------------------------------------------------------

@@ -246,7 +246,7 @@ impl Handler for Recorder {
 /// Turns `manager` (starting it if needed) until `done` holds; fails the test after [`LIMIT`].
 pub fn drive<H: Handler>(manager: &mut Manager<H>, what: &str, mut done: impl FnMut(&Manager<H>) -> bool) {
     let deadline = Instant::now() + LIMIT;
-    manager.start();
+    manager.reactor_mut().start();
     for _ in 0..MAX_TURNS {
         if done(manager) {
             return;
@@ -261,7 +261,7 @@ pub fn drive<H: Handler>(manager: &mut Manager<H>, what: &str, mut done: impl Fn
 /// Turns `manager` for `period` whatever happens (to check that something does *not* happen).
 pub fn drive_for<H: Handler>(manager: &mut Manager<H>, period: Duration) {
     let until = Instant::now() + period;
-    manager.start();
+    manager.reactor_mut().start();
     for _ in 0..MAX_TURNS {
         let now = Instant::now();
         if now >= until {
