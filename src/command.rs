@@ -99,11 +99,7 @@ pub(crate) enum Command {
 /// draws one.
 pub(crate) enum Fresh<'a> {
     /// A manual request (`connect`) or a probe: its target, options and class.
-    Request {
-        target: &'a Target,
-        opts: &'a ConnectOptions,
-        class: ConnClass,
-    },
+    Request { target: &'a Target, opts: &'a ConnectOptions, class: ConnClass },
     /// A name lookup (`resolve`).
     Lookup,
 }

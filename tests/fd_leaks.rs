@@ -48,7 +48,9 @@ fn a_managers_whole_life_leaves_no_descriptor_behind() {
         let mut clients: Vec<_> = (0..3).map(|_| util::connect(local)).collect();
 
         util::drive(&mut m, "connections, accepts and the rejection", |m| {
-            m.reactor().handler().connected().len() == 4 && m.counters().accepted == 2 && m.counters().rejected_inbound == 1
+            m.reactor().handler().connected().len() == 4
+                && m.counters().accepted == 2
+                && m.counters().rejected_inbound == 1
         });
         let mut peers: Vec<_> = (0..4).map(|_| util::accept(&listener)).collect();
         peers.truncate(1); // three peers hang up

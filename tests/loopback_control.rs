@@ -94,7 +94,10 @@ fn stop_requested_from_a_callback_makes_run_return() {
     let mut m = Manager::new(config(), recorder).unwrap();
     let id = m.connect(addr, ConnectOptions::permanent()).unwrap();
     util::run_to_stop(&mut m);
-    assert_eq!(m.reactor().handler().disconnections(), [(m.reactor().handler().connected()[0].clone(), DisconnectReason::Shutdown)]);
+    assert_eq!(
+        m.reactor().handler().disconnections(),
+        [(m.reactor().handler().connected()[0].clone(), DisconnectReason::Shutdown)]
+    );
     assert_eq!(m.reactor().handler().ended().len(), 1);
     assert_eq!(m.reactor().handler().ended()[0].0.id, id);
     assert_eq!(m.reactor().sockets(), 0);
@@ -283,8 +286,14 @@ fn detached_streams_belong_to_the_caller() {
 
     // Stop reports the detached outbound request as shut down but cannot close its stream.
     m.stop().unwrap();
-    assert_eq!(m.reactor().handler().disconnections(), [(m.reactor().handler().connected()[0].clone(), DisconnectReason::Shutdown)]);
-    assert!(m.reactor().handler().inbound_closed().iter().all(|(id, _)| *id != inbound_id), "a detached one is not reported");
+    assert_eq!(
+        m.reactor().handler().disconnections(),
+        [(m.reactor().handler().connected()[0].clone(), DisconnectReason::Shutdown)]
+    );
+    assert!(
+        m.reactor().handler().inbound_closed().iter().all(|(id, _)| *id != inbound_id),
+        "a detached one is not reported"
+    );
     std::io::Write::write_all(&mut outbound, b"still").unwrap();
     assert_eq!(util::read_n(&mut peer, 5), b"still");
 }

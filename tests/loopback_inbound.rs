@@ -24,7 +24,11 @@ fn accepts_reach_on_accept_with_the_remote_address_and_data_reaches_on_ready() {
     util::send(&mut client, b"ping");
 
     util::drive(&mut m, "the data", |m| {
-        m.reactor().handler().accepted().first().is_some_and(|&(id, _)| m.reactor().handler().data(Peer::Inbound(id)) == b"ping")
+        m.reactor()
+            .handler()
+            .accepted()
+            .first()
+            .is_some_and(|&(id, _)| m.reactor().handler().data(Peer::Inbound(id)) == b"ping")
     });
     let (id, remote) = m.reactor().handler().accepted()[0];
     assert_eq!(remote, client.local_addr().unwrap(), "on_accept gets the client's address");

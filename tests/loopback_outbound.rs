@@ -283,7 +283,8 @@ fn dial_events_are_reported_in_order_for_each_request() {
     let mut peer = util::accept(&listener);
     assert!(util::read_to_eof(&mut peer).is_empty(), "the peer sees EOF after disconnect");
     let kinds: Vec<&str> = m
-        .reactor().handler()
+        .reactor()
+        .handler()
         .evs()
         .map(|e| match e {
             Ev::Connected(_) => "connected",

@@ -75,7 +75,10 @@ fn a_probe_is_closed_at_its_deadline_and_a_pause_closes_and_resume_reconnects() 
 
     let probe = m.probe(probe_at, ProbeKind::Feeler).unwrap();
     util::drive(&mut m, "the probe's end", |m| {
-        m.reactor().handler().count(|e| matches!(e, Ev::Disconnected(i, DisconnectReason::ProbeDeadline) if i.id == probe)) == 1
+        m.reactor()
+            .handler()
+            .count(|e| matches!(e, Ev::Disconnected(i, DisconnectReason::ProbeDeadline) if i.id == probe))
+            == 1
     });
     let info = m.reactor().handler().connected().into_iter().find(|i| i.id == probe).unwrap();
     assert_eq!(info.class, ConnClass::Probe(ProbeKind::Feeler));

@@ -182,7 +182,8 @@ fn getaddr_answers_feed_new_dials_until_the_target_is_reached_from_one_seed() {
     d.book.add(net.addr(0).into()); // the only address given
     let mut m = manager(d, target, false);
 
-    let ready = |m: &Manager<Dialer>| m.reactor().handler().rows(Instant::now()).iter().filter(|r| r.handshaken).count();
+    let ready =
+        |m: &Manager<Dialer>| m.reactor().handler().rows(Instant::now()).iter().filter(|r| r.handshaken).count();
     assert!(run_until(&mut m, |m| ready(m) == target as usize), "only {} handshaken", ready(&m));
     let rows = m.reactor().handler().rows(Instant::now());
     let addrs: HashSet<Target> = rows.iter().map(|r| r.addr.clone()).collect();

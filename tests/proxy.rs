@@ -132,9 +132,14 @@ fn through_microsocks_by_ipv4_ipv6_and_name_the_peers_bytes_arrive_intact() {
         .collect();
     drive(&mut m, |r| ids.iter().all(|id| r.received.get(id).is_some_and(|b| b.len() >= 5)));
     for id in &ids {
-        assert_eq!(m.reactor().handler().received[id], b"hello", "{id}: the peer's first bytes, nothing of the proxy's");
+        assert_eq!(
+            m.reactor().handler().received[id],
+            b"hello",
+            "{id}: the peer's first bytes, nothing of the proxy's"
+        );
     }
-    let names: Vec<String> = m.reactor().handler().connected.iter().map(|c| c.target.as_ref().unwrap().to_string()).collect();
+    let names: Vec<String> =
+        m.reactor().handler().connected.iter().map(|c| c.target.as_ref().unwrap().to_string()).collect();
     assert!(names.contains(&format!("localhost:{}", greeter.port)), "shown as given: {names:?}");
     assert_eq!(m.counters().failed(), 0);
 }
@@ -151,8 +156,14 @@ fn microsocks_credentials_accepted_and_refused() {
     let refused = m.connect(target.clone(), ConnectOptions::once().via(bad)).unwrap();
     let anonymous = m.connect(target, ConnectOptions::once().via(Proxy::socks5(socks.addr()))).unwrap();
     drive(&mut m, |r| r.received.contains_key(&ok) && r.failed.len() == 2);
-    assert!(matches!(m.reactor().handler().failed[&refused], DialError::Proxy(ProxyError::Socks(SocksError::AuthRejected(_)))));
-    assert_eq!(m.reactor().handler().failed[&anonymous], DialError::Proxy(ProxyError::Socks(SocksError::NoAcceptableMethod)));
+    assert!(matches!(
+        m.reactor().handler().failed[&refused],
+        DialError::Proxy(ProxyError::Socks(SocksError::AuthRejected(_)))
+    ));
+    assert_eq!(
+        m.reactor().handler().failed[&anonymous],
+        DialError::Proxy(ProxyError::Socks(SocksError::NoAcceptableMethod))
+    );
     assert_eq!(m.counters().failed_proxy, 2, "the proxy refused us: the proxy's failure");
 }
 
@@ -378,13 +389,13 @@ mod routing {
         );
         let down = Outcome::ProxyFails { after: Duration::ZERO, error: SocksError::GeneralFailure };
         sim.net().set(t("seed.example.org:8333"), down);
-        sim.start();
+        sim.apply(|core, now| core.start(now));
         sim.advance(Duration::from_millis(10));
         assert!(sim.dials().iter().all(|d| d.proxy == Some(proxy)), "{:?}", sim.dials());
         assert_eq!(sim.dials()[0].target, t("seed.example.org:8333"), "the name itself, unresolved");
         assert_eq!(sim.counters().failed_proxy, 1);
         assert_eq!(sim.auto_established(), 2, "the failure was replaced");
-        sim.stop().unwrap();
+        sim.apply(|core, now| core.stop(now)).unwrap();
         sim.assert_clean_shutdown();
     }
 
@@ -395,7 +406,7 @@ mod routing {
                 [Ok(t(&format!("{ONION}:8333")))],
                 AddressSource::fixed("192.0.2.1:8333".parse().unwrap()),
             ));
-        sim.start();
+        sim.apply(|core, now| core.start(now));
         sim.settle();
         let onion_request = connmgr::ConnId::new(1);
         assert_eq!(
@@ -404,7 +415,7 @@ mod routing {
         );
         assert_eq!(sim.dials().len(), 1, "never dialled: nothing can reach it");
         assert_eq!(sim.auto_established(), 1);
-        sim.stop().unwrap();
+        sim.apply(|core, now| core.stop(now)).unwrap();
         sim.assert_clean_shutdown();
     }
 }

@@ -160,7 +160,9 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
             break;
         }
         if now >= next_table {
-            if let (Some(demo), Some(&listener), false) = (&demo, manager.reactor().local_addrs().first(), intruder_back) {
+            if let (Some(demo), Some(&listener), false) =
+                (&demo, manager.reactor().local_addrs().first(), intruder_back)
+            {
                 intruder_back = true;
                 demo.net.dial_as(listener, Some(demo.intruder), Behaviour::WrongMagic)?;
             }

@@ -130,8 +130,8 @@ impl Core {
     }
 
     /// [`Reactor::close`](crate::Reactor::close).
-    pub fn close(&mut self, now: Instant, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
-        let id = match peer {
+    pub fn close(&mut self, now: Instant, peer: impl Into<Peer>, reason: DisconnectReason) -> Result<(), OpError> {
+        let id = match peer.into() {
             Peer::Inbound(id) => {
                 if self.stopped {
                     return Err(OpError::Stopped);

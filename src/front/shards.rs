@@ -29,9 +29,9 @@ use mio::net::TcpStream;
 use mio::{Poll, Waker};
 
 use super::handle::{Endpoint, Fleet, Handle};
-use crate::command::{shard_of, Command, Fresh, Route};
 use super::{sum_counters, Manager};
 use crate::admission::AcceptRate;
+use crate::command::{shard_of, Command, Fresh, Route};
 use crate::config::Config;
 use crate::core::{ConnState, Counters, ListenerKey};
 use crate::error::{Error, OpError};
@@ -358,7 +358,6 @@ impl<H: Handler + Send> ShardedManager<H> {
             result
         })
     }
-
 }
 
 impl<H: Handler> ShardedManager<H> {

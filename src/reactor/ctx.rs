@@ -16,10 +16,7 @@ use mio::{Interest, Registry};
 use super::sockets::{token_of, Kind, Sockets, Stage};
 use super::Detached;
 use crate::command::{Command, Fresh};
-use crate::core::{
-    Core, DisconnectReason,
-    TimerId,
-};
+use crate::core::{Core, DisconnectReason, TimerId};
 use crate::error::OpError;
 use crate::outbound::ConnClass;
 use crate::peer::{Peer, Ready};

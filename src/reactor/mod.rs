@@ -35,10 +35,7 @@ pub use token::TokenSpace;
 use crate::admission::bans::ImportError;
 use crate::command::{Command, Fresh, Shared};
 use crate::config::Config;
-use crate::core::{
-    Action, ConnectOptions, Core, Event,
-    InboundSlot, TimerId,
-};
+use crate::core::{Action, ConnectOptions, Core, Event, InboundSlot, TimerId};
 use crate::error::{Error, OpError};
 use crate::id::IdAllocator;
 use crate::outbound::ConnClass;
