@@ -25,8 +25,8 @@
 //! let peer: std::net::SocketAddr = "127.0.0.1:18555".parse()?;
 //! let mut sim = Sim::new(Config { target_outbound: 0, retry_duration: ms(10), ..Config::default() })?;
 //! sim.net().script(peer, [Outcome::REFUSE, Outcome::REFUSE, Outcome::ACCEPT]);
-//! sim.start();
-//! let id = sim.connect(peer, ConnectOptions::permanent())?;
+//! sim.apply(|core, now| core.start(now));
+//! let id = sim.apply(|core, now| core.connect(now, peer, ConnectOptions::permanent()))?;
 //! sim.advance(ms(100));
 //! assert_eq!(sim.dial_times_of(id), [ms(0), ms(10), ms(30)]); // 1 x 10 ms, then 2 x 10 ms
 //! assert_eq!(sim.trace(id), [
@@ -35,7 +35,7 @@
 //!     Step::Connected,
 //! ]);
 //! assert_eq!(sim.state(id), Some(ConnState::Established));
-//! sim.stop()?;
+//! sim.apply(|core, now| core.stop(now))?;
 //! sim.assert_clean_shutdown();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
