@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::request::flag;
 use super::InboundSlot;
 use super::{Action, ConnState, ConnectOptions, Core, DisconnectOptions, DisconnectReason, Event, IoKey};
+use crate::command::Fresh;
 use crate::error::{AddressError, DialError, OpError};
 use crate::id::ConnId;
 use crate::outbound::{ClassId, ConnClass};
@@ -25,11 +26,33 @@ impl Core {
             return Err(OpError::Stopped);
         }
         let target = target.into();
-        self.check_connect(&target, &opts)?;
-        self.check_limit(ConnClass::Manual)?;
-        let id = self.ids.next_id();
+        let id =
+            ConnId::new(self.mint(Fresh::Request { target: &target, opts: &opts, class: ConnClass::Manual }, true)?);
         self.connect_with_id(now, id, target, opts)?;
         Ok(id)
+    }
+
+    /// Checks a new request (its options and route, the stop, its class's cap) or lookup as
+    /// `connect`, `probe` and `resolve` do, and draws its id: the one place ids are minted for
+    /// the core and the front ends on its thread. With `manual_cap` false a manual request's
+    /// cap is left to when it is applied (a callback's `connect`: one over the cap ends then).
+    pub(crate) fn mint(&self, fresh: Fresh<'_>, manual_cap: bool) -> Result<u64, OpError> {
+        match fresh {
+            Fresh::Request { target, opts, class } => {
+                self.check_connect(target, opts)?;
+                if self.stopped {
+                    return Err(OpError::Stopped);
+                }
+                if manual_cap || class != ConnClass::Manual {
+                    self.check_limit(class)?;
+                }
+                Ok(self.ids.next_id().get())
+            }
+            Fresh::Lookup => {
+                self.check_resolve()?;
+                Ok(self.lookup_ids.next_id().get())
+            }
+        }
     }
 
     /// What `connect` can refuse at once: bad options, a target no route reaches.

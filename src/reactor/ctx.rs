@@ -18,7 +18,6 @@ use super::Detached;
 use crate::command::{Command, Fresh};
 use crate::core::{Core, DisconnectReason, TimerId};
 use crate::error::OpError;
-use crate::outbound::ConnClass;
 use crate::peer::{Peer, Ready};
 
 /// The manager, as a callback sees it.
@@ -126,22 +125,11 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Checks a new request (a probe against its cap too) or lookup, and draws its id.
+    /// Checks a new request or lookup, and draws its id (a manual request's cap is checked
+    /// when it is applied).
     fn mint(&self, fresh: Fresh<'_>) -> Result<u64, OpError> {
         self.check()?;
-        match fresh {
-            Fresh::Request { target, opts, class } => {
-                self.core.check_connect(target, opts)?;
-                if let ConnClass::Probe(_) = class {
-                    self.core.check_limit(class)?;
-                }
-                Ok(self.core.ids().next_id().get())
-            }
-            Fresh::Lookup => {
-                self.core.check_resolve()?;
-                Ok(self.core.lookup_ids().next_id().get())
-            }
-        }
+        self.core.mint(fresh, false)
     }
 
     fn view(&self) -> &Core {

@@ -385,20 +385,7 @@ impl<H: Handler> Reactor<H> {
 
     /// Checks a new request or lookup as the reactor would apply it, and draws its id.
     pub(crate) fn mint(&self, fresh: Fresh<'_>) -> Result<u64, OpError> {
-        match fresh {
-            Fresh::Request { target, opts, class } => {
-                self.core.check_connect(target, opts)?;
-                if self.core.is_stopped() {
-                    return Err(OpError::Stopped);
-                }
-                self.core.check_limit(class)?;
-                Ok(self.core.ids().next_id().get())
-            }
-            Fresh::Lookup => {
-                self.core.check_resolve()?;
-                Ok(self.core.lookup_ids().next_id().get())
-            }
-        }
+        self.core.mint(fresh, true)
     }
 
     fn view(&self) -> &Core {
