@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Draws the README's "Using every core" chart from `compare.py --only shards --json FILE` runs:
-CW1 connections per second against the number of shards (1 is the single-reactor Manager), one
-line per K (median of the runs, the bar spans min-max), and the tokio multi_thread client with 2
-workers as a dashed line per K. Plain SVG written by hand: no plotting library needed.
+"""Draws benches/README.md's "Using every core" chart (docs/shards.svg) from
+`compare.py --only shards --json FILE` runs: CW1 connections per second against the number of
+shards (1 is the single-reactor Manager), one line per K (median of the runs, the bar spans
+min-max), and the tokio multi_thread client with 2 workers as a dashed line per K.
+Plain SVG written by hand: no plotting library needed.
 
     python3 benches/compare.py --only shards --runs 5 --json shards.jsonl
     python3 benches/shards_chart.py shards.jsonl docs/shards.svg

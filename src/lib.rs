@@ -8,6 +8,9 @@
 //! user's peer protocol runs on the same thread through readiness callbacks, or elsewhere after
 //! [`Reactor::detach`].
 //!
+//! The [`guide`] has a page per feature (proxies, bootstrap, inbound and outbound policy, the
+//! simulator, sharding, configuration) and the port from btcd.
+//!
 //! # Layers
 //!
 //! - [`core::Core`]: the sans-IO state machine. Time is an input; it never touches a socket, a
@@ -79,7 +82,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admission;
 mod command;
@@ -91,6 +94,7 @@ mod error;
 mod front;
 #[cfg(feature = "shards")]
 mod global;
+pub mod guide;
 mod id;
 mod net;
 mod outbound;

@@ -1,5 +1,5 @@
-//! CW1 on tokio's `multi_thread` runtime: the client `churn cw1` is compared with in the
-//! README's "Using every core".
+//! CW1 on tokio's `multi_thread` runtime: the client `churn cw1` is compared with in
+//! benches/README.md, "Using every core (feature `shards`)".
 //!
 //! K tasks each loop: `TcpStream::connect` to the next of the sink's addresses (127.0.0.1 ..=
 //! 127.0.0.A, round-robin over all tasks), count the connection once established, drop it
