@@ -23,8 +23,8 @@ use std::time::Duration;
 use crate::core::{ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, LookupId, Observation};
 use crate::id::ConnId;
 use crate::net::Subnet;
-use crate::outbound::{ConnClass, Pause, ProbeKind};
 use crate::peer::Peer;
+use crate::policy::outbound::{Pause, ProbeKind};
 use crate::target::{HostName, Target};
 
 /// An operation, queued.
@@ -93,15 +93,6 @@ pub(crate) enum Command {
     Counters {
         reply: SyncSender<Counters>,
     },
-}
-
-/// A new request or lookup before it has an id: what a front end's `mint` checks before it
-/// draws one.
-pub(crate) enum Fresh<'a> {
-    /// A manual request (`connect`) or a probe: its target, options and class.
-    Request { target: &'a Target, opts: &'a ConnectOptions, class: ConnClass },
-    /// A name lookup (`resolve`).
-    Lookup,
 }
 
 /// Which reactor of a sharded manager a command goes to (one reactor: that one).
@@ -237,8 +228,8 @@ macro_rules! operations {
             opts: $crate::core::ConnectOptions,
         ) -> Result<$crate::id::ConnId, $crate::error::OpError> {
             let target = target.into();
-            let class = $crate::outbound::ConnClass::Manual;
-            let fresh = $crate::command::Fresh::Request { target: &target, opts: &opts, class };
+            let class = $crate::policy::outbound::ConnClass::Manual;
+            let fresh = $crate::core::Fresh::Request { target: &target, opts: &opts, class };
             let id = $crate::id::ConnId::new(self.mint(fresh)?);
             self.submit($crate::command::Command::Connect { id, target, opts })?;
             Ok(id)
@@ -254,12 +245,12 @@ macro_rules! operations {
         pub fn probe(
             self: $recv,
             target: impl Into<$crate::target::Target>,
-            kind: $crate::outbound::ProbeKind,
+            kind: $crate::policy::outbound::ProbeKind,
         ) -> Result<$crate::id::ConnId, $crate::error::OpError> {
             let target = target.into();
             let opts = $crate::core::ConnectOptions::once();
-            let class = $crate::outbound::ConnClass::Probe(kind);
-            let fresh = $crate::command::Fresh::Request { target: &target, opts: &opts, class };
+            let class = $crate::policy::outbound::ConnClass::Probe(kind);
+            let fresh = $crate::core::Fresh::Request { target: &target, opts: &opts, class };
             let id = $crate::id::ConnId::new(self.mint(fresh)?);
             self.submit($crate::command::Command::Probe { id, target, kind })?;
             Ok(id)
@@ -277,7 +268,7 @@ macro_rules! operations {
             self: $recv,
             name: $crate::target::HostName,
         ) -> Result<$crate::core::LookupId, $crate::error::OpError> {
-            let id = $crate::core::LookupId::new(self.mint($crate::command::Fresh::Lookup)?);
+            let id = $crate::core::LookupId::new(self.mint($crate::core::Fresh::Lookup)?);
             self.submit($crate::command::Command::Resolve { id, name })?;
             Ok(id)
         }
@@ -366,7 +357,7 @@ macro_rules! operations {
         /// are refused before anything is allocated, it is never dialled (see
         /// [`ConnState::Banned`](crate::ConnState::Banned)), and its live connections are
         /// closed ([`DisconnectReason::Banned`](crate::DisconnectReason::Banned)). Trusted
-        /// subnets ([`Protection::trusted`](crate::Protection::trusted)) are exempt. A sharded
+        /// subnets ([`Protection::trusted`](crate::inbound::Protection::trusted)) are exempt. A sharded
         /// manager's first shard passes it to every shard.
         ///
         #[doc = $note]
@@ -387,9 +378,9 @@ macro_rules! operations {
 
         /// Raises `peer`'s ban score (btcd's `DynamicBanScore`: `persistent` stays, `transient`
         /// decays with a one-minute half-life) for `reason`. Past half the threshold it is
-        /// logged; past [`Protection::ban_threshold`](crate::Protection::ban_threshold) the
+        /// logged; past [`Protection::ban_threshold`](crate::inbound::Protection::ban_threshold) the
         /// peer's address is banned for
-        /// [`Protection::ban_duration`](crate::Protection::ban_duration) and it is disconnected
+        /// [`Protection::ban_duration`](crate::inbound::Protection::ban_duration) and it is disconnected
         /// (a trusted peer only gets the log line).
         ///
         #[doc = $note]
@@ -422,7 +413,7 @@ macro_rules! operations {
         /// manager pauses every shard.
         ///
         #[doc = $note]
-        pub fn pause(self: $recv, mode: $crate::outbound::Pause) -> Result<(), $crate::error::OpError> {
+        pub fn pause(self: $recv, mode: $crate::policy::outbound::Pause) -> Result<(), $crate::error::OpError> {
             self.submit($crate::command::Command::Pause { mode })
         }
 
@@ -458,9 +449,9 @@ macro_rules! queries {
 
         /// The established automatic connections as `(class, target)`, oldest first: keep
         /// them (the library does no file I/O) and give them back as
-        /// [`OutboundPolicy::anchors`](crate::OutboundPolicy::anchors) to dial them first at
+        /// [`OutboundPolicy::anchors`](crate::outbound::OutboundPolicy::anchors) to dial them first at
         /// the next start.
-        pub fn anchors(&self) -> Vec<($crate::outbound::ClassId, $crate::target::Target)> {
+        pub fn anchors(&self) -> Vec<($crate::policy::outbound::ClassId, $crate::target::Target)> {
             self.view().anchors()
         }
 

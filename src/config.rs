@@ -12,9 +12,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::admission::Protection;
 use crate::net::NetGroupFn;
-use crate::outbound::OutboundPolicy;
+use crate::policy::admission::Protection;
+use crate::policy::outbound::OutboundPolicy;
 use crate::proxy::Proxy;
 
 /// The longest duration any setting accepts: a year. Longer ones are almost certainly a unit

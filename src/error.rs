@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::config::ConfigError;
 use crate::id::{ConnId, InboundId};
-use crate::outbound::Limit;
+use crate::policy::outbound::Limit;
 use crate::proxy::{NoRoute, ProxyError, SocksError};
 
 /// Why an operation was not applied. The same type on every layer.
@@ -49,7 +49,7 @@ pub enum OpError {
     NoRoute(NoRoute),
     /// More than 255 different proxies given to `ConnectOptions::via`.
     TooManyProxies,
-    /// A cap on live requests of this kind is reached ([`OutboundPolicy`](crate::OutboundPolicy)).
+    /// A cap on live requests of this kind is reached ([`OutboundPolicy`](crate::outbound::OutboundPolicy)).
     LimitReached(Limit),
 }
 
@@ -203,7 +203,7 @@ impl DialError {
     /// The broad class of this failure.
     pub fn cause(&self) -> FailureCause {
         match self {
-            _ if crate::outbound::is_local(self) => FailureCause::Local,
+            _ if crate::policy::outbound::is_local(self) => FailureCause::Local,
             DialError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => FailureCause::Refused,
             DialError::Io(e) if e.kind() == io::ErrorKind::TimedOut => FailureCause::TimedOut,
             DialError::TimedOut(_) => FailureCause::TimedOut,

@@ -84,7 +84,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod admission;
 mod command;
 mod config;
 pub mod core;
@@ -92,14 +91,12 @@ pub mod core;
 pub mod dns;
 mod error;
 mod front;
-#[cfg(feature = "shards")]
-mod global;
 pub mod guide;
 mod id;
 mod net;
-mod outbound;
 mod peer;
-mod proxy;
+mod policy;
+pub mod proxy;
 mod reactor;
 mod rng;
 mod target;
@@ -118,29 +115,41 @@ pub mod sim;
 #[cfg(feature = "tor")]
 pub mod tor;
 
-pub use crate::admission::bans::{ImportError, ImportErrorReason};
-pub use crate::admission::eviction::{CoreEviction, EvictionCandidate, EvictionPolicy, NetworkKind};
-pub use crate::admission::{AcceptRate, Eviction, Protection, Rejection};
 pub use crate::config::{Config, ConfigError};
 pub use crate::core::{
-    ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, InboundSlot, LookupId,
-    NextStep, Observation, ResolveError, TimerId,
+    ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, LookupId, NextStep,
+    ResolveError, TimerId,
 };
 pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, OpError};
 #[cfg(feature = "shards")]
 pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
-pub use crate::net::{NetGroup, NetGroupFn, Subnet, SubnetError};
-pub use crate::outbound::{
-    Backoff, ClassId, ConnClass, Jitter, Limit, OfflineDetection, OutboundClass, OutboundPolicy, Pause, ProbeKind,
-};
+pub use crate::net::{NetGroup, NetGroupFn};
 pub use crate::peer::{Peer, Ready};
-pub use crate::proxy::{
-    Credentials, CredentialsError, Fault, Malformed, NoRoute, Phase, Proxy, ProxyError, SocksError,
-};
+pub use crate::policy::outbound;
+pub use crate::policy::outbound::{ClassId, ConnClass};
 pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
 pub use crate::target::{HostName, NameError, OnionAddr, OnionError, Target, TargetError};
+
+pub mod inbound {
+    //! Inbound admission, the policy of [`Config::protection`](crate::Config::protection): what
+    //! protects a public node's inbound slots from one host that opens hundreds of connections,
+    //! reconnects in a loop, or misbehaves and comes straight back.
+    //!
+    //! [`Protection`] holds the settings: bans of [`Subnet`]s and an allowlist, caps per host
+    //! and per net group, an [`AcceptRate`], a reconnect throttle, and the [`Eviction`] that
+    //! frees a slot for a newcomer when all are taken ([`BitcoinCoreEviction`], or your own
+    //! [`EvictionPolicy`], weighing what [`observe`](crate::Reactor::observe) reported as
+    //! [`Observation`]s). A refused connection is counted by its [`Rejection`]. Every rule is off
+    //! in [`Protection::default`], which is btcd's.
+
+    pub use crate::core::{InboundSlot, Observation};
+    pub use crate::net::{Subnet, SubnetError};
+    pub use crate::policy::admission::bans::{ImportError, ImportErrorReason};
+    pub use crate::policy::admission::eviction::{BitcoinCoreEviction, EvictionCandidate, EvictionPolicy, NetworkKind};
+    pub use crate::policy::admission::{AcceptRate, Eviction, Protection, Rejection};
+}
 
 /// The README's code blocks, compiled and run as doc tests so the README cannot rot.
 #[cfg(doctest)]

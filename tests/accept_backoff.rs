@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use connmgr::{Config, Manager};
 use util::Recorder;
 
-const ACCEPT_ERRORS_TARGET: &str = "connmgr::core::listen";
+const ACCEPT_ERRORS_TARGET: &str = "connmgr::core::accept";
 static ACCEPT_ERRORS: AtomicUsize = AtomicUsize::new(0);
 
 struct Capture;

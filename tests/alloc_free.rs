@@ -68,7 +68,10 @@ fn the_counter_sees_allocations() {
 #[test]
 fn accepting_with_every_rule_on_allocates_nothing() {
     use connmgr::core::{Core, IoKey};
-    use connmgr::{AcceptRate, Config, DisconnectReason, Eviction, Peer, Protection, Subnet};
+    use connmgr::{
+        inbound::{AcceptRate, Eviction, Protection, Subnet},
+        Config, DisconnectReason, Peer,
+    };
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
 
@@ -77,7 +80,7 @@ fn accepting_with_every_rule_on_allocates_nothing() {
         max_per_netgroup: Some(32),
         accept_rate: Some(AcceptRate { burst: 1_000, per_second: 1_000_000 }),
         reconnect_window: Some(Duration::from_micros(500)),
-        eviction: Some(Eviction::core()),
+        eviction: Some(Eviction::bitcoin_core()),
         ban_capacity: 2_000,
         ..Protection::default()
     };

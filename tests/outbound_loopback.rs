@@ -12,7 +12,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use connmgr::{
-    Config, ConnClass, ConnectOptions, DialError, DisconnectReason, Manager, NetGroup, OutboundPolicy, Pause, ProbeKind,
+    outbound::{OutboundPolicy, Pause, ProbeKind},
+    Config, ConnClass, ConnectOptions, DialError, DisconnectReason, Manager, NetGroup,
 };
 use util::{Ev, Recorder};
 
@@ -113,7 +114,7 @@ fn a_queued_probe_over_the_cap_ends_with_limit_reached() {
         m.reactor().handler().count(|e| matches!(e, Ev::Ended(i, connmgr::ConnState::Failed) if i.id == second)) == 1
     });
     let limited = m.reactor().handler().count(|e| {
-        matches!(e, Ev::DialFailed(i, DialError::LimitReached(connmgr::Limit::Probes), connmgr::NextStep::Ended) if i.id == second)
+        matches!(e, Ev::DialFailed(i, DialError::LimitReached(connmgr::outbound::Limit::Probes), connmgr::NextStep::Ended) if i.id == second)
     });
     assert_eq!(limited, 1);
     util::drive(&mut m, "the first probe up", |m| m.reactor().handler().connected().iter().any(|i| i.id == first));

@@ -13,8 +13,9 @@ use std::time::Duration;
 use connmgr::core::Event;
 use connmgr::sim::{AddressSource, Network, Outcome, Sim};
 use connmgr::{
-    Backoff, ClassId, Config, ConnClass, ConnState, ConnectOptions, DialError, DisconnectReason, Jitter, Limit,
-    NetGroup, NextStep, OfflineDetection, OpError, OutboundClass, OutboundPolicy, Pause, ProbeKind, Target,
+    outbound::{Backoff, Jitter, Limit, OfflineDetection, OutboundClass, OutboundPolicy, Pause, ProbeKind},
+    ClassId, Config, ConnClass, ConnState, ConnectOptions, DialError, DisconnectReason, NetGroup, NextStep, OpError,
+    Target,
 };
 use support::ms;
 
@@ -134,7 +135,7 @@ fn a_source_with_one_netgroup_is_asked_a_bounded_number_of_times() {
 
 #[test]
 fn names_and_onions_have_groups_of_their_own() {
-    let proxy = connmgr::Proxy::socks5(at("127.0.0.1"));
+    let proxy = connmgr::proxy::Proxy::socks5(at("127.0.0.1"));
     let policy = OutboundPolicy { max_per_netgroup: Some(1), ..OutboundPolicy::default() };
     let onion: Target = "vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd.onion:8333".parse().unwrap();
     let answers = [

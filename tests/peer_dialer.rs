@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use bitcoin::p2p::{Magic, ServiceFlags};
 use connmgr::dns::ResolverConfig;
 use connmgr::seed::DnsSeed;
-use connmgr::{Config, ConnClass, ConnectOptions, Manager, OutboundPolicy, Peer, Target};
+use connmgr::{outbound::OutboundPolicy, Config, ConnClass, ConnectOptions, Manager, Peer, Target};
 
 use local::{Behaviour, LocalNet, Spec};
 use peers::{Bootstrap, Dialer, Options};

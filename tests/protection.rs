@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use connmgr::sim::{AddressSource, Sim, Step};
 use connmgr::{
-    AcceptRate, Config, ConnState, ConnectOptions, DialError, DisconnectReason, Eviction, FailureCause, NextStep,
-    Observation, Peer, Protection, Subnet,
+    inbound::{AcceptRate, Eviction, Observation, Protection, Subnet},
+    Config, ConnState, ConnectOptions, DialError, DisconnectReason, FailureCause, NextStep, Peer,
 };
 use support::ms;
 
@@ -243,7 +243,7 @@ fn trusted_subnets_bypass_caps_and_bans_and_are_never_evicted_or_banned() {
     let protection = Protection {
         max_per_ip: Some(1),
         trusted: vec![net("127.0.0.0/8")],
-        eviction: Some(Eviction::core()),
+        eviction: Some(Eviction::bitcoin_core()),
         ..Protection::default()
     };
     let config =
@@ -269,7 +269,7 @@ fn trusted_subnets_bypass_caps_and_bans_and_are_never_evicted_or_banned() {
 /// 22 diverse, fast peers, then 10 slow ones from one /16, each a second younger, then a
 /// newcomer from a new group: who is evicted, and the crowded group's ids (oldest first).
 fn crowded_listener(seed: u64) -> (Sim, connmgr::InboundId, Vec<connmgr::InboundId>) {
-    let protection = Protection { eviction: Some(Eviction::core()), ..Protection::default() };
+    let protection = Protection { eviction: Some(Eviction::bitcoin_core()), ..Protection::default() };
     let config =
         Config { target_outbound: 0, max_inbound: Some(32), protection, random_seed: Some(seed), ..Config::default() };
     let mut sim = Sim::new(config).unwrap();

@@ -13,7 +13,8 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use connmgr::{
-    Config, Ctx, DisconnectReason, Eviction, Handler, InboundId, Manager, Observation, Peer, Protection, Ready,
+    inbound::{Eviction, Observation, Protection},
+    Config, Ctx, DisconnectReason, Handler, InboundId, Manager, Peer, Ready,
 };
 use socket2::{Domain, Socket, Type};
 
@@ -142,7 +143,7 @@ fn a_misbehaving_peer_is_banned_and_its_reconnect_is_closed_before_on_accept() {
     assert_eq!(m.reactor().handler().closed[0].1, DisconnectReason::Banned);
     let bans = m.bans();
     assert_eq!(bans.len(), 1);
-    assert_eq!(bans[0].0, connmgr::Subnet::single("127.4.0.1".parse().unwrap()));
+    assert_eq!(bans[0].0, connmgr::inbound::Subnet::single("127.4.0.1".parse().unwrap()));
 
     let mut again = client("127.4.0.1", listen);
     drive(&mut m, "the refusal", |m| m.counters().rejected_banned == 1);
@@ -157,7 +158,7 @@ fn a_misbehaving_peer_is_banned_and_its_reconnect_is_closed_before_on_accept() {
 fn a_full_listener_admits_a_new_netgroup_by_evicting_the_youngest_of_the_crowded_one() {
     let _serial = serial();
     let slow: IpAddr = "127.99.0.1".parse().unwrap();
-    let protection = Protection { eviction: Some(Eviction::core()), ..Protection::default() };
+    let protection = Protection { eviction: Some(Eviction::bitcoin_core()), ..Protection::default() };
     let config = Config { max_inbound: Some(32), protection, random_seed: Some(2), ..Config::default() };
     let mut m = manager(config, Guard { slow: Some(slow), ..Guard::default() });
     let listen = m.reactor().local_addrs()[0];

@@ -18,9 +18,9 @@ use std::thread;
 use std::time::Duration;
 
 use connmgr::{
-    Config, ConnId, ConnInfo, ConnectOptions, Credentials, Ctx, DialError, DisconnectReason, FailureCause, Fault,
-    Handler, HostName, LookupId, Malformed, Manager, NextStep, NoRoute, OpError, Peer, Proxy, ProxyError, Ready,
-    ResolveError, SocksError, Target,
+    proxy::{Credentials, Fault, Malformed, NoRoute, Proxy, ProxyError, SocksError},
+    Config, ConnId, ConnInfo, ConnectOptions, Ctx, DialError, DisconnectReason, FailureCause, Handler, HostName,
+    LookupId, Manager, NextStep, OpError, Peer, Ready, ResolveError, Target,
 };
 use microsocks::Microsocks;
 use socks_responder::{success_reply, Answer, Dest, Script, SocksResponder, Then};

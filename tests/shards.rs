@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use connmgr::{
+    inbound::{Protection, Subnet},
     Accept, AddressError, Config, ConnId, ConnInfo, ConnState, ConnectOptions, Ctx, DisconnectReason, Handler,
-    InboundId, OpError, Peer, Protection, ShardedManager, Subnet, Target,
+    InboundId, OpError, Peer, ShardedManager, Target,
 };
 use socket2::{Domain, Socket, Type};
 
@@ -525,10 +526,10 @@ fn classes_and_netgroup_diversity_hold_across_shards() {
         let worst = Arc::new(Mutex::new((0, HashMap::new())));
         let config = Config {
             target_outbound: 3,
-            outbound: connmgr::OutboundPolicy {
+            outbound: connmgr::outbound::OutboundPolicy {
                 max_per_netgroup: Some(1),
-                classes: vec![connmgr::OutboundClass { name: "block-relay", target: 2 }],
-                ..connmgr::OutboundPolicy::default()
+                classes: vec![connmgr::outbound::OutboundClass { name: "block-relay", target: 2 }],
+                ..connmgr::outbound::OutboundPolicy::default()
             },
             ..Config::default()
         };

@@ -14,7 +14,10 @@ use std::io::{self, ErrorKind, Read};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
 use std::time::{Duration, Instant};
 
-use connmgr::{AcceptRate, Config, Ctx, DisconnectReason, Eviction, Handler, Manager, Peer, Protection, Ready, Subnet};
+use connmgr::{
+    inbound::{AcceptRate, Eviction, Protection, Subnet},
+    Config, Ctx, DisconnectReason, Handler, Manager, Peer, Ready,
+};
 use mio::net::TcpStream;
 use socket2::{Domain, Socket, Type};
 
@@ -200,7 +203,7 @@ fn config(k: u32, rules: Rules) -> Result<Config, BoxError> {
                 max_per_ip: Some(4 * k + 64),
                 max_per_netgroup: Some(4 * k + 64),
                 accept_rate: Some(AcceptRate { burst: 1_000_000, per_second: 10_000_000 }),
-                eviction: Some(Eviction::core()),
+                eviction: Some(Eviction::bitcoin_core()),
                 ..Protection::default()
             },
             ..off

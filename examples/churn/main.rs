@@ -83,8 +83,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use connmgr::{
+    proxy::{Proxy, ProxyError},
     AddressError, Config, ConnInfo, ConnectOptions, Counters, Ctx, DialError, DisconnectReason, Handler, IoError,
-    Manager, NextStep, Peer, Proxy, ProxyError, Target,
+    Manager, NextStep, Peer, Target,
 };
 
 use cli::{Common, Impl, Workload};

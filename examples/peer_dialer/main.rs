@@ -33,7 +33,11 @@ use std::time::{Duration, Instant};
 use bitcoin::p2p::{Magic, ServiceFlags};
 use connmgr::dns::ResolverConfig;
 use connmgr::seed::DnsSeed;
-use connmgr::{Config, ConnectOptions, Eviction, Handle, Manager, OutboundPolicy, Protection};
+use connmgr::{
+    inbound::{Eviction, Protection},
+    outbound::OutboundPolicy,
+    Config, ConnectOptions, Handle, Manager,
+};
 
 use crate::cli::Cli;
 use crate::local::{Behaviour, LocalNet, Spec};
@@ -108,7 +112,7 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
         protection: Protection {
             max_per_ip: cli.max_inbound_per_ip,
             trusted: cli.whitelist.clone(),
-            eviction: Some(Eviction::core()),
+            eviction: Some(Eviction::bitcoin_core()),
             ..Protection::default()
         },
         // Bitcoin Core's outbound policy: one automatic peer per netgroup (unless

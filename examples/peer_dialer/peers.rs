@@ -16,8 +16,9 @@ use bitcoin::p2p::ServiceFlags;
 use connmgr::dns::DnsError;
 use connmgr::seed::{DnsSeed, SeedAddress};
 use connmgr::{
-    AddressError, ConnClass, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, HostName, InboundId,
-    LookupId, NetGroup, NextStep, Observation, Peer, ProbeKind, Ready, ResolveError, Target, TimerId,
+    inbound::Observation, outbound::ProbeKind, AddressError, ConnClass, ConnInfo, ConnState, Ctx, DialError,
+    DisconnectReason, Handler, HostName, InboundId, LookupId, NetGroup, NextStep, Peer, Ready, ResolveError, Target,
+    TimerId,
 };
 
 use crate::book::AddrBook;

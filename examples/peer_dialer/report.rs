@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::ServiceFlags;
-use connmgr::{ConnClass, Counters, DialError, FailureCause, Fault, NextStep, Peer, ProxyError, Target};
+use connmgr::{
+    proxy::{Fault, ProxyError},
+    ConnClass, Counters, DialError, FailureCause, NextStep, Peer, Target,
+};
 
 use crate::protocol::services_str;
 

@@ -7,13 +7,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::backoff::NextStep;
-use super::listen::ListenerKey;
+use super::accept::ListenerKey;
+use super::failure::NextStep;
 use super::lookup::{LookupId, ResolveError};
 use super::request::{ConnInfo, ConnState, IoKey};
 use crate::error::{DialError, IoError};
 use crate::id::{ConnId, InboundId};
-use crate::outbound::ClassId;
+use crate::policy::outbound::ClassId;
 use crate::proxy::Proxy;
 use crate::target::{HostName, Target};
 

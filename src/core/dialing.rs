@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::backoff::Failure;
+use super::failure::Failure;
 use super::request::{flag, TimerPurpose};
 use super::{Action, ConnState, Core, Event, IoKey, NextStep};
 use crate::error::{DialError, FailureCause};

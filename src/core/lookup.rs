@@ -99,7 +99,7 @@ pub(crate) struct Lookup {
 impl Core {
     /// [`Reactor::resolve`](crate::Reactor::resolve).
     pub fn resolve(&mut self, now: Instant, name: HostName) -> Result<LookupId, OpError> {
-        let id = LookupId(self.mint(crate::command::Fresh::Lookup, true)?);
+        let id = LookupId(self.mint(super::Fresh::Lookup, true)?);
         self.resolve_with_id(now, id, name)?;
         Ok(id)
     }

@@ -49,18 +49,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod accept;
 mod action;
 mod addr;
-mod backoff;
 mod counters;
 mod dialing;
+mod failure;
 mod history;
 mod inbound;
 mod index;
-mod listen;
 mod lookup;
 mod ops;
-mod outbound;
+pub(crate) use ops::Fresh;
+mod outbound_rules;
 mod protect;
 mod request;
 mod shard;
@@ -72,35 +73,35 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+pub use accept::{AcceptDecision, ListenerKey};
 pub use action::{Action, DisconnectReason, Event};
-pub use backoff::NextStep;
 pub use counters::Counters;
+pub use failure::NextStep;
 pub use inbound::{InboundSlot, Observation};
-pub use listen::{AcceptDecision, ListenerKey};
 pub use lookup::{LookupId, ResolveError};
 pub use request::{ConnInfo, ConnState, ConnectOptions, DisconnectOptions, IoKey};
 
-use crate::admission::eviction::{EvictionCandidate, EvictionPolicy};
-use crate::admission::{Admission, Eviction};
 use crate::banscore::DynamicBanScore;
 use crate::config::{Config, ConfigError};
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator, InboundId};
 use crate::net::NetGroupFn;
-use crate::outbound::{ClassId, ConnClass};
 use crate::peer::Peer;
+use crate::policy::admission::eviction::{EvictionCandidate, EvictionPolicy};
+use crate::policy::admission::{Admission, Eviction};
+use crate::policy::outbound::{ClassId, ConnClass};
 use crate::proxy::{Proxy, Routes};
 use crate::rng::Rng;
 use crate::target::Target;
 use crate::time::{TickClock, TimerKey, Wheel};
+use accept::ListenerState;
 use addr::PackedAddr;
-use backoff::RetryPolicy;
+use failure::RetryPolicy;
 use history::History;
 use inbound::{InboundLimiter, InboundRecord};
 use index::IdIndex;
-use listen::ListenerState;
 use lookup::Lookup;
-use outbound::OutboundState;
+use outbound_rules::OutboundState;
 use request::{flag, Record, TimerPurpose};
 
 /// What a wheel entry is for. Kept to 8 bytes (slab keys as `u32`; a user timer's data lives
@@ -200,7 +201,7 @@ pub struct Core {
     stopped: bool,
     /// This core's place in a sharded manager, if it is one of its shards.
     #[cfg(feature = "shards")]
-    shard: Option<crate::global::ShardRef>,
+    shard: Option<crate::policy::global::ShardRef>,
 }
 
 impl Core {

@@ -7,12 +7,20 @@ use std::time::Instant;
 use super::request::flag;
 use super::InboundSlot;
 use super::{Action, ConnState, ConnectOptions, Core, DisconnectOptions, DisconnectReason, Event, IoKey};
-use crate::command::Fresh;
 use crate::error::{AddressError, DialError, OpError};
 use crate::id::ConnId;
-use crate::outbound::{ClassId, ConnClass};
 use crate::peer::Peer;
+use crate::policy::outbound::{ClassId, ConnClass};
 use crate::target::Target;
+
+/// A new request or lookup before it has an id: what a front end's `mint` checks before it
+/// draws one.
+pub(crate) enum Fresh<'a> {
+    /// A manual request (`connect`) or a probe: its target, options and class.
+    Request { target: &'a Target, opts: &'a ConnectOptions, class: ConnClass },
+    /// A name lookup (`resolve`).
+    Lookup,
+}
 
 impl Core {
     /// [`Reactor::connect`](crate::Reactor::connect).

@@ -17,13 +17,13 @@ use std::time::{Duration, Instant, SystemTime};
 use super::inbound::InboundRecord;
 use super::request::{flag, TimerPurpose};
 use super::{Action, ConnState, Core, DisconnectReason, Event, NextStep, Observation, Timer};
-use crate::admission::bans::ImportError;
-use crate::admission::eviction::{EvictionCandidate, NetworkKind};
-use crate::admission::Rejection;
 use crate::error::{DialError, OpError};
 use crate::id::InboundId;
 use crate::net::Subnet;
 use crate::peer::Peer;
+use crate::policy::admission::bans::ImportError;
+use crate::policy::admission::eviction::{EvictionCandidate, NetworkKind};
+use crate::policy::admission::Rejection;
 
 /// Skips of banned (or otherwise unusable) automatic addresses allowed per millisecond before
 /// a replacement waits `retry_duration`: an address source that only knows banned hosts must not

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::addr::PackedAddr;
 use crate::id::ConnId;
-use crate::outbound::{ClassId, ConnClass, ProbeKind};
+use crate::policy::outbound::{ClassId, ConnClass, ProbeKind};
 use crate::proxy::Proxy;
 use crate::target::Target;
 use crate::time::TimerKey;

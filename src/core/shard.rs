@@ -1,5 +1,5 @@
 //! The core's side of a sharded manager (`ShardedManager`, feature `shards`): the few points
-//! where a rule spans shards consult the shared [`Global`](crate::global::Global).
+//! where a rule spans shards consult the shared [`Global`](crate::policy::global::Global).
 //!
 //! Each hook is called from one line at its point in the core (where an automatic request is
 //! asked for or ends, where a dial starts or finishes, where an accept is numbered, where a ban
@@ -10,13 +10,13 @@ use std::time::Instant;
 
 use super::Core;
 use crate::net::Subnet;
-use crate::outbound::ClassId;
+use crate::policy::outbound::ClassId;
 
 #[cfg(feature = "shards")]
 use {
     super::request::flag,
-    crate::global::{share, BanNote, Global, ShardRef},
     crate::id::IdAllocator,
+    crate::policy::global::{share, BanNote, Global, ShardRef},
     std::sync::Arc,
 };
 

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use mio::Waker;
 
-use crate::command::{shard_of, Command, Fresh, Route, Shared};
+use crate::command::{shard_of, Command, Route, Shared};
+use crate::core::Fresh;
 use crate::core::{ConnState, Counters};
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator};

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Waker};
 
 use super::handle::Handle;
-use crate::command::{Command, Fresh};
+use crate::command::Command;
 use crate::config::Config;
 use crate::core::Core;
+use crate::core::Fresh;
 use crate::error::{Error, OpError};
 use crate::reactor::{Handler, Reactor, TokenSpace};
 

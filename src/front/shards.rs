@@ -8,7 +8,7 @@
 //! accepted connections' serials likewise), so the handle routes each command to exactly one
 //! shard without asking anyone. The rules that span shards (the automatic target, the dial
 //! limit, `max_inbound`, the per-host and per-netgroup caps, bans) are kept by
-//! `crate::global`: atomic counters each shard reserves from, exact by construction, and bans
+//! `crate::policy::global`: atomic counters each shard reserves from, exact by construction, and bans
 //! copied to every shard.
 //!
 //! Listeners: on Linux every shard binds the same address with `SO_REUSEPORT` and the kernel
@@ -30,13 +30,14 @@ use mio::{Poll, Waker};
 
 use super::handle::{Endpoint, Fleet, Handle};
 use super::{sum_counters, Manager};
-use crate::admission::AcceptRate;
-use crate::command::{shard_of, Command, Fresh, Route};
+use crate::command::{shard_of, Command, Route};
 use crate::config::Config;
+use crate::core::Fresh;
 use crate::core::{ConnState, Counters, ListenerKey};
 use crate::error::{Error, OpError};
-use crate::global::{share, Global, Limits, MAX_SHARDS};
 use crate::id::{ConnId, IdAllocator};
+use crate::policy::admission::AcceptRate;
+use crate::policy::global::{share, Global, Limits, MAX_SHARDS};
 use crate::proxy::Routes;
 use crate::reactor::{Handler, Reactor, TokenSpace};
 
@@ -436,7 +437,7 @@ impl<H: Handler> ShardedManager<H> {
 
     /// Applies bans from [`Reactor::export_bans`](crate::Reactor::export_bans)'s text on every
     /// shard; how many were in force.
-    pub fn import_bans(&mut self, text: &str) -> Result<usize, crate::ImportError> {
+    pub fn import_bans(&mut self, text: &str) -> Result<usize, crate::inbound::ImportError> {
         let mut n = 0;
         for shard in &mut self.shards {
             n = shard.reactor_mut().import_bans(text)?;

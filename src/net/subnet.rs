@@ -24,7 +24,7 @@ use super::canonical;
 /// # Examples
 ///
 /// ```
-/// use connmgr::{Subnet, SubnetError};
+/// use connmgr::inbound::{Subnet, SubnetError};
 /// use std::net::IpAddr;
 ///
 /// let lan: Subnet = "10.0.0.0/8".parse()?;

@@ -1,25 +1,22 @@
-//! A sans-IO SOCKS5 client handshake (RFC 1928, RFC 1929 username/password, Tor's RESOLVE
-//! extension) for one outbound connection, driven by socket readiness.
+//! Dialling through SOCKS5 proxies: the [`Proxy`] a manager is configured with
+//! ([`Config::proxy`](crate::Config::proxy), [`Config::onion_proxy`](crate::Config::onion_proxy))
+//! or a request carries ([`ConnectOptions::via`](crate::ConnectOptions::via)), its
+//! [`Credentials`], and [`ProxyError`], why a dial through one failed (in
+//! [`DialError::Proxy`](crate::DialError::Proxy)), sorted so that a broken proxy is never blamed
+//! on the target.
 //!
-//! [`Handshake`] never touches a socket: the caller writes [`to_send`](Handshake::to_send),
-//! reports [`sent`](Handshake::sent), reads into [`recv_buf`](Handshake::recv_buf) and reports
-//! [`received`](Handshake::received), until a [`Step`] says the tunnel is open (or the name is
-//! resolved) or a [`SocksError`] says why not. It is shaped by three properties:
+//! The client is sans-IO and allocation-free: SOCKS5 (RFC 1928), username/password (RFC 1929)
+//! and Tor's RESOLVE extension, driven by socket readiness on the reactor thread. Names and
+//! onion addresses go to the proxy unresolved (no DNS leak).
 //!
-//! - **Exact reads.** [`want`](Handshake::want) is the exact number of bytes still missing from
-//!   the current reply, learnt field by field (header, then the address by its type), so a read
-//!   of at most that many never takes a byte past the reply: the peer's first bytes, which a
-//!   proxy may send in the same segment as its success reply, stay in the socket for the user.
-//! - **No heap, one buffer.** Everything the handshake sends (greeting, credentials, request) is
-//!   written into one inline buffer when it is built, so inputs are validated before any I/O and
-//!   the stage borrows nothing; replies are read into the part already sent. Its size is fixed:
-//!   [`Handshake::BUFFER_LEN`] bytes, the longest greeting, credentials and request together.
-//! - **No DNS leak.** Names and onion addresses go to the proxy as domain names, unresolved.
-//!   With credentials, only username/password is offered, so a proxy cannot skip them (Tor
-//!   isolates streams by credentials: see [`Auth::Isolate`]).
+//! Which way a dial goes (Bitcoin Core's `-proxy` and `-onion`):
 //!
-//! Every check fires as soon as its byte arrives, so a broken proxy is reported without waiting
-//! for bytes that may never come; a timeout is the caller's (time is not an input here).
+//! - An onion address goes through the onion proxy, else the general proxy, else nowhere: it
+//!   fails at once with [`NoRoute::Onion`].
+//! - A host name goes through the general proxy, unresolved; else, with the `dns` feature,
+//!   direct, resolved on the reactor; else nowhere ([`NoRoute::Name`]).
+//! - An IP address goes through the general proxy if there is one, else direct.
+//! - A request's own proxy overrides both. With a proxy configured, nothing goes direct.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -137,8 +134,29 @@ enum State {
     Failed(SocksError),
 }
 
-/// One SOCKS5 handshake, CONNECT or RESOLVE, as a state machine over a fixed inline buffer.
+/// One SOCKS5 handshake, CONNECT or RESOLVE, as a state machine over a fixed inline buffer: a
+/// sans-IO client (RFC 1928, RFC 1929 username/password, Tor's RESOLVE extension) for one
+/// outbound connection, driven by socket readiness.
 ///
+/// It never touches a socket: the caller writes [`to_send`](Handshake::to_send),
+/// reports [`sent`](Handshake::sent), reads into [`recv_buf`](Handshake::recv_buf) and reports
+/// [`received`](Handshake::received), until a [`Step`] says the tunnel is open (or the name is
+/// resolved) or a [`SocksError`] says why not. It is shaped by three properties:
+///
+/// - **Exact reads.** [`want`](Handshake::want) is the exact number of bytes still missing from
+///   the current reply, learnt field by field (header, then the address by its type), so a read
+///   of at most that many never takes a byte past the reply: the peer's first bytes, which a
+///   proxy may send in the same segment as its success reply, stay in the socket for the user.
+/// - **No heap, one buffer.** Everything the handshake sends (greeting, credentials, request) is
+///   written into one inline buffer when it is built, so inputs are validated before any I/O and
+///   the stage borrows nothing; replies are read into the part already sent. Its size is fixed:
+///   [`Handshake::BUFFER_LEN`] bytes, the longest greeting, credentials and request together.
+/// - **No DNS leak.** Names and onion addresses go to the proxy as domain names, unresolved.
+///   With credentials, only username/password is offered, so a proxy cannot skip them (Tor
+///   isolates streams by credentials: see [`Auth::Isolate`]).
+///
+/// Every check fires as soon as its byte arrives, so a broken proxy is reported without waiting
+/// for bytes that may never come; a timeout is the caller's (time is not an input here).
 /// After it ends (a final [`Step`] or an error), it stays ended: `to_send` is empty, `want` is 0
 /// and every call returns the same outcome.
 #[derive(Clone)]

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 
-use super::sockets::{token_of, Kind, Sockets, Stage};
+use super::table::{token_of, Kind, Sockets, Stage};
 use super::Detached;
-use crate::command::{Command, Fresh};
+use crate::command::Command;
+use crate::core::Fresh;
 use crate::core::{Core, DisconnectReason, TimerId};
 use crate::error::OpError;
 use crate::peer::{Peer, Ready};

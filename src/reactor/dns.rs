@@ -24,7 +24,7 @@ use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Token};
 
 use super::dial::{self, Progress};
-use super::sockets::{io_key, Kind, Stage};
+use super::table::{io_key, Kind, Stage};
 use super::{Ctx, Handler, Reactor};
 use crate::core::{LookupId, ResolveError};
 use crate::dns::{self, seed_outcome, Action, DnsError, QueryId, Resolver, ResolverConfig, Want};

@@ -7,8 +7,8 @@ use super::Ctx;
 use crate::core::{ConnInfo, ConnState, DisconnectReason, LookupId, NextStep, ResolveError};
 use crate::error::{AddressError, DialError};
 use crate::id::InboundId;
-use crate::outbound::ClassId;
 use crate::peer::{Peer, Ready};
+use crate::policy::outbound::ClassId;
 use crate::target::{HostName, Target};
 #[cfg(feature = "dns")]
 use crate::{dns::DnsError, seed::SeedAddress};
@@ -151,7 +151,7 @@ pub trait Handler {
         let _ = (ctx, data);
     }
 
-    /// The offline detector ([`OfflineDetection`](crate::OfflineDetection)) found the node
+    /// The offline detector ([`OfflineDetection`](crate::outbound::OfflineDetection)) found the node
     /// offline (dials are held for a while, and failures charge no peer) or online again.
     fn on_network(&mut self, ctx: &mut Ctx<'_>, online: bool) {
         let _ = (ctx, online);

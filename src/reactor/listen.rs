@@ -8,7 +8,7 @@ use std::time::Instant;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Token};
 
-use super::sockets::{io_key, Kind};
+use super::table::{io_key, Kind};
 use super::{Handler, Reactor};
 use crate::core::{AcceptDecision, ListenerKey};
 use crate::error::Error;

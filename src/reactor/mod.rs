@@ -14,7 +14,7 @@ mod ctx;
 mod dial;
 mod handler;
 mod listen;
-mod sockets;
+mod table;
 mod token;
 
 use std::collections::VecDeque;
@@ -32,17 +32,18 @@ pub use ctx::Ctx;
 pub use handler::Handler;
 pub use token::TokenSpace;
 
-use crate::admission::bans::ImportError;
-use crate::command::{Command, Fresh, Shared};
+use crate::command::{Command, Shared};
 use crate::config::Config;
+use crate::core::Fresh;
 use crate::core::{Action, ConnectOptions, Core, Event, InboundSlot, TimerId};
 use crate::error::{Error, OpError};
 use crate::id::IdAllocator;
-use crate::outbound::ConnClass;
 use crate::peer::{Peer, Ready};
+use crate::policy::admission::bans::ImportError;
+use crate::policy::outbound::ConnClass;
 use crate::proxy::Routes;
 use crate::rng::Rng;
-use sockets::{token_of, Kind, Sockets, Stage};
+use table::{token_of, Kind, Sockets, Stage};
 
 /// Due timers fired per batch in `handle_timeout`, each batch's actions performed before the
 /// next: a burst of retries due in the same millisecond never queues more than this many dials.
@@ -63,7 +64,7 @@ macro_rules! ctx_of {
 }
 
 // Declared after `ctx_of!`, which they use (macros are in scope from their definition on).
-mod dialing;
+mod connect;
 #[cfg(feature = "dns")]
 mod dns;
 

@@ -18,8 +18,8 @@ use crate::config::Config;
 use crate::core::{Core, Event, IoKey};
 use crate::id::{ConnId, InboundId};
 use crate::net::{NetGroup, NetGroupFn};
-use crate::outbound::ConnClass;
 use crate::peer::Peer;
+use crate::policy::outbound::ConnClass;
 use crate::target::Target;
 use crate::ConnState;
 

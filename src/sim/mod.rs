@@ -60,8 +60,8 @@ use crate::core::{
 };
 use crate::error::{DialError, FailureCause, OpError};
 use crate::id::{ConnId, InboundId};
-use crate::outbound::ClassId;
 use crate::peer::Peer;
+use crate::policy::outbound::ClassId;
 use crate::target::{HostName, Target};
 use check::{event_id, Checker};
 use net::Fate;
@@ -616,7 +616,7 @@ impl Sim {
         if let Fate::FailNow = fate {
             // `connect` failed synchronously: close the socket, report without `dial_started`.
             self.sockets.close(io, Closer::Io, at);
-            self.core.dial_failed(self.now, id, crate::outbound::network_unreachable());
+            self.core.dial_failed(self.now, id, crate::policy::outbound::network_unreachable());
             return;
         }
         if !self.core.dial_started(id, io) {

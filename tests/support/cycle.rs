@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use connmgr::core::{Action, Core, IoKey};
 use connmgr::{
-    Backoff, Config, ConnId, DisconnectReason, Jitter, OfflineDetection, OutboundClass, OutboundPolicy, Peer,
+    outbound::{Backoff, Jitter, OfflineDetection, OutboundClass, OutboundPolicy},
+    Config, ConnId, DisconnectReason, Peer,
 };
 
 /// K automatic requests kept dialling; each cycle connects the oldest dial and closes it.

@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 use crate::net::{canonical, NetGroup};
 
 pub(crate) mod bans;
-mod config;
 pub(crate) mod eviction;
 pub(crate) mod limits;
+mod protection;
 
-pub use config::{Eviction, Protection};
+pub use protection::{Eviction, Protection};
 
 use bans::{Allowlist, BanList};
 use limits::{host, Counts, LogThrottle, ReconnectThrottle, TokenBucket};
@@ -175,7 +175,7 @@ pub(crate) struct Admission {
     /// A sharded manager's counts per host and group, shared by every shard (the local ones
     /// are then unused): reserved at `check`, released at `closed` or `abandon`.
     #[cfg(feature = "shards")]
-    shared: Option<std::sync::Arc<crate::global::Global>>,
+    shared: Option<std::sync::Arc<crate::policy::global::Global>>,
 }
 
 /// btcd warns about the first three rejections, then at most once per this interval.
@@ -203,7 +203,7 @@ impl Admission {
 
     /// Counts hosts and groups in `global`'s tables, across shards, from now on.
     #[cfg(feature = "shards")]
-    pub(crate) fn share(&mut self, global: std::sync::Arc<crate::global::Global>) {
+    pub(crate) fn share(&mut self, global: std::sync::Arc<crate::policy::global::Global>) {
         self.shared = Some(global);
     }
 

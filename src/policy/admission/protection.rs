@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::eviction::{CoreEviction, EvictionPolicy};
+use super::eviction::{BitcoinCoreEviction, EvictionPolicy};
 use super::{AcceptRate, AdmissionConfig};
 use crate::id::InboundId;
 use crate::net::Subnet;
@@ -74,9 +74,9 @@ type Factory = dyn Fn() -> Box<dyn EvictionPolicy<InboundId> + Send> + Send + Sy
 pub struct Eviction(Arc<Factory>);
 
 impl Eviction {
-    /// Bitcoin Core's algorithm ([`CoreEviction`]).
-    pub fn core() -> Eviction {
-        Eviction::custom(CoreEviction::new)
+    /// Bitcoin Core's algorithm ([`BitcoinCoreEviction`]).
+    pub fn bitcoin_core() -> Eviction {
+        Eviction::custom(BitcoinCoreEviction::new)
     }
 
     /// Your own policy, made by `make` for each manager.

@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::outbound::Backoff;
+use crate::policy::outbound::Backoff;
 use crate::rng::Rng;
 
 /// What happens to a request after a failure. Reported with every dial failure.

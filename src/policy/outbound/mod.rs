@@ -35,7 +35,7 @@ use crate::target::Target;
 /// How the manager chooses and retries outbound peers ([`Config::outbound`](crate::Config::outbound)).
 ///
 /// ```
-/// use connmgr::{ClassId, Config, OutboundClass, OutboundPolicy};
+/// use connmgr::{ClassId, Config, outbound::{OutboundClass, OutboundPolicy}};
 ///
 /// // Bitcoin Core's shape: 8 full-relay peers, 2 block-relay-only, one per netgroup.
 /// let config = Config {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::error::DialError;
 use crate::proxy::ProxyError;
 
-/// When to decide the node is offline ([`OutboundPolicy::offline`](crate::OutboundPolicy::offline)).
+/// When to decide the node is offline ([`OutboundPolicy::offline`](crate::outbound::OutboundPolicy::offline)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OfflineDetection {
     /// Consecutive failed outbound attempts, with no success between...

@@ -16,7 +16,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::dial::{self, Progress};
-use super::sockets::{io_key, Kind, Stage};
+use super::table::{io_key, Kind, Stage};
 use super::{Ctx, Handler, Reactor};
 use crate::core::{LookupId, ResolveError};
 use crate::error::DialError;

@@ -1,7 +1,7 @@
 //! Inbound eviction: when every inbound slot is taken, which peer to drop so that a newcomer can
 //! have its slot, or none.
 //!
-//! The default, [`CoreEviction`], is Bitcoin Core's algorithm (`SelectNodeToEvict`). It first
+//! The default, [`BitcoinCoreEviction`], is Bitcoin Core's algorithm (`SelectNodeToEvict`). It first
 //! protects peers with qualities an attacker cannot cheaply fake: 4 by keyed net group (the
 //! attacker cannot predict which groups), 8 by lowest ping (needs physical proximity), 4 that
 //! most recently sent new transactions and 4 (plus up to 8 block-relay-only peers) that most
@@ -15,7 +15,7 @@
 //! The caller passes only evictable peers: inbound, and not allowlisted (Core's `noban`).
 //! Ties in every ordering are broken by position in the candidate slice, so the result is a
 //! deterministic function of the slice (Core's unstable sorts leave ties unspecified). The
-//! policy is a trait object so that a node can plug in its own, and [`CoreEviction`] keeps its
+//! policy is a trait object so that a node can plug in its own, and [`BitcoinCoreEviction`] keeps its
 //! scratch buffers between calls: eviction runs on every accept while the slots are full, which
 //! under attack is every accept, so it must not allocate then.
 
@@ -124,7 +124,7 @@ pub trait EvictionPolicy<I>: fmt::Debug {
 /// # Examples
 ///
 /// ```
-/// use connmgr::{CoreEviction, EvictionCandidate, EvictionPolicy, NetGroup};
+/// use connmgr::{NetGroup, inbound::{BitcoinCoreEviction, EvictionCandidate, EvictionPolicy}};
 /// use std::collections::hash_map::RandomState;
 /// use std::net::IpAddr;
 /// use std::time::{Duration, Instant};
@@ -140,27 +140,27 @@ pub trait EvictionPolicy<I>: fmt::Debug {
 ///     peer.min_ping = Some(Duration::from_millis(if i >= 30 { 200 } else { 100 + u64::from(i) }));
 ///     peers.push(peer);
 /// }
-/// let mut policy: Box<dyn EvictionPolicy<u64> + Send> = Box::new(CoreEviction::new());
+/// let mut policy: Box<dyn EvictionPolicy<u64> + Send> = Box::new(BitcoinCoreEviction::new());
 /// let evicted = policy.select(&peers).expect("40 peers: someone goes");
 /// assert!(evicted >= 30, "a peer of the crowded /16 goes");
 /// assert_eq!(policy.select(&peers[..20]), None, "20 peers are all protected");
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct CoreEviction {
+pub struct BitcoinCoreEviction {
     /// Indices into the candidates still evictable.
     order: Vec<usize>,
     /// (keyed net group, rank by youngest first, index) of the final candidates.
     groups: Vec<(u64, usize, usize)>,
 }
 
-impl CoreEviction {
+impl BitcoinCoreEviction {
     /// The policy with empty scratch space (it grows to the largest candidate set seen).
     pub fn new() -> Self {
-        CoreEviction::default()
+        BitcoinCoreEviction::default()
     }
 }
 
-impl<I: Copy> EvictionPolicy<I> for CoreEviction {
+impl<I: Copy> EvictionPolicy<I> for BitcoinCoreEviction {
     fn select(&mut self, candidates: &[EvictionCandidate<I>]) -> Option<I> {
         let c = candidates;
         let order = &mut self.order;
@@ -212,10 +212,10 @@ impl<'a> Iterator for GroupRuns<'a> {
 }
 
 /// Chooses Core's peer to evict, allocating scratch space for this call only; keep a
-/// [`CoreEviction`] to reuse it.
+/// [`BitcoinCoreEviction`] to reuse it.
 #[cfg(test)]
 pub(crate) fn select_eviction<I: Copy>(candidates: &[EvictionCandidate<I>]) -> Option<I> {
-    CoreEviction::new().select(candidates)
+    BitcoinCoreEviction::new().select(candidates)
 }
 
 /// Sorts `order` by `cmp` (ties by index), then removes from its last `k` entries those that

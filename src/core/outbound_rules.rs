@@ -1,7 +1,7 @@
 //! The outbound policy in the state machine: classes and their budgets, netgroup diversity,
 //! probes, the manual cap, failure memory, offline detection, pause and resume, anchors.
 //!
-//! Settings and the small state machines live in `crate::outbound`; this file applies them to
+//! Settings and the small state machines live in `crate::policy::outbound`; this file applies them to
 //! the core's requests. Every rule is a check on a path that already exists: an automatic
 //! request is judged where it would dial (a skip ends it and asks the source again, bounded per
 //! millisecond like a banned target), a failure is judged where it is charged, and held dials
@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{DialError, FailureCause, OpError};
 use crate::id::ConnId;
 use crate::net::NetGroup;
-use crate::outbound::{
+use crate::policy::outbound::{
     is_local, ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
 };
 use crate::target::Target;
@@ -481,7 +481,7 @@ impl Core {
         }
         let target = target.into();
         let (opts, class) = (ConnectOptions::once(), ConnClass::Probe(kind));
-        let id = ConnId::new(self.mint(crate::command::Fresh::Request { target: &target, opts: &opts, class }, true)?);
+        let id = ConnId::new(self.mint(super::Fresh::Request { target: &target, opts: &opts, class }, true)?);
         self.make_request(now, id, target, &opts, class)?;
         Ok(id)
     }
@@ -563,8 +563,8 @@ mod tests {
 
     use super::super::IoKey;
     use super::*;
-    use crate::outbound::OutboundPolicy;
     use crate::peer::Peer;
+    use crate::policy::outbound::OutboundPolicy;
 
     /// Every place the requests hold is in the entry of their target's netgroup, and every
     /// entry's count is the number of requests holding it.

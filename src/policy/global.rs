@@ -328,8 +328,8 @@ impl Global {
         group: NetGroup,
         caps: (Option<u32>, Option<u32>),
         trusted: bool,
-    ) -> Result<(), crate::admission::Rejection> {
-        use crate::admission::Rejection;
+    ) -> Result<(), crate::policy::admission::Rejection> {
+        use crate::policy::admission::Rejection;
         if let Some(t) = &self.per_host {
             match caps.0 {
                 Some(cap) if !trusted => {
@@ -510,7 +510,7 @@ mod tests {
         let other: IpAddr = "127.1.0.2".parse().unwrap();
         assert_eq!(
             g.reserve_inbound(other, NetGroup::of(other), (Some(2), Some(1)), false),
-            Err(crate::admission::Rejection::PerNetgroupCap)
+            Err(crate::policy::admission::Rejection::PerNetgroupCap)
         );
         assert_eq!(g.per_host.as_ref().unwrap().get(&other), 0, "the host count was given back");
         assert_eq!(g.reserve_inbound(other, NetGroup::of(other), (Some(2), Some(1)), true), Ok(()), "trusted");

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// An automatic outbound class. [`ClassId::DEFAULT`] is the automatic set of
 /// [`Config::target_outbound`](crate::Config::target_outbound) (btcd's); each entry of
-/// [`OutboundPolicy::classes`](crate::OutboundPolicy::classes) is the next id, from 1.
+/// [`OutboundPolicy::classes`](crate::outbound::OutboundPolicy::classes) is the next id, from 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ClassId(u8);
 
@@ -12,7 +12,7 @@ impl ClassId {
     /// The automatic set sized by `target_outbound`.
     pub const DEFAULT: ClassId = ClassId(0);
 
-    /// The class declared at `index` in [`OutboundPolicy::classes`](crate::OutboundPolicy::classes).
+    /// The class declared at `index` in [`OutboundPolicy::classes`](crate::outbound::OutboundPolicy::classes).
     pub fn extra(index: usize) -> ClassId {
         ClassId(u8::try_from(index + 1).unwrap_or(u8::MAX))
     }
@@ -88,9 +88,9 @@ impl fmt::Display for ConnClass {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Limit {
-    /// [`OutboundPolicy::max_manual`](crate::OutboundPolicy::max_manual).
+    /// [`OutboundPolicy::max_manual`](crate::outbound::OutboundPolicy::max_manual).
     Manual,
-    /// [`OutboundPolicy::max_probes`](crate::OutboundPolicy::max_probes).
+    /// [`OutboundPolicy::max_probes`](crate::outbound::OutboundPolicy::max_probes).
     Probes,
 }
 

@@ -347,7 +347,7 @@ fn equal_youngest_times_go_to_the_group_that_filled_first() {
 
 #[test]
 fn scratch_space_is_reused() {
-    let mut policy = CoreEviction::new();
+    let mut policy = BitcoinCoreEviction::new();
     let c = known_forty(&[], &[]);
     assert_eq!(policy.select(&c), Some(39));
     let (order, groups) = (policy.order.capacity(), policy.groups.capacity());
@@ -493,7 +493,7 @@ proptest! {
     #[test]
     fn the_evicted_peer_is_unprotected_and_from_a_largest_group(c in candidates()) {
         let (survivors, want) = model(&c);
-        let mut policy = CoreEviction::new();
+        let mut policy = BitcoinCoreEviction::new();
         let got = policy.select(&c);
         prop_assert_eq!(got, want);
         prop_assert_eq!(got.is_none(), survivors.is_empty());
