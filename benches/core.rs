@@ -6,7 +6,7 @@
 //!
 //! Besides the time, it counts heap allocations per cycle with a counting global allocator
 //! after a warm-up, prints them, and panics if the steady state allocates at all: that would be
-//! a regression (the churn path is meant to be allocation-free; `tests/alloc_free.rs` checks
+//! a regression (the churn path is meant to be allocation-free; `tests/alloc/core_churn.rs` checks
 //! the same in `cargo test`).
 
 #[path = "../tests/support/counting_alloc.rs"]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::net::NetGroupFn;
 use crate::policy::admission::Protection;
-use crate::policy::outbound::OutboundPolicy;
+use crate::policy::outbound::{OfflineDetection, OutboundPolicy};
 use crate::proxy::Proxy;
 
 /// The longest duration any setting accepts: a year. Longer ones are almost certainly a unit
@@ -142,12 +142,48 @@ impl Config {
                 return Err(ConfigError::OutOfRange { field, max: MAX_TABLE });
             }
         }
-        self.outbound.validate(MAX_DURATION, MAX_TABLE)?;
+        validate_outbound(&self.outbound)?;
         Ok(())
     }
 
     /// The longest duration a setting accepts (a year).
     pub(crate) const MAX_DURATION: Duration = MAX_DURATION;
+}
+
+/// The outbound policy's part of [`Config::validate`].
+fn validate_outbound(outbound: &OutboundPolicy) -> Result<(), ConfigError> {
+    if outbound.classes.len() > OutboundPolicy::MAX_CLASSES {
+        return Err(ConfigError::OutOfRange { field: "outbound.classes", max: OutboundPolicy::MAX_CLASSES });
+    }
+    if outbound.max_per_netgroup == Some(0) {
+        return Err(ConfigError::Zero { field: "outbound.max_per_netgroup" });
+    }
+    if outbound.failure_memory == 0 || outbound.failure_memory > MAX_TABLE {
+        return Err(ConfigError::OutOfRange { field: "outbound.failure_memory", max: MAX_TABLE });
+    }
+    if outbound.anchors.iter().any(|(class, _)| class.index() > outbound.classes.len()) {
+        return Err(ConfigError::UnknownClass);
+    }
+    let mut durations = vec![("outbound.probe_deadline", outbound.probe_deadline)];
+    durations.extend(outbound.stable_after.map(|d| ("outbound.stable_after", d)));
+    durations.extend(outbound.failure_window.map(|d| ("outbound.failure_window", d)));
+    if let Some(o) = &outbound.offline {
+        if o.failures == 0 || o.netgroups == 0 || o.netgroups > OfflineDetection::MAX_NETGROUPS {
+            let max = OfflineDetection::MAX_NETGROUPS as usize;
+            return Err(ConfigError::OutOfRange { field: "outbound.offline", max });
+        }
+        durations.push(("outbound.offline.pause", o.pause));
+        durations.push(("outbound.offline.max_pause", o.max_pause));
+    }
+    for (field, d) in durations {
+        if d.is_zero() {
+            return Err(ConfigError::Zero { field });
+        }
+        if d > MAX_DURATION {
+            return Err(ConfigError::DurationTooLong { field });
+        }
+    }
+    Ok(())
 }
 
 /// A configuration that cannot work.

@@ -203,7 +203,7 @@ impl DialError {
     /// The broad class of this failure.
     pub fn cause(&self) -> FailureCause {
         match self {
-            _ if crate::policy::outbound::is_local(self) => FailureCause::Local,
+            DialError::Io(e) | DialError::Proxy(ProxyError::Io(e)) if is_local(e) => FailureCause::Local,
             DialError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => FailureCause::Refused,
             DialError::Io(e) if e.kind() == io::ErrorKind::TimedOut => FailureCause::TimedOut,
             DialError::TimedOut(_) => FailureCause::TimedOut,
@@ -215,6 +215,11 @@ impl DialError {
             _ => FailureCause::Other,
         }
     }
+}
+
+/// Whether a connect's I/O error is the node's own trouble (see `outbound::is_local`).
+fn is_local(e: &IoError) -> bool {
+    crate::policy::outbound::is_local(e.kind(), e.raw_os_error())
 }
 
 impl fmt::Display for DialError {
@@ -362,6 +367,11 @@ mod tests {
         // No local address (or no free port): the node's own trouble.
         assert_eq!(DialError::Io(io::ErrorKind::AddrNotAvailable.into()).cause(), FailureCause::Local);
         assert_eq!(DialError::Io(io::ErrorKind::PermissionDenied.into()).cause(), FailureCause::Other);
+        // Whichever socket met it, the target's or the proxy's, a local error is the node's own.
+        let unreachable = || IoError::from(crate::policy::outbound::network_unreachable());
+        assert_eq!(DialError::Io(unreachable()).cause(), FailureCause::Local);
+        assert_eq!(DialError::Proxy(ProxyError::Io(unreachable())).cause(), FailureCause::Local);
+        assert_ne!(DialError::Banned.cause(), FailureCause::Local);
         #[cfg(feature = "dns")]
         {
             let nx = DialError::Dns(crate::dns::DnsError::NxDomain);

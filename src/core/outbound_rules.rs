@@ -1,11 +1,12 @@
 //! The outbound policy in the state machine: classes and their budgets, netgroup diversity,
 //! probes, the manual cap, failure memory, offline detection, pause and resume, anchors.
 //!
-//! Settings and the small state machines live in `crate::policy::outbound`; this file applies them to
-//! the core's requests. Every rule is a check on a path that already exists: an automatic
-//! request is judged where it would dial (a skip ends it and asks the source again, bounded per
-//! millisecond like a banned target), a failure is judged where it is charged, and held dials
-//! wait in the dial queue that the dial limit already uses. Nothing here runs per tick.
+//! Settings and the small state machines live in `crate::policy::outbound`; this file applies
+//! them to the core's requests. Every rule is a check on a path that already exists: an
+//! automatic request is judged where it would dial (a skip ends it and asks the source again,
+//! bounded per millisecond like a banned target), a failure is judged where it is charged, and
+//! held dials wait in the dial queue that the dial limit already uses. Nothing here runs per
+//! tick.
 
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use crate::error::{DialError, FailureCause, OpError};
 use crate::id::ConnId;
 use crate::net::NetGroup;
 use crate::policy::outbound::{
-    is_local, ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
+    ClassId, ConnClass, FailureMemory, FastKey, GroupCounts, Limit, Offline, Pause, ProbeKind, Verdict,
 };
 use crate::target::Target;
 use crate::time::TimerKey;
@@ -335,7 +336,7 @@ impl Core {
             false => true,
             true => {
                 let group = GroupKey(self.group_key).hash_one(self.target_group(&target));
-                let local = is_local(error);
+                let local = error.cause() == FailureCause::Local;
                 match self.out.offline.as_mut().map(|o| o.failed(group, local)) {
                     Some(Verdict::Charge) | None => true,
                     Some(Verdict::Spare) => false,

@@ -99,7 +99,7 @@ impl NetGroup {
     }
 
     /// This group hashed with a secret `key` (one `RandomState` per node), for
-    /// [`EvictionCandidate::keyed_netgroup`](crate::policy::admission::eviction::EvictionCandidate::keyed_netgroup):
+    /// [`EvictionCandidate::keyed_netgroup`](crate::inbound::EvictionCandidate::keyed_netgroup):
     /// eviction protects the groups with the highest keyed values, which an attacker must not be
     /// able to predict.
     pub fn keyed<S: BuildHasher>(&self, key: &S) -> u64 {

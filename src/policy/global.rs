@@ -39,6 +39,15 @@ const MIN_SLOTS: usize = 1 << 10;
 const UNLIMITED_SLOTS: usize = 1 << 16;
 const MAX_SLOTS: usize = 1 << 20;
 
+/// The inbound cap that refused a connection across shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cap {
+    /// Too many connections from the peer's host.
+    PerHost,
+    /// Too many connections from the peer's netgroup.
+    PerNetgroup,
+}
+
 /// A count that never exceeds its cap, shared by every shard.
 #[derive(Debug)]
 pub(crate) struct Budget {
@@ -328,13 +337,12 @@ impl Global {
         group: NetGroup,
         caps: (Option<u32>, Option<u32>),
         trusted: bool,
-    ) -> Result<(), crate::policy::admission::Rejection> {
-        use crate::policy::admission::Rejection;
+    ) -> Result<(), Cap> {
         if let Some(t) = &self.per_host {
             match caps.0 {
                 Some(cap) if !trusted => {
                     if !t.try_add(&host, cap) {
-                        return Err(Rejection::PerIpCap);
+                        return Err(Cap::PerHost);
                     }
                 }
                 _ => t.add(&host),
@@ -347,7 +355,7 @@ impl Global {
                         if let Some(h) = &self.per_host {
                             h.sub(&host);
                         }
-                        return Err(Rejection::PerNetgroupCap);
+                        return Err(Cap::PerNetgroup);
                     }
                 }
                 _ => t.add(&group),
@@ -508,10 +516,7 @@ mod tests {
         let group = NetGroup::of(ip);
         assert_eq!(g.reserve_inbound(ip, group, (Some(2), Some(1)), false), Ok(()));
         let other: IpAddr = "127.1.0.2".parse().unwrap();
-        assert_eq!(
-            g.reserve_inbound(other, NetGroup::of(other), (Some(2), Some(1)), false),
-            Err(crate::policy::admission::Rejection::PerNetgroupCap)
-        );
+        assert_eq!(g.reserve_inbound(other, NetGroup::of(other), (Some(2), Some(1)), false), Err(Cap::PerNetgroup));
         assert_eq!(g.per_host.as_ref().unwrap().get(&other), 0, "the host count was given back");
         assert_eq!(g.reserve_inbound(other, NetGroup::of(other), (Some(2), Some(1)), true), Ok(()), "trusted");
         g.release_inbound(ip, group);

@@ -7,15 +7,25 @@
 //! proxy's (`ProxyError`), so a proxy that is down is never taken for a peer refusing. The
 //! handshake reads exactly the proxy's reply, so the peer's first bytes stay in the socket;
 //! edge-triggered readiness would not report them again, so they are handed on at once.
+//!
+//! The connect itself is checked strictly. A writable event on a connecting socket does not
+//! mean it connected (nakamoto took the first writable as success): on every event for a
+//! dialling socket (writable, error or hang-up alike) the reactor asks the kernel with
+//! `take_error` (`SO_ERROR`), then `peer_addr` (`getpeername`), which fails with `NotConnected`
+//! while the connect is still in progress. That is the check mio's `TcpStream::connect`
+//! documents. A connect that fails at once (refused, unreachable, `EADDRNOTAVAIL` when the
+//! ephemeral ports run out, or `WouldBlock`) is a dial failure like any other, never a panic and
+//! never a retry in a tight loop: the core's backoff decides what follows. The resolver's TCP
+//! sockets (feature `dns`) connect the same way ([`start`], [`check`]).
 
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
-use super::dial::{self, Progress};
 use super::table::{io_key, Kind, Stage};
 use super::{Ctx, Handler, Reactor};
 use crate::core::{LookupId, ResolveError};
@@ -140,7 +150,7 @@ impl<H: Handler> Reactor<H> {
         stage: Stage,
         kind: impl FnOnce(TcpStream) -> Kind,
     ) -> io::Result<Token> {
-        let registered = dial::start(addr).and_then(|stream| {
+        let registered = start(addr).and_then(|stream| {
             self.sockets.insert(&self.registry, kind(stream), Interest::READABLE | Interest::WRITABLE)
         });
         if registered.is_err() {
@@ -162,7 +172,7 @@ impl<H: Handler> Reactor<H> {
         };
         if !matches!(*stage, Stage::Socks(_) | Stage::Open) {
             let closed = event.is_error() || event.is_write_closed() || event.is_read_closed();
-            match dial::check(stream, closed) {
+            match check(stream, closed) {
                 Progress::Connecting => return,
                 Progress::Failed(error) => {
                     // A host name's address failed: the next one, if any.
@@ -261,5 +271,81 @@ impl DialError {
             DialError::Io(e) => ResolveError::Proxy(ProxyError::Io(e)),
             other => ResolveError::Proxy(ProxyError::Io(io::Error::other(other.to_string()).into())),
         }
+    }
+}
+
+/// Where a dialling socket stands.
+#[derive(Debug)]
+pub(crate) enum Progress {
+    Connected,
+    Connecting,
+    Failed(io::Error),
+}
+
+/// Starts a non-blocking connect.
+pub(crate) fn start(addr: SocketAddr) -> io::Result<TcpStream> {
+    // mio maps EINPROGRESS to Ok; everything else, WouldBlock included, is an error here.
+    TcpStream::connect(addr)
+}
+
+/// Checks a dialling socket after any event on it. `closed` is whether the event reported an
+/// error or a hang-up, which turns "still connecting" into a failure.
+pub(crate) fn check(stream: &TcpStream, closed: bool) -> Progress {
+    match stream.take_error() {
+        Ok(None) => {}
+        Ok(Some(e)) | Err(e) => return Progress::Failed(e),
+    }
+    match stream.peer_addr() {
+        Ok(peer) => {
+            // Dialling a free port of the ephemeral range on this host can make the kernel pick
+            // that very port as the local one: a TCP simultaneous open, connected to itself.
+            // That is never a peer.
+            if stream.local_addr().is_ok_and(|local| local == peer) {
+                Progress::Failed(io::Error::new(io::ErrorKind::ConnectionRefused, "connected to itself"))
+            } else {
+                Progress::Connected
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+            if closed {
+                Progress::Failed(io::Error::new(io::ErrorKind::ConnectionAborted, "connection closed while connecting"))
+            } else {
+                Progress::Connecting
+            }
+        }
+        Err(e) => Progress::Failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pitfall "dialling a closed port of the ephemeral range on 127.0.0.1 can connect to
+    /// itself", made deterministic: a socket bound to 127.0.0.1:P that connects to 127.0.0.1:P
+    /// ends in the same TCP simultaneous open a dial falls into when the kernel happens to pick
+    /// P as its source port (which no test can force through the public API).
+    #[test]
+    fn dialling_a_free_local_port_connected_to_itself_is_a_refusal() {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        socket.connect(&addr).expect("a socket can connect to its own address");
+        socket.set_nonblocking(true).unwrap();
+        let stream = TcpStream::from_std(socket.into());
+        assert_eq!(stream.local_addr().unwrap(), stream.peer_addr().unwrap(), "connected to itself");
+        match check(&stream, false) {
+            Progress::Failed(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}"),
+            other => panic!("a connection to itself was taken for {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_real_peer_is_connected() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        assert!(matches!(check(&TcpStream::from_std(stream), false), Progress::Connected));
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime};
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Token};
 
-use super::dial::{self, Progress};
+use super::connect::{self, Progress};
 use super::table::{io_key, Kind, Stage};
 use super::{Ctx, Handler, Reactor};
 use crate::core::{LookupId, ResolveError};
@@ -243,7 +243,7 @@ impl<H: Handler> Reactor<H> {
         while let Some(addr) = self.sockets.next_name_addr(slot) {
             log::debug!("Trying {addr} (reqid {id})");
             let stage = Stage::Name(slot);
-            let opened = dial::start(addr).and_then(|stream| {
+            let opened = connect::start(addr).and_then(|stream| {
                 self.sockets.insert(
                     &self.registry,
                     Kind::Outbound { stream, id, stage },
@@ -296,7 +296,7 @@ impl<H: Handler> Reactor<H> {
                 let query = *query;
                 if !*connected {
                     let closed = event.is_error() || event.is_write_closed() || event.is_read_closed();
-                    match dial::check(stream, closed) {
+                    match connect::check(stream, closed) {
                         Progress::Connecting => return,
                         Progress::Failed(e) => return resolver.socket_error(now, query, e.kind()),
                         Progress::Connected => *connected = true,

@@ -11,7 +11,6 @@
 //! connection on the churn path.
 
 mod ctx;
-mod dial;
 mod handler;
 mod listen;
 mod table;

@@ -5,7 +5,6 @@
 //! `Dnsmasq::start` returns `None`, after saying so on stderr, only when the binary is missing
 //! and `CONNMGR_REQUIRE_SERVERS` is not set (CI sets it, so a missing server fails there). It is
 //! ready when it has answered a query, within a bounded time; it is killed on drop.
-#![allow(dead_code)]
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};

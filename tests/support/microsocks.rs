@@ -4,7 +4,6 @@
 //! If the binary is missing, [`Microsocks::start`] returns `None` and the test says it was
 //! skipped, unless `CONNMGR_REQUIRE_SERVERS` is set (CI sets it after installing the package),
 //! which turns a missing server into a failure.
-#![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -1,59 +1,31 @@
-//! Shared helpers of the simulator tests: the addresses and the configuration btcd's suite
-//! uses, and a few shorthands. The simulator itself is the crate's (`connmgr::sim`, the `sim`
-//! feature, which the dev-dependency on the crate turns on).
-#![allow(dead_code)]
+//! The one support module of every test binary (each includes it with
+//! `#[path = "../support/mod.rs"] mod support;`): everything a test needs besides the crate.
+//!
+//! - [`sim`](self::sim): btcd's suite configuration and addresses, and shorthands over the
+//!   simulator (`connmgr::sim`, which the dev-dependency on the crate turns on).
+//! - [`recorder`](self::recorder): [`Recorder`], the one recording [`connmgr::Handler`].
+//! - [`turn`](self::turn): [`turn_until`] and its variants, the one loop that waits on a real
+//!   manager (never a sleep), and [`LIMIT`], the longest any test waits for one thing.
+//! - [`sockets`](self::sockets): the peers a loopback test needs on 127.0.0.1.
+//! - servers: [`dnsmasq`] and [`microsocks`] (real servers from Debian), and
+//!   [`socks_responder`] (a scripted SOCKS5 server).
+//! - [`counting_alloc`] and [`cycle`]: the counting allocator and the sans-IO churn driver of
+//!   the allocation tests (`benches/core.rs` includes them too).
+//!
+//! A binary uses part of it only, hence the lint allowances.
+#![allow(dead_code, unused_imports)]
 
-use std::net::SocketAddr;
-use std::time::Duration;
+pub mod counting_alloc;
+pub mod cycle;
+pub mod dnsmasq;
+pub mod microsocks;
+pub mod recorder;
+pub mod sim;
+pub mod sockets;
+pub mod socks_responder;
+pub mod turn;
 
-use connmgr::core::IoKey;
-#[allow(unused_imports)] // not every test file uses every one
-pub use connmgr::sim::{AddressSource, Flaky, Network, Outcome, Sim, Step};
-
-/// `n` milliseconds.
-pub fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// 127.0.0.1 at `port`.
-pub fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// btcd's test address, 127.0.0.1:18555 (its fixed address source and most requests).
-pub fn btcd_addr() -> SocketAddr {
-    addr(18555)
-}
-
-/// `n` distinct addresses, 10.0.0.1:8333 and up.
-pub fn addrs(n: usize) -> Vec<SocketAddr> {
-    (0..n).map(|i| SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250) as u8 + 1], 8333))).collect()
-}
-
-/// The configuration btcd's suite runs S1-S16 with: btcd's defaults, but the retry cap
-/// (btcd's package variable `maxRetryDuration`) overridden to 2 ms.
-pub fn suite_config() -> connmgr::Config {
-    connmgr::Config { max_retry_duration: ms(2), ..connmgr::Config::default() }
-}
-
-/// A simulator for `config` (which must be valid).
-pub fn sim(config: connmgr::Config) -> Sim {
-    Sim::new(config).expect("a valid configuration")
-}
-
-/// The socket `id`'s first dial opened.
-pub fn dial_io(sim: &Sim, id: connmgr::ConnId) -> IoKey {
-    sim.dials().iter().find(|d| d.id == id).unwrap_or_else(|| panic!("{id} never dialled")).io
-}
-
-/// When the core asked to close `io`, if it did (a socket the I/O layer closed on its own, or
-/// the user's after `detach`, is not in the core's list).
-pub fn closed_by_core(sim: &Sim, io: IoKey) -> Option<Duration> {
-    sim.closes().iter().find(|&&(_, k)| k == io).map(|&(at, _)| at)
-}
-
-/// The trace of a request that connected once, was disconnected for `reason` and then ended
-/// `Disconnected`.
-pub fn connected_once(reason: connmgr::DisconnectReason) -> [Step; 3] {
-    [Step::Connected, Step::Disconnected(reason), Step::Ended(connmgr::ConnState::Disconnected)]
-}
+pub use recorder::*;
+pub use sim::*;
+pub use sockets::*;
+pub use turn::*;

@@ -12,7 +12,6 @@
 //!
 //! Bounded: every socket has a timeout, waits poll a stop flag every [`POLL`], and dropping the
 //! responder stops and joins every thread.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};

@@ -262,7 +262,11 @@ impl Admission {
     fn caps(&mut self, ip: IpAddr, group: NetGroup) -> Result<(), Rejection> {
         #[cfg(feature = "shards")]
         if let Some(g) = &self.shared {
-            return g.reserve_inbound(host(ip), group, (self.max_per_host, self.max_per_group), false);
+            let caps = (self.max_per_host, self.max_per_group);
+            return g.reserve_inbound(host(ip), group, caps, false).map_err(|cap| match cap {
+                crate::policy::global::Cap::PerHost => Rejection::PerIpCap,
+                crate::policy::global::Cap::PerNetgroup => Rejection::PerNetgroupCap,
+            });
         }
         if self.max_per_host.is_some_and(|max| self.per_host.get(&host(ip)) >= max) {
             return Err(Rejection::PerIpCap);

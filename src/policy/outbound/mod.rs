@@ -24,12 +24,11 @@ pub use class::{ClassId, ConnClass, Limit, OutboundClass, Pause, ProbeKind};
 pub(crate) use groups::GroupCounts;
 pub(crate) use key::FastKey;
 pub(crate) use memory::FailureMemory;
-#[cfg(feature = "sim")]
+#[cfg(any(test, feature = "sim"))]
 pub(crate) use offline::network_unreachable;
 pub use offline::OfflineDetection;
 pub(crate) use offline::{is_local, Offline, Verdict};
 
-use crate::config::ConfigError;
 use crate::target::Target;
 
 /// How the manager chooses and retries outbound peers ([`Config::outbound`](crate::Config::outbound)).
@@ -116,40 +115,5 @@ impl OutboundPolicy {
             offline: Some(OfflineDetection::default()),
             ..OutboundPolicy::default()
         }
-    }
-
-    pub(crate) fn validate(&self, max_duration: Duration, max_table: usize) -> Result<(), ConfigError> {
-        if self.classes.len() > Self::MAX_CLASSES {
-            return Err(ConfigError::OutOfRange { field: "outbound.classes", max: Self::MAX_CLASSES });
-        }
-        if self.max_per_netgroup == Some(0) {
-            return Err(ConfigError::Zero { field: "outbound.max_per_netgroup" });
-        }
-        if self.failure_memory == 0 || self.failure_memory > max_table {
-            return Err(ConfigError::OutOfRange { field: "outbound.failure_memory", max: max_table });
-        }
-        if self.anchors.iter().any(|(class, _)| class.index() > self.classes.len()) {
-            return Err(ConfigError::UnknownClass);
-        }
-        let mut durations = vec![("outbound.probe_deadline", self.probe_deadline)];
-        durations.extend(self.stable_after.map(|d| ("outbound.stable_after", d)));
-        durations.extend(self.failure_window.map(|d| ("outbound.failure_window", d)));
-        if let Some(o) = &self.offline {
-            if o.failures == 0 || o.netgroups == 0 || o.netgroups > OfflineDetection::MAX_NETGROUPS {
-                let max = OfflineDetection::MAX_NETGROUPS as usize;
-                return Err(ConfigError::OutOfRange { field: "outbound.offline", max });
-            }
-            durations.push(("outbound.offline.pause", o.pause));
-            durations.push(("outbound.offline.max_pause", o.max_pause));
-        }
-        for (field, d) in durations {
-            if d.is_zero() {
-                return Err(ConfigError::Zero { field });
-            }
-            if d > max_duration {
-                return Err(ConfigError::DurationTooLong { field });
-            }
-        }
-        Ok(())
     }
 }

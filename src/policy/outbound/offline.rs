@@ -13,9 +13,6 @@
 use std::io;
 use std::time::Duration;
 
-use crate::error::DialError;
-use crate::proxy::ProxyError;
-
 /// When to decide the node is offline ([`OutboundPolicy::offline`](crate::outbound::OutboundPolicy::offline)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OfflineDetection {
@@ -128,16 +125,13 @@ impl Offline {
     }
 }
 
-/// Whether `error` is the node's own: its network is down or unreachable, or it has no local
-/// address to connect from. Raw OS codes, since the matching `io::ErrorKind`s are newer than
-/// this crate's minimum Rust.
-pub(crate) fn is_local(error: &DialError) -> bool {
-    let io = match error {
-        DialError::Io(e) => (e.kind(), e.raw_os_error()),
-        DialError::Proxy(ProxyError::Io(e)) => (e.kind(), e.raw_os_error()),
-        _ => return false,
-    };
-    match io {
+/// Whether a connect that failed with `kind` and the OS code `code` failed for the node's own
+/// reasons: its network is down or unreachable, or it has no local address to connect from
+/// ([`DialError::cause`](crate::DialError::cause) asks this of the target's and the proxy's I/O
+/// errors). Raw OS codes, since the matching `io::ErrorKind`s are newer than this crate's
+/// minimum Rust.
+pub(crate) fn is_local(kind: io::ErrorKind, code: Option<i32>) -> bool {
+    match (kind, code) {
         (io::ErrorKind::AddrNotAvailable, _) => true,
         (_, Some(code)) => LOCAL_CODES.contains(&code),
         _ => false,
@@ -165,7 +159,7 @@ const LOCAL_CODES: [i32; 3] = [10050, 10051, 10049];
 const LOCAL_CODES: [i32; 0] = [];
 
 /// The error a connect gets when the network is unreachable, for the simulator.
-#[cfg(feature = "sim")]
+#[cfg(any(test, feature = "sim"))]
 pub(crate) fn network_unreachable() -> io::Error {
     match LOCAL_CODES.get(1) {
         Some(&code) => io::Error::from_raw_os_error(code),
@@ -186,8 +180,8 @@ mod tests {
     #[test]
     fn a_local_error_is_offline_at_once_and_doubles_the_pause_until_a_success() {
         let mut d = detector();
-        let unreachable = DialError::Io(io::Error::from_raw_os_error(LOCAL_CODES[1]).into());
-        assert!(is_local(&unreachable));
+        let unreachable = io::Error::from_raw_os_error(LOCAL_CODES[1]);
+        assert!(is_local(unreachable.kind(), unreachable.raw_os_error()));
         assert_eq!(d.failed(1, true), Verdict::GoOffline(S));
         assert!(d.is_offline());
         assert_eq!(d.failed(2, false), Verdict::Spare, "late failures while offline charge nobody");
@@ -222,12 +216,11 @@ mod tests {
 
     #[test]
     fn only_local_errors_are_local() {
-        let io = |e: io::Error| DialError::Io(e.into());
-        assert!(is_local(&io(io::Error::from(io::ErrorKind::AddrNotAvailable))));
-        assert!(is_local(&io(io::Error::from_raw_os_error(LOCAL_CODES[0]))));
-        assert!(is_local(&DialError::Proxy(ProxyError::Io(io::Error::from_raw_os_error(LOCAL_CODES[2]).into()))));
-        assert!(!is_local(&io(io::Error::from(io::ErrorKind::ConnectionRefused))));
-        assert!(!is_local(&DialError::TimedOut(S)));
-        assert!(!is_local(&DialError::Banned));
+        let local = |e: io::Error| is_local(e.kind(), e.raw_os_error());
+        assert!(local(io::Error::from(io::ErrorKind::AddrNotAvailable)));
+        assert!(local(io::Error::from_raw_os_error(LOCAL_CODES[0])));
+        assert!(local(io::Error::from_raw_os_error(LOCAL_CODES[2])));
+        assert!(!local(io::Error::from(io::ErrorKind::ConnectionRefused)));
+        assert!(!local(io::Error::from(io::ErrorKind::TimedOut)));
     }
 }
