@@ -10,13 +10,13 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ConfigError;
 use crate::id::{ConnId, InboundId};
+use crate::io_error::IoError;
 use crate::policy::outbound::Limit;
-use crate::proxy::{NoRoute, ProxyError, SocksError};
+use crate::proxy::{NoRoute, ProxyError};
 
 /// Why an operation was not applied. The same type on every layer.
 ///
@@ -203,23 +203,18 @@ impl DialError {
     /// The broad class of this failure.
     pub fn cause(&self) -> FailureCause {
         match self {
-            DialError::Io(e) | DialError::Proxy(ProxyError::Io(e)) if is_local(e) => FailureCause::Local,
+            _ if self.is_local() => FailureCause::Local,
             DialError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => FailureCause::Refused,
             DialError::Io(e) if e.kind() == io::ErrorKind::TimedOut => FailureCause::TimedOut,
             DialError::TimedOut(_) => FailureCause::TimedOut,
-            DialError::Proxy(ProxyError::Socks(SocksError::ConnectionRefused)) => FailureCause::Refused,
-            DialError::Proxy(ProxyError::Socks(SocksError::TtlExpired)) => FailureCause::TimedOut,
+            DialError::Proxy(ProxyError::ConnectionRefused) => FailureCause::Refused,
+            DialError::Proxy(ProxyError::TtlExpired) => FailureCause::TimedOut,
             DialError::Proxy(e) if e.is_proxy_fault() => FailureCause::Proxy,
             #[cfg(feature = "dns")]
             DialError::Dns(_) => FailureCause::Dns,
             _ => FailureCause::Other,
         }
     }
-}
-
-/// Whether a connect's I/O error is the node's own trouble (see `outbound::is_local`).
-fn is_local(e: &IoError) -> bool {
-    crate::policy::outbound::is_local(e.kind(), e.raw_os_error())
 }
 
 impl fmt::Display for DialError {
@@ -263,59 +258,50 @@ impl From<ProxyError> for DialError {
     }
 }
 
-/// An `io::Error` that can be cloned and compared, as events and reasons need.
-///
-/// Shared, not copied, so cloning never allocates; two are equal when their kind and OS error
-/// code are.
-#[derive(Clone, Debug)]
-pub struct IoError(Arc<io::Error>);
-
-impl IoError {
-    /// The error's kind.
-    pub fn kind(&self) -> io::ErrorKind {
-        self.0.kind()
-    }
-
-    /// The OS error code, if the OS reported it.
-    pub fn raw_os_error(&self) -> Option<i32> {
-        self.0.raw_os_error()
-    }
-
-    /// The `io::Error` itself.
-    pub fn get(&self) -> &io::Error {
-        &self.0
+impl DialError {
+    /// Whether this failure is the node's own: its network is down or unreachable, or it has no
+    /// local address to connect from. Raw OS codes, since the matching `io::ErrorKind`s are newer
+    /// than this crate's minimum Rust.
+    pub(crate) fn is_local(&self) -> bool {
+        let io = match self {
+            DialError::Io(e) => (e.kind(), e.raw_os_error()),
+            DialError::Proxy(ProxyError::Io(e)) => (e.kind(), e.raw_os_error()),
+            _ => return false,
+        };
+        match io {
+            (io::ErrorKind::AddrNotAvailable, _) => true,
+            (_, Some(code)) => LOCAL_CODES.contains(&code),
+            _ => false,
+        }
     }
 }
 
-impl From<io::Error> for IoError {
-    fn from(e: io::Error) -> Self {
-        IoError(Arc::new(e))
-    }
-}
+/// ENETDOWN, ENETUNREACH, EADDRNOTAVAIL.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const LOCAL_CODES: [i32; 3] = [100, 101, 99];
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd", target_os = "openbsd", target_os = "netbsd"))]
+const LOCAL_CODES: [i32; 3] = [50, 51, 49];
+/// WSAENETDOWN, WSAENETUNREACH, WSAEADDRNOTAVAIL.
+#[cfg(windows)]
+const LOCAL_CODES: [i32; 3] = [10050, 10051, 10049];
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    windows
+)))]
+const LOCAL_CODES: [i32; 0] = [];
 
-impl From<io::ErrorKind> for IoError {
-    fn from(kind: io::ErrorKind) -> Self {
-        IoError::from(io::Error::from(kind))
-    }
-}
-
-impl PartialEq for IoError {
-    fn eq(&self, other: &Self) -> bool {
-        self.kind() == other.kind() && self.raw_os_error() == other.raw_os_error()
-    }
-}
-
-impl Eq for IoError {}
-
-impl fmt::Display for IoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl StdError for IoError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source()
+/// The error a connect gets when the network is unreachable, for the simulator.
+#[cfg(any(test, feature = "sim"))]
+pub(crate) fn network_unreachable() -> io::Error {
+    match LOCAL_CODES.get(1) {
+        Some(&code) => io::Error::from_raw_os_error(code),
+        None => io::Error::from(io::ErrorKind::AddrNotAvailable),
     }
 }
 
@@ -368,7 +354,7 @@ mod tests {
         assert_eq!(DialError::Io(io::ErrorKind::AddrNotAvailable.into()).cause(), FailureCause::Local);
         assert_eq!(DialError::Io(io::ErrorKind::PermissionDenied.into()).cause(), FailureCause::Other);
         // Whichever socket met it, the target's or the proxy's, a local error is the node's own.
-        let unreachable = || IoError::from(crate::policy::outbound::network_unreachable());
+        let unreachable = || IoError::from(network_unreachable());
         assert_eq!(DialError::Io(unreachable()).cause(), FailureCause::Local);
         assert_eq!(DialError::Proxy(ProxyError::Io(unreachable())).cause(), FailureCause::Local);
         assert_ne!(DialError::Banned.cause(), FailureCause::Local);
@@ -380,5 +366,19 @@ mod tests {
                 (FailureCause::Dns, "no such host", true)
             );
         }
+    }
+
+    #[test]
+    fn only_local_errors_are_local() {
+        let io = |e: io::Error| DialError::Io(e.into());
+        assert!(DialError::is_local(&io(io::Error::from(io::ErrorKind::AddrNotAvailable))));
+        assert!(DialError::is_local(&io(io::Error::from_raw_os_error(LOCAL_CODES[0]))));
+        assert!(DialError::is_local(&io(network_unreachable())), "the simulator's outage is local");
+        assert!(DialError::is_local(&DialError::Proxy(ProxyError::Io(
+            io::Error::from_raw_os_error(LOCAL_CODES[2]).into()
+        ))));
+        assert!(!DialError::is_local(&io(io::Error::from(io::ErrorKind::ConnectionRefused))));
+        assert!(!DialError::is_local(&DialError::TimedOut(Duration::from_secs(1))));
+        assert!(!DialError::is_local(&DialError::Banned));
     }
 }

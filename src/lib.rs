@@ -93,6 +93,7 @@ mod error;
 mod front;
 pub mod guide;
 mod id;
+mod io_error;
 mod net;
 mod peer;
 mod policy;
@@ -120,17 +121,18 @@ pub use crate::core::{
     ConnInfo, ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, LookupId, NextStep,
     ResolveError, TimerId,
 };
-pub use crate::error::{AddressError, DialError, Error, FailureCause, IoError, OpError};
+pub use crate::error::{AddressError, DialError, Error, FailureCause, OpError};
 #[cfg(feature = "shards")]
 pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
+pub use crate::io_error::IoError;
 pub use crate::net::{NetGroup, NetGroupFn};
 pub use crate::peer::{Peer, Ready};
 pub use crate::policy::outbound;
 pub use crate::policy::outbound::{ClassId, ConnClass};
 pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
-pub use crate::target::{HostName, NameError, OnionAddr, OnionError, Target, TargetError};
+pub use crate::target::{HostName, OnionAddr, Target, TargetError};
 
 pub mod inbound {
     //! Inbound admission, the policy of [`Config::protection`](crate::Config::protection): what

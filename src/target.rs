@@ -10,7 +10,7 @@
 //! # Examples
 //!
 //! ```
-//! use connmgr::{OnionError, Target, TargetError};
+//! use connmgr::{Target, TargetError};
 //!
 //! let ip: Target = "127.0.0.1:8333".parse()?;
 //! assert_eq!(ip.ip(), Some("127.0.0.1:8333".parse()?));
@@ -29,7 +29,7 @@
 //! // Typos are caught at parse time.
 //! let typo = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:80".replace("2gzy", "2gzz");
 //! let typo = typo.parse::<Target>();
-//! assert_eq!(typo, Err(TargetError::InvalidOnion(OnionError::Checksum)));
+//! assert_eq!(typo, Err(TargetError::OnionChecksum));
 //! assert_eq!("seed.example.org".parse::<Target>(), Err(TargetError::MissingPort));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -43,8 +43,8 @@ mod base32;
 mod onion;
 mod sha3;
 
+pub use onion::OnionAddr;
 pub(crate) use onion::HOST_LEN as ONION_HOST_LEN;
-pub use onion::{OnionAddr, OnionError};
 
 /// The longest host name, without its optional trailing dot (RFC 1035's 255 bytes on the wire).
 const MAX_NAME_LEN: usize = 253;
@@ -217,7 +217,7 @@ fn parse_host(host: &str, port: u16) -> Result<Target, TargetError> {
         return Ok(Target::Ip(with_port(ip, port)));
     }
     if is_onion_name(host) {
-        return Ok(Target::Onion(OnionAddr::parse_host(host).map_err(TargetError::InvalidOnion)?, port));
+        return Ok(Target::Onion(OnionAddr::parse_host(host)?, port));
     }
     Ok(Target::Name(host.parse()?, port))
 }
@@ -250,40 +250,40 @@ impl FromStr for HostName {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let name = s.strip_suffix('.').unwrap_or(s);
-        check_name(name).map_err(TargetError::InvalidName)?;
+        check_name(name)?;
         Ok(HostName(Arc::from(name.to_ascii_lowercase())))
     }
 }
 
-fn check_name(name: &str) -> Result<(), NameError> {
+fn check_name(name: &str) -> Result<(), TargetError> {
     if name.is_empty() {
-        return Err(NameError::Empty);
+        return Err(TargetError::EmptyName);
     }
     if let Some(c) = name.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
-        return Err(NameError::InvalidChar(c));
+        return Err(TargetError::InvalidChar(c));
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(NameError::TooLong(name.len()));
+        return Err(TargetError::NameTooLong(name.len()));
     }
     for label in name.split('.') {
         if label.is_empty() {
-            return Err(NameError::EmptyLabel);
+            return Err(TargetError::EmptyLabel);
         }
         if label.len() > MAX_LABEL_LEN {
-            return Err(NameError::LabelTooLong(label.len()));
+            return Err(TargetError::LabelTooLong(label.len()));
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(NameError::Hyphen);
+            return Err(TargetError::Hyphen);
         }
     }
     let tld = name.rsplit('.').next().unwrap_or(name);
     let hex =
         tld.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x")) && tld[2..].bytes().all(|b| b.is_ascii_hexdigit());
     if hex || tld.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(NameError::NumericTld);
+        return Err(TargetError::NumericTld);
     }
     if tld.eq_ignore_ascii_case("onion") {
-        return Err(NameError::Onion);
+        return Err(TargetError::OnionName);
     }
     Ok(())
 }
@@ -300,7 +300,7 @@ impl fmt::Debug for HostName {
     }
 }
 
-/// Why text is not a [`Target`].
+/// Why text is not a [`Target`], a [`HostName`] or an [`OnionAddr`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TargetError {
@@ -311,62 +311,77 @@ pub enum TargetError {
     /// Brackets or colons that do not hold an IPv6 address (an IPv6 address with a port needs
     /// brackets: `[::1]:8333`).
     InvalidIp,
-    /// Not a valid host name.
-    InvalidName(NameError),
-    /// A `.onion` name that is not a valid v3 onion address.
-    InvalidOnion(OnionError),
+    /// A host name that is empty (or only a dot).
+    EmptyName,
+    /// A host name longer than 253 bytes.
+    NameTooLong(usize),
+    /// A host name with two dots in a row, or a leading dot.
+    EmptyLabel,
+    /// A host name label longer than 63 bytes.
+    LabelTooLong(usize),
+    /// A host name character other than ASCII letters, digits, `-`, `_` and `.`.
+    InvalidChar(char),
+    /// A host name label that starts or ends with `-`.
+    Hyphen,
+    /// A host name whose last label is a number, so the text is an address to some resolvers.
+    NumericTld,
+    /// A [`HostName`] under `.onion`, which only Tor can reach: see [`OnionAddr`].
+    OnionName,
+    /// An [`OnionAddr`] that does not end in `.onion`.
+    NotOnion,
+    /// Labels before an onion address (`www.<address>.onion`): Tor ignores them, so they are
+    /// refused rather than silently dropped.
+    OnionSubdomain,
+    /// A 16-character v2 onion address: Tor removed v2 services in 2021.
+    OnionV2,
+    /// Not 56 characters before `.onion`.
+    OnionLength(usize),
+    /// A character outside base32's alphabet (`a-z`, `2-7`) in an onion address.
+    OnionBase32(char),
+    /// An onion address with a version byte other than 3.
+    OnionVersion(u8),
+    /// The onion address's checksum does not match its key: a mistyped address.
+    OnionChecksum,
 }
 
 impl fmt::Display for TargetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TargetError::*;
         match self {
-            TargetError::MissingPort => f.write_str("missing port"),
-            TargetError::InvalidPort => f.write_str("invalid port (expected 0 to 65535)"),
-            TargetError::InvalidIp => f.write_str("invalid IPv6 address (use [address]:port)"),
-            TargetError::InvalidName(why) => write!(f, "invalid host name: {why}"),
-            TargetError::InvalidOnion(why) => write!(f, "invalid onion address: {why}"),
+            MissingPort => f.write_str("missing port"),
+            InvalidPort => f.write_str("invalid port (expected 0 to 65535)"),
+            InvalidIp => f.write_str("invalid IPv6 address (use [address]:port)"),
+            EmptyName | NameTooLong(_) | EmptyLabel | LabelTooLong(_) | InvalidChar(_) | Hyphen | NumericTld
+            | OnionName => {
+                f.write_str("invalid host name: ")?;
+                match self {
+                    EmptyName => f.write_str("empty"),
+                    NameTooLong(len) => write!(f, "{len} bytes long, at most {MAX_NAME_LEN} allowed"),
+                    EmptyLabel => f.write_str("empty label"),
+                    LabelTooLong(len) => write!(f, "a label of {len} bytes, at most {MAX_LABEL_LEN} allowed"),
+                    InvalidChar(c) => write!(f, "character {c:?} not allowed"),
+                    Hyphen => f.write_str("a label starts or ends with '-'"),
+                    NumericTld => f.write_str("numeric last label (not a name, not an address)"),
+                    _ => f.write_str(".onion names are onion addresses, not host names"),
+                }
+            }
+            NotOnion | OnionSubdomain | OnionV2 | OnionLength(_) | OnionBase32(_) | OnionVersion(_) | OnionChecksum => {
+                f.write_str("invalid onion address: ")?;
+                match self {
+                    NotOnion => f.write_str("not a .onion name"),
+                    OnionSubdomain => f.write_str("subdomains of an onion address are not supported"),
+                    OnionV2 => f.write_str("v2 onion addresses are no longer supported by Tor"),
+                    OnionLength(len) => write!(f, "{len} characters before .onion, expected {}", onion::TEXT_LEN),
+                    OnionBase32(c) => write!(f, "{c:?} is not a base32 character"),
+                    OnionVersion(v) => write!(f, "version {v}, expected {}", onion::VERSION),
+                    _ => f.write_str("checksum mismatch (mistyped address?)"),
+                }
+            }
         }
     }
 }
 
 impl std::error::Error for TargetError {}
-
-/// Why text is not a [`HostName`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NameError {
-    /// Nothing (or only a dot).
-    Empty,
-    /// Longer than 253 bytes.
-    TooLong(usize),
-    /// Two dots in a row, or a leading dot.
-    EmptyLabel,
-    /// A label longer than 63 bytes.
-    LabelTooLong(usize),
-    /// A character other than ASCII letters, digits, `-`, `_` and `.`.
-    InvalidChar(char),
-    /// A label starts or ends with `-`.
-    Hyphen,
-    /// The last label is a number, so the text is an address to some resolvers.
-    NumericTld,
-    /// Under `.onion`, which only Tor can reach: see [`OnionAddr`].
-    Onion,
-}
-
-impl fmt::Display for NameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NameError::Empty => f.write_str("empty"),
-            NameError::TooLong(len) => write!(f, "{len} bytes long, at most {MAX_NAME_LEN} allowed"),
-            NameError::EmptyLabel => f.write_str("empty label"),
-            NameError::LabelTooLong(len) => write!(f, "a label of {len} bytes, at most {MAX_LABEL_LEN} allowed"),
-            NameError::InvalidChar(c) => write!(f, "character {c:?} not allowed"),
-            NameError::Hyphen => f.write_str("a label starts or ends with '-'"),
-            NameError::NumericTld => f.write_str("numeric last label (not a name, not an address)"),
-            NameError::Onion => f.write_str(".onion names are onion addresses, not host names"),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -412,7 +427,7 @@ mod tests {
         assert_eq!(onion.port(), 8333);
         assert_eq!(d("seed.example.org:"), Err(TargetError::InvalidPort));
         assert_eq!(d("[::1]x"), Err(TargetError::InvalidPort));
-        assert_eq!(d(""), Err(TargetError::InvalidName(NameError::Empty)));
+        assert_eq!(d(""), Err(TargetError::EmptyName));
     }
 
     #[test]
@@ -443,20 +458,20 @@ mod tests {
         ] {
             assert!(t(ok).unwrap().is_name(), "{ok}");
         }
-        assert_eq!(t("a b.example:1"), Err(TargetError::InvalidName(NameError::InvalidChar(' '))));
-        assert_eq!(t("user@host.example:1"), Err(TargetError::InvalidName(NameError::InvalidChar('@'))));
-        assert_eq!(t("a\u{0}b.example:1"), Err(TargetError::InvalidName(NameError::InvalidChar('\0'))));
-        assert_eq!(t("bücher.example:1"), Err(TargetError::InvalidName(NameError::InvalidChar('ü'))));
-        assert_eq!(t(" a.example:1"), Err(TargetError::InvalidName(NameError::InvalidChar(' '))));
-        assert_eq!(t(":1"), Err(TargetError::InvalidName(NameError::Empty)));
-        assert_eq!(t(".:1"), Err(TargetError::InvalidName(NameError::Empty)));
-        assert_eq!(t("a..example:1"), Err(TargetError::InvalidName(NameError::EmptyLabel)));
-        assert_eq!(t(".example:1"), Err(TargetError::InvalidName(NameError::EmptyLabel)));
-        assert_eq!(t("a.example..:1"), Err(TargetError::InvalidName(NameError::EmptyLabel)));
-        assert_eq!(t("-a.example:1"), Err(TargetError::InvalidName(NameError::Hyphen)));
-        assert_eq!(t("a-.example:1"), Err(TargetError::InvalidName(NameError::Hyphen)));
+        assert_eq!(t("a b.example:1"), Err(TargetError::InvalidChar(' ')));
+        assert_eq!(t("user@host.example:1"), Err(TargetError::InvalidChar('@')));
+        assert_eq!(t("a\u{0}b.example:1"), Err(TargetError::InvalidChar('\0')));
+        assert_eq!(t("bücher.example:1"), Err(TargetError::InvalidChar('ü')));
+        assert_eq!(t(" a.example:1"), Err(TargetError::InvalidChar(' ')));
+        assert_eq!(t(":1"), Err(TargetError::EmptyName));
+        assert_eq!(t(".:1"), Err(TargetError::EmptyName));
+        assert_eq!(t("a..example:1"), Err(TargetError::EmptyLabel));
+        assert_eq!(t(".example:1"), Err(TargetError::EmptyLabel));
+        assert_eq!(t("a.example..:1"), Err(TargetError::EmptyLabel));
+        assert_eq!(t("-a.example:1"), Err(TargetError::Hyphen));
+        assert_eq!(t("a-.example:1"), Err(TargetError::Hyphen));
         for numeric in ["1.2.3.4.5:1", "127.1:1", "0x7f.1:1", "a.0x10:1", "1234:1"] {
-            assert_eq!(t(numeric), Err(TargetError::InvalidName(NameError::NumericTld)), "{numeric}");
+            assert_eq!(t(numeric), Err(TargetError::NumericTld), "{numeric}");
         }
         assert!(t("a.0xg:1").unwrap().is_name(), "not a number");
     }
@@ -465,13 +480,13 @@ mod tests {
     fn name_length_limits() {
         let label = "a".repeat(63);
         assert!(t(&format!("{label}.example:1")).is_ok());
-        assert_eq!(t(&format!("a{label}.example:1")), Err(TargetError::InvalidName(NameError::LabelTooLong(64))));
+        assert_eq!(t(&format!("a{label}.example:1")), Err(TargetError::LabelTooLong(64)));
         // 3 labels of 63 bytes and one of 61: 253 bytes, the longest allowed.
         let longest = format!("{label}.{label}.{label}.{}", "b".repeat(61));
         assert_eq!(longest.len(), 253);
         assert_eq!(t(&format!("{longest}:1")).unwrap().host().to_string(), longest);
         assert!(t(&format!("{longest}.:1")).is_ok(), "a trailing dot does not count");
-        assert_eq!(t(&format!("{longest}a:1")), Err(TargetError::InvalidName(NameError::TooLong(254))));
+        assert_eq!(t(&format!("{longest}a:1")), Err(TargetError::NameTooLong(254)));
     }
 
     #[test]
@@ -496,20 +511,20 @@ mod tests {
     #[test]
     fn malformed_onions_are_errors_never_names() {
         let onion_err = |s: &str| match t(s) {
-            Err(TargetError::InvalidOnion(why)) => why,
+            Err(why) if why.to_string().starts_with("invalid onion address: ") => why,
             other => panic!("{s}: {other:?}"),
         };
-        assert_eq!(onion_err("expyuzz4wqqyqhjn.onion:80"), OnionError::V2);
-        assert_eq!(onion_err(&format!("{}.onion:80", &TOR_PROJECT[1..])), OnionError::Length(55));
-        assert_eq!(onion_err("onion:80"), OnionError::Length(0));
-        assert_eq!(onion_err(&format!("www.{TOR_PROJECT}.onion:80")), OnionError::Subdomain);
+        assert_eq!(onion_err("expyuzz4wqqyqhjn.onion:80"), TargetError::OnionV2);
+        assert_eq!(onion_err(&format!("{}.onion:80", &TOR_PROJECT[1..])), TargetError::OnionLength(55));
+        assert_eq!(onion_err("onion:80"), TargetError::OnionLength(0));
+        assert_eq!(onion_err(&format!("www.{TOR_PROJECT}.onion:80")), TargetError::OnionSubdomain);
         let mut bad_char = TOR_PROJECT.to_string();
         bad_char.replace_range(10..11, "1");
-        assert_eq!(onion_err(&format!("{bad_char}.onion:80")), OnionError::Base32('1'));
+        assert_eq!(onion_err(&format!("{bad_char}.onion:80")), TargetError::OnionBase32('1'));
         // One changed character in the key: the checksum catches it.
         let mut typo = TOR_PROJECT.to_string();
         typo.replace_range(0..1, "3");
-        assert_eq!(onion_err(&format!("{typo}.onion:80")), OnionError::Checksum);
+        assert_eq!(onion_err(&format!("{typo}.onion:80")), TargetError::OnionChecksum);
         // A valid key and checksum with another version byte: rebuild the text from raw bytes.
         let mut raw = [0_u8; 35];
         base32::decode(TOR_PROJECT.as_bytes(), &mut raw).unwrap();
@@ -517,10 +532,10 @@ mod tests {
         let mut text = [0_u8; 56];
         base32::encode(&raw, &mut text).unwrap();
         let v4 = std::str::from_utf8(&text).unwrap();
-        assert_eq!(onion_err(&format!("{v4}.onion:80")), OnionError::Version(4));
-        assert_eq!("example.org".parse::<OnionAddr>(), Err(TargetError::InvalidOnion(OnionError::NotOnion)));
+        assert_eq!(onion_err(&format!("{v4}.onion:80")), TargetError::OnionVersion(4));
+        assert_eq!("example.org".parse::<OnionAddr>(), Err(TargetError::NotOnion));
         // Host names under .onion are refused on their own too.
-        assert_eq!("a.onion".parse::<HostName>(), Err(TargetError::InvalidName(NameError::Onion)));
+        assert_eq!("a.onion".parse::<HostName>(), Err(TargetError::OnionName));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! - the whole exchange has a deadline (btcd has no timeout at all);
 //! - an IPv6 answer (address type 4) is returned (btcd is IPv4-only and reports
 //!   `tor general error` for it), and the reply's two port bytes are read and discarded;
-//! - every error reply code comes back as its own [`SocksError`] (btcd's HEAD shadows the error
+//! - every error reply code comes back as its own [`ProxyError`] (btcd's HEAD shadows the error
 //!   variable for codes 1..=9 and returns no address and *no error*).
 
 use std::error::Error as StdError;
@@ -24,7 +24,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::proxy::{Auth, Handshake, RequestError, SocksError, Step};
+use crate::proxy::{Auth, Handshake, ProxyError, RequestError, Step};
 
 /// Why a Tor lookup failed.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ pub enum TorError {
     /// The proxy answered with an error code or broke the protocol (btcd's `tor general error`
     /// ... `tor address type not supported`, `ErrTorInvalidProxyResponse`,
     /// `ErrTorUnrecognizedAuthMethod`, `ErrTorInvalidAddressResponse`).
-    Socks(SocksError),
+    Socks(ProxyError),
     /// The whole exchange did not finish within the given timeout.
     TimedOut(Duration),
     /// Connecting to, writing to or reading from the proxy failed.
@@ -86,8 +86,8 @@ impl From<io::Error> for TorError {
     }
 }
 
-impl From<SocksError> for TorError {
-    fn from(e: SocksError) -> Self {
+impl From<ProxyError> for TorError {
+    fn from(e: ProxyError) -> Self {
         TorError::Socks(e)
     }
 }
@@ -242,7 +242,7 @@ pub fn tor_lookup_ip(host: &str, proxy: SocketAddr, timeout: Duration) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::{Malformed, Phase};
+    use crate::proxy::Phase;
     use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
     use std::thread;
 
@@ -272,20 +272,20 @@ mod tests {
         let io_err = TorError::from(io::Error::new(io::ErrorKind::BrokenPipe, "pipe gone"));
         assert_eq!(io_err.to_string(), "pipe gone");
         assert!(io_err.source().is_some());
-        let socks = TorError::from(SocksError::GeneralFailure);
+        let socks = TorError::from(ProxyError::GeneralFailure);
         assert!(socks.source().is_none());
         assert_eq!(socks.reply_code(), Some(1));
         assert_eq!(TorError::EmptyHost.reply_code(), None);
 
         let back: io::Error = io_err.into();
         assert_eq!(back.kind(), io::ErrorKind::BrokenPipe);
-        let wrapped: io::Error = TorError::Socks(SocksError::HostUnreachable).into();
+        let wrapped: io::Error = TorError::Socks(ProxyError::HostUnreachable).into();
         assert_eq!(wrapped.to_string(), "SOCKS reply 4: host unreachable");
-        let refused: io::Error = TorError::Socks(SocksError::ConnectionRefused).into();
+        let refused: io::Error = TorError::Socks(ProxyError::ConnectionRefused).into();
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
         let timed: io::Error = TorError::TimedOut(Duration::from_millis(5)).into();
         assert_eq!(timed.kind(), io::ErrorKind::TimedOut);
-        let invalid: io::Error = TorError::Socks(SocksError::UnknownReply(9)).into();
+        let invalid: io::Error = TorError::Socks(ProxyError::UnknownReply(9)).into();
         assert_eq!(invalid.kind(), io::ErrorKind::InvalidData);
         let long: io::Error = TorError::HostTooLong { len: 256 }.into();
         assert_eq!(long.kind(), io::ErrorKind::InvalidInput);
@@ -366,15 +366,15 @@ mod tests {
     #[test]
     fn lookup_reports_every_reply_code() {
         let codes = [
-            (1, SocksError::GeneralFailure),
-            (2, SocksError::NotAllowed),
-            (3, SocksError::NetworkUnreachable),
-            (4, SocksError::HostUnreachable),
-            (5, SocksError::ConnectionRefused),
-            (6, SocksError::TtlExpired),
-            (7, SocksError::CommandNotSupported),
-            (8, SocksError::AddressTypeNotSupported),
-            (9, SocksError::UnknownReply(9)),
+            (1, ProxyError::GeneralFailure),
+            (2, ProxyError::NotAllowed),
+            (3, ProxyError::NetworkUnreachable),
+            (4, ProxyError::HostUnreachable),
+            (5, ProxyError::ConnectionRefused),
+            (6, ProxyError::TtlExpired),
+            (7, ProxyError::CommandNotSupported),
+            (8, ProxyError::AddressTypeNotSupported),
+            (9, ProxyError::UnknownReply(9)),
         ];
         for (code, expected) in codes {
             let (proxy, server) = fake_proxy(move |mut s| {
@@ -384,7 +384,7 @@ mod tests {
             });
             // btcd's HEAD returns no address and no error here.
             let err = tor_lookup_ip("gone.example", proxy, TIMEOUT).unwrap_err();
-            assert!(matches!(err, TorError::Socks(e) if e == expected), "code {code}: {err:?}");
+            assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "code {code}: {err:?}");
             server.join().unwrap();
         }
     }
@@ -399,8 +399,8 @@ mod tests {
             wait_for_close(&mut s);
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
-        let expected = SocksError::BadVersion { phase: Phase::Method, version: b'H' };
-        assert!(matches!(err, TorError::Socks(e) if e == expected), "{err:?}");
+        let expected = ProxyError::BadVersion { phase: Phase::Method, version: b'H' };
+        assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -413,8 +413,8 @@ mod tests {
             wait_for_close(&mut s);
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
-        let expected = SocksError::Malformed(Malformed::DomainForResolve);
-        assert!(matches!(err, TorError::Socks(e) if e == expected), "{err:?}");
+        let expected = ProxyError::DomainForResolve;
+        assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -427,8 +427,8 @@ mod tests {
             // Dropping the stream closes it after one byte.
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
-        let expected = SocksError::Closed { phase: Phase::Method, received: 1 };
-        assert!(matches!(err, TorError::Socks(e) if e == expected), "{err:?}");
+        let expected = ProxyError::Closed { phase: Phase::Method, received: 1 };
+        assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -439,8 +439,8 @@ mod tests {
             s.write_all(&IPV4_REPLY[..6]).unwrap();
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
-        let expected = SocksError::Closed { phase: Phase::Reply, received: 6 };
-        assert!(matches!(err, TorError::Socks(e) if e == expected), "{err:?}");
+        let expected = ProxyError::Closed { phase: Phase::Reply, received: 6 };
+        assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 

@@ -6,10 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use bitcoin::p2p::ServiceFlags;
-use connmgr::{
-    proxy::{Fault, ProxyError},
-    ConnClass, Counters, DialError, FailureCause, NextStep, Peer, Target,
-};
+use connmgr::{proxy::ProxyError, ConnClass, Counters, DialError, FailureCause, NextStep, Peer, Target};
 
 use crate::protocol::services_str;
 
@@ -260,8 +257,8 @@ pub fn failure_label(error: &DialError) -> String {
     match error {
         DialError::Proxy(ProxyError::Unreachable(_)) => "proxy unreachable".into(),
         DialError::Proxy(ProxyError::Io(_)) => "proxy connection failed".into(),
-        DialError::Proxy(ProxyError::Socks(e)) if e.fault() == Fault::Proxy => format!("proxy: {e}"),
-        DialError::Proxy(ProxyError::Socks(e)) => format!("via proxy: {e}"),
+        DialError::Proxy(e) if e.is_proxy_fault() => format!("proxy: {e}"),
+        DialError::Proxy(e) => format!("via proxy: {e}"),
         DialError::NoRoute(_) => "no route (needs a proxy)".into(),
         _ => match error.cause() {
             FailureCause::Refused => "dial refused".into(),

@@ -90,7 +90,9 @@ impl Core {
     pub(super) fn attach_io(&mut self, id: ConnId, io: IoKey, moving: bool) -> bool {
         match self.key_of(id) {
             Some(key)
-                if self.reqs[key].has(flag::DIALING) && self.reqs[key].io().is_some() == moving && io.0 != u64::MAX =>
+                if self.reqs[key].has(flag::DIALING)
+                    && self.reqs[key].io().is_some() == moving
+                    && u64::from(io) != u64::MAX =>
             {
                 self.reqs[key].set_io(Some(io));
                 true

@@ -237,21 +237,25 @@ mod tests {
         let id =
             core.connect(t0, "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(), ConnectOptions::once()).unwrap();
         assert!(matches!(core.poll_action(), Some(Action::Dial { .. })));
-        assert!(!core.dial_moved(id, IoKey(2)), "a dial not started yet has no socket to move from");
-        assert!(core.dial_started(id, IoKey(1)), "the lookup's key");
+        assert!(!core.dial_moved(id, IoKey::from(2)), "a dial not started yet has no socket to move from");
+        assert!(core.dial_started(id, IoKey::from(1)), "the lookup's key");
         core.handle_timeout(t0 + secs(4));
-        assert!(core.dial_moved(id, IoKey(2)), "the first address, after the lookup");
+        assert!(core.dial_moved(id, IoKey::from(2)), "the first address, after the lookup");
         core.handle_timeout(t0 + secs(8));
-        assert!(core.dial_moved(id, IoKey(3)), "the next address, after a refusal");
+        assert!(core.dial_moved(id, IoKey::from(3)), "the next address, after a refusal");
         core.handle_timeout(t0 + secs(10) - Duration::from_millis(1));
         assert_eq!(core.poll_action(), None, "neither the lookup nor a connect restarted the clock");
         core.handle_timeout(t0 + secs(10));
-        assert_eq!(core.poll_action(), Some(Action::Close { io: IoKey(3) }), "the socket in use is the one closed");
+        assert_eq!(
+            core.poll_action(),
+            Some(Action::Close { io: IoKey::from(3) }),
+            "the socket in use is the one closed"
+        );
         assert!(matches!(
             core.poll_action(),
             Some(Action::Event(Event::DialFailed { error: DialError::TimedOut(t), .. })) if t == secs(10)
         ));
-        assert!(!core.dial_moved(id, IoKey(4)), "the dial is over");
+        assert!(!core.dial_moved(id, IoKey::from(4)), "the dial is over");
         assert_eq!(core.state(id), Some(ConnState::Failed));
     }
 

@@ -34,10 +34,10 @@
 //!         Action::Dial { id, .. } => {
 //!             // A real layer starts a non-blocking connect here, keyed by its own socket slot,
 //!             // and reports the outcome when the socket says so.
-//!             core.dial_started(id, IoKey(7));
+//!             core.dial_started(id, IoKey::from(7));
 //!             core.dial_succeeded(now, id);
 //!         }
-//!         Action::Event(Event::Connected { info, io }) => assert_eq!((info.id, io), (id, IoKey(7))),
+//!         Action::Event(Event::Connected { info, io }) => assert_eq!((info.id, io), (id, IoKey::from(7))),
 //!         other => panic!("unexpected {other:?}"),
 //!     }
 //! }

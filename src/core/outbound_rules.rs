@@ -604,7 +604,7 @@ mod tests {
                         core.address(now, class, Some(Ok(addr.into())));
                     }
                     Action::Dial { id, .. } => {
-                        assert!(core.dial_started(id, IoKey(step)));
+                        assert!(core.dial_started(id, IoKey::from(step)));
                         dialling.push_back(id);
                     }
                     _ => {}

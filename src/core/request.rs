@@ -165,9 +165,22 @@ impl fmt::Display for ConnInfo {
 }
 
 /// The I/O layer's name for one socket (a slot in its table, say); the core gives it back in
-/// [`Action::Close`](crate::core::Action::Close).
+/// [`Action::Close`](crate::core::Action::Close). Made from and turned back into a `u64` with
+/// `From`: `IoKey::from(7)`, `u64::from(key)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct IoKey(pub u64);
+pub struct IoKey(u64);
+
+impl From<u64> for IoKey {
+    fn from(raw: u64) -> Self {
+        IoKey(raw)
+    }
+}
+
+impl From<IoKey> for u64 {
+    fn from(key: IoKey) -> Self {
+        key.0
+    }
+}
 
 /// What a request's one timer is for: its states are exclusive, so one timer at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,15 +10,16 @@
 //! import each other, directly or through others:
 //!
 //! 0. The vocabulary: `id`, `peer`, `rng`, `target`, `net` (subnets, netgroups), `time` (the
-//!    timer wheel and the tick clock), `banscore`. They import nothing of the crate above them.
+//!    timer wheel and the tick clock), `banscore`, `io_error` (the comparable `IoError`). They
+//!    import nothing of the crate above them.
 //! 1. The sans-IO protocols and policies, over the vocabulary only, each with its own small
 //!    error types: `proxy` (the SOCKS5 client), `dns` (the stub resolver) and `policy` (this
 //!    module). Inside it, `admission` consults `global`'s shared counts, and `global` names the
 //!    cap that refused (`global::Cap`) without knowing `admission`'s `Rejection`.
 //! 2. The aggregates: `config` (the [`Config`](crate::Config) of every part, and the
-//!    validation of each policy's settings), `error` (the errors of operations and dials, with
-//!    their classifiers: [`DialError::cause`](crate::DialError::cause) asks
-//!    [`outbound::is_local`] about an I/O error) and `command` (the queued operations).
+//!    validation of each policy's settings), `error` (the errors of operations and dials, each
+//!    classifier beside the error it classifies, as [`DialError::cause`](crate::DialError::cause))
+//!    and `command` (the queued operations).
 //! 3. `core`: the sans-IO state machine that applies the policies. It imports no mio, no
 //!    reactor and no front end.
 //! 4. `reactor`: the core on a mio `Poll`, with the sockets, and the user's `Handler`.

@@ -4,9 +4,9 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 
-use crate::error::IoError;
+use crate::io_error::IoError;
 
-/// Which reply of the handshake a [`SocksError`] concerns.
+/// Which reply of the handshake a [`ProxyError`] concerns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// The method-selection reply (answering the greeting).
@@ -27,23 +27,22 @@ impl fmt::Display for Phase {
     }
 }
 
-/// Who a failure says is at fault: what to count, and whether to hold it against the peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Fault {
-    /// The proxy is down, misbehaved, refused us, or failed on its own side: the target was
-    /// perhaps never tried.
-    Proxy,
-    /// The proxy worked and reports the target unreachable or refusing.
-    Target,
-}
-
-/// A SOCKS5 handshake failure: a reply code, or a reply that breaks the protocol.
+/// A dial or lookup through a SOCKS5 proxy that failed, whatever the layer: the proxy could not
+/// be reached, the connection to it broke, it answered with an error reply code, or its reply
+/// broke the protocol.
 ///
-/// Reply codes 1 to 8 each have a variant; [`fault`](SocksError::fault) tells which of them
-/// are about the target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The reactor sees an `io::Error` when the TCP connect to the proxy fails; wrapping it as
+/// [`ProxyError::Unreachable`] keeps "the proxy is down" apart from "the target refused", which a
+/// bare `ConnectionRefused` would confuse. Reply codes 1 to 8 each have a variant;
+/// [`is_proxy_fault`](ProxyError::is_proxy_fault) tells which failures are the proxy's own and
+/// which are about the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SocksError {
+pub enum ProxyError {
+    /// The TCP connection to the proxy failed (refused, unreachable, timed out).
+    Unreachable(IoError),
+    /// Reading from or writing to the proxy failed during the handshake (reset, broken pipe).
+    Io(IoError),
     /// Reply 1: general SOCKS server failure (Tor: circuit or stream failures on its side).
     GeneralFailure,
     /// Reply 2: connection not allowed by ruleset (Tor: exit policy).
@@ -78,8 +77,14 @@ pub enum SocksError {
     UnexpectedMethod(u8),
     /// The proxy refused the username and password (this non-zero status).
     AuthRejected(u8),
-    /// A reply that cannot be parsed.
-    Malformed(Malformed),
+    /// A reply whose reserved byte is not 0.
+    ReservedByte(u8),
+    /// A reply with an address type other than 1 (IPv4), 3 (domain) and 4 (IPv6).
+    UnknownAddressType(u8),
+    /// A reply with a domain name of length 0.
+    EmptyDomain,
+    /// A domain name answering RESOLVE, which must answer with an address.
+    DomainForResolve,
     /// The proxy closed the connection before the handshake finished.
     Closed {
         /// The reply being waited for.
@@ -89,185 +94,114 @@ pub enum SocksError {
     },
 }
 
-impl SocksError {
+impl ProxyError {
     /// The error for reply code `code`; `None` for 0 (success).
-    pub(crate) fn from_reply_code(code: u8) -> Option<SocksError> {
+    pub(crate) fn from_reply_code(code: u8) -> Option<ProxyError> {
         Some(match code {
             0 => return None,
-            1 => SocksError::GeneralFailure,
-            2 => SocksError::NotAllowed,
-            3 => SocksError::NetworkUnreachable,
-            4 => SocksError::HostUnreachable,
-            5 => SocksError::ConnectionRefused,
-            6 => SocksError::TtlExpired,
-            7 => SocksError::CommandNotSupported,
-            8 => SocksError::AddressTypeNotSupported,
-            other => SocksError::UnknownReply(other),
+            1 => ProxyError::GeneralFailure,
+            2 => ProxyError::NotAllowed,
+            3 => ProxyError::NetworkUnreachable,
+            4 => ProxyError::HostUnreachable,
+            5 => ProxyError::ConnectionRefused,
+            6 => ProxyError::TtlExpired,
+            7 => ProxyError::CommandNotSupported,
+            8 => ProxyError::AddressTypeNotSupported,
+            other => ProxyError::UnknownReply(other),
         })
     }
 
     /// The reply code this error stands for, if the proxy sent one.
     pub fn reply_code(&self) -> Option<u8> {
         Some(match self {
-            SocksError::GeneralFailure => 1,
-            SocksError::NotAllowed => 2,
-            SocksError::NetworkUnreachable => 3,
-            SocksError::HostUnreachable => 4,
-            SocksError::ConnectionRefused => 5,
-            SocksError::TtlExpired => 6,
-            SocksError::CommandNotSupported => 7,
-            SocksError::AddressTypeNotSupported => 8,
-            SocksError::UnknownReply(code) => *code,
+            ProxyError::GeneralFailure => 1,
+            ProxyError::NotAllowed => 2,
+            ProxyError::NetworkUnreachable => 3,
+            ProxyError::HostUnreachable => 4,
+            ProxyError::ConnectionRefused => 5,
+            ProxyError::TtlExpired => 6,
+            ProxyError::CommandNotSupported => 7,
+            ProxyError::AddressTypeNotSupported => 8,
+            ProxyError::UnknownReply(code) => *code,
             _ => return None,
         })
     }
 
-    /// Who is at fault. [`Fault::Target`] for replies 3 (network unreachable), 4 (host
+    /// Whether the proxy itself is at fault: it is down, misbehaved, refused us, or failed on its
+    /// own side, so the target was perhaps never tried. `false` when the proxy worked and reports
+    /// the target unreachable or refusing: replies 3 (network unreachable), 4 (host
     /// unreachable), 5 (refused), 6 (TTL expired) and Tor's extended onion-service codes
-    /// `0xF0..=0xF7`; [`Fault::Proxy`] for everything else, including reply 1 (general failure,
-    /// which Tor also uses for its own circuit failures) and 2 (the proxy's ruleset).
-    pub fn fault(&self) -> Fault {
-        match self {
-            SocksError::NetworkUnreachable
-            | SocksError::HostUnreachable
-            | SocksError::ConnectionRefused
-            | SocksError::TtlExpired
-            | SocksError::UnknownReply(0xF0..=0xF7) => Fault::Target,
-            _ => Fault::Proxy,
-        }
-    }
-
-    /// Whether the proxy itself is at fault: `fault() == Fault::Proxy`.
+    /// `0xF0..=0xF7`. Reply 1 (general failure, which Tor also uses for its own circuit
+    /// failures) and 2 (the proxy's ruleset) are the proxy's.
     pub fn is_proxy_fault(&self) -> bool {
-        self.fault() == Fault::Proxy
+        !matches!(
+            self,
+            ProxyError::NetworkUnreachable
+                | ProxyError::HostUnreachable
+                | ProxyError::ConnectionRefused
+                | ProxyError::TtlExpired
+                | ProxyError::UnknownReply(0xF0..=0xF7)
+        )
     }
 
     /// The closest `io::ErrorKind`: `ConnectionRefused` only for reply 5, so that code sorting
     /// `io::Error`s by kind still tells "refused by the target" from anything the proxy did.
     pub(crate) fn io_kind(&self) -> io::ErrorKind {
         match self {
-            SocksError::ConnectionRefused => io::ErrorKind::ConnectionRefused,
-            SocksError::TtlExpired => io::ErrorKind::TimedOut,
-            SocksError::NotAllowed | SocksError::NoAcceptableMethod | SocksError::AuthRejected(_) => {
+            ProxyError::Unreachable(e) | ProxyError::Io(e) => e.kind(),
+            ProxyError::ConnectionRefused => io::ErrorKind::ConnectionRefused,
+            ProxyError::TtlExpired => io::ErrorKind::TimedOut,
+            ProxyError::NotAllowed | ProxyError::NoAcceptableMethod | ProxyError::AuthRejected(_) => {
                 io::ErrorKind::PermissionDenied
             }
-            SocksError::CommandNotSupported | SocksError::AddressTypeNotSupported => io::ErrorKind::Unsupported,
-            SocksError::BadVersion { .. }
-            | SocksError::UnexpectedMethod(_)
-            | SocksError::Malformed(_)
-            | SocksError::UnknownReply(_) => io::ErrorKind::InvalidData,
-            SocksError::Closed { .. } => io::ErrorKind::UnexpectedEof,
+            ProxyError::CommandNotSupported | ProxyError::AddressTypeNotSupported => io::ErrorKind::Unsupported,
+            ProxyError::BadVersion { .. }
+            | ProxyError::UnexpectedMethod(_)
+            | ProxyError::ReservedByte(_)
+            | ProxyError::UnknownAddressType(_)
+            | ProxyError::EmptyDomain
+            | ProxyError::DomainForResolve
+            | ProxyError::UnknownReply(_) => io::ErrorKind::InvalidData,
+            ProxyError::Closed { .. } => io::ErrorKind::UnexpectedEof,
             _ => io::ErrorKind::Other,
         }
     }
 }
 
-impl fmt::Display for SocksError {
+impl fmt::Display for ProxyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let code = self.reply_code().unwrap_or(0);
         match self {
-            SocksError::GeneralFailure => write!(f, "SOCKS reply {code}: general server failure"),
-            SocksError::NotAllowed => write!(f, "SOCKS reply {code}: connection not allowed by ruleset"),
-            SocksError::NetworkUnreachable => write!(f, "SOCKS reply {code}: network unreachable"),
-            SocksError::HostUnreachable => write!(f, "SOCKS reply {code}: host unreachable"),
-            SocksError::ConnectionRefused => write!(f, "SOCKS reply {code}: connection refused"),
-            SocksError::TtlExpired => write!(f, "SOCKS reply {code}: TTL expired"),
-            SocksError::CommandNotSupported => write!(f, "SOCKS reply {code}: command not supported"),
-            SocksError::AddressTypeNotSupported => write!(f, "SOCKS reply {code}: address type not supported"),
-            SocksError::UnknownReply(_) => write!(f, "SOCKS reply {code:#04x}: unknown code"),
-            SocksError::BadVersion { phase, version } => {
-                write!(f, "not a SOCKS5 proxy: version {version} in the {phase} reply")
-            }
-            SocksError::NoAcceptableMethod => {
-                f.write_str("SOCKS proxy accepts none of the offered authentication methods")
-            }
-            SocksError::UnexpectedMethod(m) => {
-                write!(f, "SOCKS proxy chose authentication method {m:#04x}, not offered")
-            }
-            SocksError::AuthRejected(status) => {
-                write!(f, "SOCKS proxy rejected the username and password (status {status})")
-            }
-            SocksError::Malformed(why) => write!(f, "malformed SOCKS reply: {why}"),
-            SocksError::Closed { phase, received } => {
-                write!(f, "SOCKS proxy closed the connection after {received} bytes of the {phase} reply")
-            }
-        }
-    }
-}
-
-impl StdError for SocksError {}
-
-/// Lets a [`SocksError`] travel where an `io::Error` is expected. Only reply 5 becomes
-/// `ConnectionRefused`; 6 is `TimedOut`, refusals of us (2, authentication) `PermissionDenied`,
-/// a broken reply `InvalidData`, an early close `UnexpectedEof`.
-impl From<SocksError> for io::Error {
-    fn from(e: SocksError) -> Self {
-        io::Error::new(e.io_kind(), e)
-    }
-}
-
-/// What is wrong with a reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Malformed {
-    /// The reserved byte is not 0.
-    Reserved(u8),
-    /// An address type other than 1 (IPv4), 3 (domain) and 4 (IPv6).
-    AddressType(u8),
-    /// A domain name of length 0.
-    EmptyDomain,
-    /// A domain name answering RESOLVE, which must answer with an address.
-    DomainForResolve,
-}
-
-impl fmt::Display for Malformed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Malformed::Reserved(b) => write!(f, "reserved byte is {b:#04x}, not 0"),
-            Malformed::AddressType(t) => write!(f, "unknown address type {t:#04x}"),
-            Malformed::EmptyDomain => f.write_str("empty domain name"),
-            Malformed::DomainForResolve => f.write_str("a domain name instead of an address"),
-        }
-    }
-}
-
-/// A dial through a SOCKS proxy that failed, whatever the layer: the error a reactor reports.
-///
-/// The reactor sees an `io::Error` when the TCP connect to the proxy fails; wrapping it as
-/// [`ProxyError::Unreachable`] keeps "the proxy is down" apart from "the target refused", which a
-/// bare `ConnectionRefused` would confuse.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProxyError {
-    /// The TCP connection to the proxy failed (refused, unreachable, timed out).
-    Unreachable(IoError),
-    /// Reading from or writing to the proxy failed during the handshake (reset, broken pipe).
-    Io(IoError),
-    /// The handshake failed.
-    Socks(SocksError),
-}
-
-impl ProxyError {
-    /// Who is at fault: the proxy, unless the handshake's reply blames the target.
-    pub fn fault(&self) -> Fault {
-        match self {
-            ProxyError::Unreachable(_) | ProxyError::Io(_) => Fault::Proxy,
-            ProxyError::Socks(e) => e.fault(),
-        }
-    }
-
-    /// Whether the proxy itself is at fault: `fault() == Fault::Proxy`.
-    pub fn is_proxy_fault(&self) -> bool {
-        self.fault() == Fault::Proxy
-    }
-}
-
-impl fmt::Display for ProxyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
             ProxyError::Unreachable(_) => f.write_str("SOCKS proxy unreachable"),
             ProxyError::Io(_) => f.write_str("SOCKS proxy connection failed"),
-            ProxyError::Socks(e) => fmt::Display::fmt(e, f),
+            ProxyError::GeneralFailure => write!(f, "SOCKS reply {code}: general server failure"),
+            ProxyError::NotAllowed => write!(f, "SOCKS reply {code}: connection not allowed by ruleset"),
+            ProxyError::NetworkUnreachable => write!(f, "SOCKS reply {code}: network unreachable"),
+            ProxyError::HostUnreachable => write!(f, "SOCKS reply {code}: host unreachable"),
+            ProxyError::ConnectionRefused => write!(f, "SOCKS reply {code}: connection refused"),
+            ProxyError::TtlExpired => write!(f, "SOCKS reply {code}: TTL expired"),
+            ProxyError::CommandNotSupported => write!(f, "SOCKS reply {code}: command not supported"),
+            ProxyError::AddressTypeNotSupported => write!(f, "SOCKS reply {code}: address type not supported"),
+            ProxyError::UnknownReply(_) => write!(f, "SOCKS reply {code:#04x}: unknown code"),
+            ProxyError::BadVersion { phase, version } => {
+                write!(f, "not a SOCKS5 proxy: version {version} in the {phase} reply")
+            }
+            ProxyError::NoAcceptableMethod => {
+                f.write_str("SOCKS proxy accepts none of the offered authentication methods")
+            }
+            ProxyError::UnexpectedMethod(m) => {
+                write!(f, "SOCKS proxy chose authentication method {m:#04x}, not offered")
+            }
+            ProxyError::AuthRejected(status) => {
+                write!(f, "SOCKS proxy rejected the username and password (status {status})")
+            }
+            ProxyError::ReservedByte(b) => write!(f, "malformed SOCKS reply: reserved byte is {b:#04x}, not 0"),
+            ProxyError::UnknownAddressType(t) => write!(f, "malformed SOCKS reply: unknown address type {t:#04x}"),
+            ProxyError::EmptyDomain => f.write_str("malformed SOCKS reply: empty domain name"),
+            ProxyError::DomainForResolve => f.write_str("malformed SOCKS reply: a domain name instead of an address"),
+            ProxyError::Closed { phase, received } => {
+                write!(f, "SOCKS proxy closed the connection after {received} bytes of the {phase} reply")
+            }
         }
     }
 }
@@ -276,14 +210,18 @@ impl StdError for ProxyError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             ProxyError::Unreachable(e) | ProxyError::Io(e) => Some(e),
-            ProxyError::Socks(_) => None,
+            _ => None,
         }
     }
 }
 
-impl From<SocksError> for ProxyError {
-    fn from(e: SocksError) -> Self {
-        ProxyError::Socks(e)
+/// Lets a [`ProxyError`] travel where an `io::Error` is expected. Only reply 5 becomes
+/// `ConnectionRefused`; 6 is `TimedOut`, refusals of us (2, authentication) `PermissionDenied`,
+/// a broken reply `InvalidData`, an early close `UnexpectedEof`; a failed connection to the
+/// proxy keeps its own kind.
+impl From<ProxyError> for io::Error {
+    fn from(e: ProxyError) -> Self {
+        io::Error::new(e.io_kind(), e)
     }
 }
 

@@ -27,7 +27,7 @@ mod error;
 mod route;
 
 pub(crate) use error::RequestError;
-pub use error::{CredentialsError, Fault, Malformed, Phase, ProxyError, SocksError};
+pub use error::{CredentialsError, Phase, ProxyError};
 pub use route::{NoRoute, Proxy};
 pub(crate) use route::{ProxyAuth, Routes};
 
@@ -121,7 +121,7 @@ pub(crate) enum Step {
     Resolved(IpAddr),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     SendGreeting,
     MethodReply,
@@ -131,7 +131,7 @@ enum State {
     Reply,
     /// The reply is `buf[..pos]`.
     Done,
-    Failed(SocksError),
+    Failed(ProxyError),
 }
 
 /// One SOCKS5 handshake, CONNECT or RESOLVE, as a state machine over a fixed inline buffer: a
@@ -141,7 +141,7 @@ enum State {
 /// It never touches a socket: the caller writes [`to_send`](Handshake::to_send),
 /// reports [`sent`](Handshake::sent), reads into [`recv_buf`](Handshake::recv_buf) and reports
 /// [`received`](Handshake::received), until a [`Step`] says the tunnel is open (or the name is
-/// resolved) or a [`SocksError`] says why not. It is shaped by three properties:
+/// resolved) or a [`ProxyError`] says why not. It is shaped by three properties:
 ///
 /// - **Exact reads.** [`want`](Handshake::want) is the exact number of bytes still missing from
 ///   the current reply, learnt field by field (header, then the address by its type), so a read
@@ -207,7 +207,7 @@ impl Handshake {
     }
 
     /// A RESOLVE of `name` (Tor's extension; other proxies answer
-    /// [`SocksError::CommandNotSupported`]). The name is sent as given, up to 255 bytes.
+    /// [`ProxyError::CommandNotSupported`]). The name is sent as given, up to 255 bytes.
     ///
     /// # Errors
     ///
@@ -260,13 +260,13 @@ impl Handshake {
     ///
     /// # Errors
     ///
-    /// The [`SocksError`] that ended the handshake.
-    pub(crate) fn step(&self) -> Result<Step, SocksError> {
-        match self.state {
+    /// The [`ProxyError`] that ended the handshake.
+    pub(crate) fn step(&self) -> Result<Step, ProxyError> {
+        match &self.state {
             State::SendGreeting | State::SendAuth | State::SendRequest => Ok(Step::Write),
             State::MethodReply | State::AuthReply | State::Reply => Ok(Step::Read),
             State::Done => Ok(self.outcome()),
-            State::Failed(e) => Err(e),
+            State::Failed(e) => Err(e.clone()),
         }
     }
 
@@ -287,7 +287,7 @@ impl Handshake {
     /// # Errors
     ///
     /// Only the error that already ended the handshake, if any.
-    pub(crate) fn sent(&mut self, n: usize) -> Result<Step, SocksError> {
+    pub(crate) fn sent(&mut self, n: usize) -> Result<Step, ProxyError> {
         let left = self.to_send().len();
         if left == 0 {
             return self.step();
@@ -330,8 +330,8 @@ impl Handshake {
     ///
     /// # Errors
     ///
-    /// The [`SocksError`] the reply shows, as soon as the byte that shows it has arrived.
-    pub(crate) fn received(&mut self, n: usize) -> Result<Step, SocksError> {
+    /// The [`ProxyError`] the reply shows, as soon as the byte that shows it has arrived.
+    pub(crate) fn received(&mut self, n: usize) -> Result<Step, ProxyError> {
         let want = self.want();
         if want == 0 {
             return self.step();
@@ -346,28 +346,28 @@ impl Handshake {
             State::AuthReply => self.check_auth(),
             _ => self.check_reply(),
         };
-        if let Err(e) = result {
-            self.state = State::Failed(e);
+        if let Err(e) = &result {
+            self.state = State::Failed(e.clone());
         }
         result
     }
 
     /// Reports that the proxy closed the connection (a read returned 0) and ends the handshake
-    /// with [`SocksError::Closed`], saying how much of which reply had arrived. After success
+    /// with [`ProxyError::Closed`], saying how much of which reply had arrived. After success
     /// this changes nothing (the tunnel's end is the user's business).
-    pub(crate) fn closed(&mut self) -> SocksError {
-        let (phase, received) = match self.state {
+    pub(crate) fn closed(&mut self) -> ProxyError {
+        let (phase, received) = match &self.state {
             State::SendGreeting => (Phase::Method, 0),
             State::MethodReply => (Phase::Method, self.pos),
             State::SendAuth => (Phase::Auth, 0),
             State::AuthReply => (Phase::Auth, self.pos),
             State::SendRequest => (Phase::Reply, 0),
             State::Reply | State::Done => (Phase::Reply, self.pos),
-            State::Failed(e) => return e,
+            State::Failed(e) => return e.clone(),
         };
-        let e = SocksError::Closed { phase, received: usize::from(received) };
+        let e = ProxyError::Closed { phase, received: usize::from(received) };
         if self.state != State::Done {
-            self.state = State::Failed(e);
+            self.state = State::Failed(e.clone());
         }
         e
     }
@@ -376,22 +376,22 @@ impl Handshake {
         &self.buf[..usize::from(self.pos)]
     }
 
-    fn check_method(&mut self) -> Result<Step, SocksError> {
+    fn check_method(&mut self) -> Result<Step, ProxyError> {
         match *self.received_bytes() {
-            [v, ..] if v != VERSION => Err(SocksError::BadVersion { phase: Phase::Method, version: v }),
+            [v, ..] if v != VERSION => Err(ProxyError::BadVersion { phase: Phase::Method, version: v }),
             [_] => Ok(Step::Read),
-            [_, NO_ACCEPTABLE_METHOD] => Err(SocksError::NoAcceptableMethod),
-            [_, m] if m != self.method => Err(SocksError::UnexpectedMethod(m)),
+            [_, NO_ACCEPTABLE_METHOD] => Err(ProxyError::NoAcceptableMethod),
+            [_, m] if m != self.method => Err(ProxyError::UnexpectedMethod(m)),
             _ if self.method == METHOD_PASSWORD => Ok(self.send(State::SendAuth, GREETING_LEN)),
             _ => Ok(self.send(State::SendRequest, usize::from(self.auth_end))),
         }
     }
 
-    fn check_auth(&mut self) -> Result<Step, SocksError> {
+    fn check_auth(&mut self) -> Result<Step, ProxyError> {
         match *self.received_bytes() {
-            [v, ..] if v != AUTH_VERSION => Err(SocksError::BadVersion { phase: Phase::Auth, version: v }),
+            [v, ..] if v != AUTH_VERSION => Err(ProxyError::BadVersion { phase: Phase::Auth, version: v }),
             [_] => Ok(Step::Read),
-            [_, status] if status != 0 => Err(SocksError::AuthRejected(status)),
+            [_, status] if status != 0 => Err(ProxyError::AuthRejected(status)),
             _ => Ok(self.send(State::SendRequest, usize::from(self.auth_end))),
         }
     }
@@ -403,19 +403,19 @@ impl Handshake {
         Step::Write
     }
 
-    fn check_reply(&mut self) -> Result<Step, SocksError> {
+    fn check_reply(&mut self) -> Result<Step, ProxyError> {
         let got = self.received_bytes();
         if let Some(&version) = got.first() {
             if version != VERSION {
-                return Err(SocksError::BadVersion { phase: Phase::Reply, version });
+                return Err(ProxyError::BadVersion { phase: Phase::Reply, version });
             }
         }
-        if let Some(e) = got.get(1).and_then(|&code| SocksError::from_reply_code(code)) {
+        if let Some(e) = got.get(1).and_then(|&code| ProxyError::from_reply_code(code)) {
             return Err(e);
         }
         if let Some(&reserved) = got.get(2) {
             if reserved != 0 {
-                return Err(SocksError::Malformed(Malformed::Reserved(reserved)));
+                return Err(ProxyError::ReservedByte(reserved));
             }
         }
         let Some(&atyp) = got.get(3) else { return Ok(Step::Read) };
@@ -423,13 +423,13 @@ impl Handshake {
         let total = match atyp {
             ATYP_IPV4 => HEADER_LEN + 4 + 2,
             ATYP_IPV6 => HEADER_LEN + 16 + 2,
-            ATYP_DOMAIN if self.resolve => return Err(SocksError::Malformed(Malformed::DomainForResolve)),
+            ATYP_DOMAIN if self.resolve => return Err(ProxyError::DomainForResolve),
             ATYP_DOMAIN => match got.get(HEADER_LEN) {
                 None => HEADER_LEN + 1,
-                Some(0) => return Err(SocksError::Malformed(Malformed::EmptyDomain)),
+                Some(0) => return Err(ProxyError::EmptyDomain),
                 Some(&len) => HEADER_LEN + 1 + usize::from(len) + 2,
             },
-            other => return Err(SocksError::Malformed(Malformed::AddressType(other))),
+            other => return Err(ProxyError::UnknownAddressType(other)),
         };
         let complete = got.len() == total;
         // At most 4 + 1 + 255 + 2 bytes.

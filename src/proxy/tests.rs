@@ -8,7 +8,7 @@ const ONION: &str = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.on
 struct Run {
     /// Everything the client wrote.
     sent: Vec<u8>,
-    result: Result<Step, SocksError>,
+    result: Result<Step, ProxyError>,
     /// How many bytes of the proxy's stream the client read.
     consumed: usize,
 }
@@ -223,20 +223,20 @@ fn exact_reads_leave_the_peer_bytes() {
 #[test]
 fn every_reply_code_is_distinct() {
     let expected = [
-        (1, SocksError::GeneralFailure),
-        (2, SocksError::NotAllowed),
-        (3, SocksError::NetworkUnreachable),
-        (4, SocksError::HostUnreachable),
-        (5, SocksError::ConnectionRefused),
-        (6, SocksError::TtlExpired),
-        (7, SocksError::CommandNotSupported),
-        (8, SocksError::AddressTypeNotSupported),
+        (1, ProxyError::GeneralFailure),
+        (2, ProxyError::NotAllowed),
+        (3, ProxyError::NetworkUnreachable),
+        (4, ProxyError::HostUnreachable),
+        (5, ProxyError::ConnectionRefused),
+        (6, ProxyError::TtlExpired),
+        (7, ProxyError::CommandNotSupported),
+        (8, ProxyError::AddressTypeNotSupported),
     ];
-    for (code, err) in expected {
+    for (code, err) in expected.clone() {
         // Reported as soon as the code arrives, whether the rest follows or not.
         for reply in [vec![5, code], vec![5, code, 0, 1, 0, 0, 0, 0, 0, 0]] {
             let done = run(connect("1.2.3.4:1"), &cat(&[&METHOD_OK, &reply]), &[1], &[1]);
-            assert_eq!(done.result, Err(err), "code {code}");
+            assert_eq!(done.result, Err(err.clone()), "code {code}");
             assert_eq!(done.consumed, 4, "code {code}: nothing read past the code");
         }
         assert_eq!(err.reply_code(), Some(code));
@@ -246,24 +246,24 @@ fn every_reply_code_is_distinct() {
     assert_eq!(texts.len(), 8);
     for code in 9..=255 {
         let done = run_whole(connect("1.2.3.4:1"), &cat(&[&METHOD_OK, &[5, code, 0, 1]]));
-        assert_eq!(done.result, Err(SocksError::UnknownReply(code)));
-        assert_eq!(SocksError::UnknownReply(code).reply_code(), Some(code));
+        assert_eq!(done.result, Err(ProxyError::UnknownReply(code)));
+        assert_eq!(ProxyError::UnknownReply(code).reply_code(), Some(code));
     }
 }
 
 #[test]
 fn faults_tell_the_proxy_from_the_target() {
     for code in [3, 4, 5, 6, 0xF0, 0xF7] {
-        assert_eq!(SocksError::from_reply_code(code).unwrap().fault(), Fault::Target, "code {code}");
+        assert!(!ProxyError::from_reply_code(code).unwrap().is_proxy_fault(), "code {code}");
     }
     for code in [1, 2, 7, 8, 9, 0xEF, 0xF8, 0xFF] {
-        assert!(SocksError::from_reply_code(code).unwrap().is_proxy_fault(), "code {code}");
+        assert!(ProxyError::from_reply_code(code).unwrap().is_proxy_fault(), "code {code}");
     }
     for e in [
-        SocksError::NoAcceptableMethod,
-        SocksError::AuthRejected(1),
-        SocksError::Closed { phase: Phase::Reply, received: 3 },
-        SocksError::Malformed(Malformed::EmptyDomain),
+        ProxyError::NoAcceptableMethod,
+        ProxyError::AuthRejected(1),
+        ProxyError::Closed { phase: Phase::Reply, received: 3 },
+        ProxyError::EmptyDomain,
     ] {
         assert!(e.is_proxy_fault(), "{e:?}");
     }
@@ -272,27 +272,27 @@ fn faults_tell_the_proxy_from_the_target() {
     assert!(down.is_proxy_fault());
     assert_eq!(down.to_string(), "SOCKS proxy unreachable");
     assert!(std::error::Error::source(&down).is_some());
-    let refused = ProxyError::from(SocksError::ConnectionRefused);
-    assert_eq!(refused.fault(), Fault::Target);
+    let refused = ProxyError::ConnectionRefused;
+    assert!(!refused.is_proxy_fault());
     // Only reply 5 becomes an io::Error of kind ConnectionRefused.
-    let kind = |e: SocksError| std::io::Error::from(e).kind();
-    assert_eq!(kind(SocksError::ConnectionRefused), std::io::ErrorKind::ConnectionRefused);
-    assert_eq!(kind(SocksError::NotAllowed), std::io::ErrorKind::PermissionDenied);
-    assert_eq!(kind(SocksError::AuthRejected(1)), std::io::ErrorKind::PermissionDenied);
-    assert_eq!(kind(SocksError::Closed { phase: Phase::Method, received: 0 }), std::io::ErrorKind::UnexpectedEof);
+    let kind = |e: ProxyError| std::io::Error::from(e).kind();
+    assert_eq!(kind(ProxyError::ConnectionRefused), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(kind(ProxyError::NotAllowed), std::io::ErrorKind::PermissionDenied);
+    assert_eq!(kind(ProxyError::AuthRejected(1)), std::io::ErrorKind::PermissionDenied);
+    assert_eq!(kind(ProxyError::Closed { phase: Phase::Method, received: 0 }), std::io::ErrorKind::UnexpectedEof);
 }
 
 #[test]
 fn method_selection_failures() {
     let with_creds = || Handshake::connect(&target("1.2.3.4:1"), Auth::Password(&creds()));
-    let cases: [(Handshake, &[u8], SocksError); 6] = [
-        (connect("1.2.3.4:1"), &[4, 0], SocksError::BadVersion { phase: Phase::Method, version: 4 }),
-        (connect("1.2.3.4:1"), b"HTTP/1.0 400", SocksError::BadVersion { phase: Phase::Method, version: b'H' }),
-        (connect("1.2.3.4:1"), &[5, 0xFF], SocksError::NoAcceptableMethod),
-        (connect("1.2.3.4:1"), &[5, 2], SocksError::UnexpectedMethod(2)),
+    let cases: [(Handshake, &[u8], ProxyError); 6] = [
+        (connect("1.2.3.4:1"), &[4, 0], ProxyError::BadVersion { phase: Phase::Method, version: 4 }),
+        (connect("1.2.3.4:1"), b"HTTP/1.0 400", ProxyError::BadVersion { phase: Phase::Method, version: b'H' }),
+        (connect("1.2.3.4:1"), &[5, 0xFF], ProxyError::NoAcceptableMethod),
+        (connect("1.2.3.4:1"), &[5, 2], ProxyError::UnexpectedMethod(2)),
         // Credentials offered, and the proxy tries to skip them.
-        (with_creds(), &[5, 0], SocksError::UnexpectedMethod(0)),
-        (with_creds(), &[5, 0xFF], SocksError::NoAcceptableMethod),
+        (with_creds(), &[5, 0], ProxyError::UnexpectedMethod(0)),
+        (with_creds(), &[5, 0xFF], ProxyError::NoAcceptableMethod),
     ];
     for (socks, from_proxy, err) in cases {
         let done = run(socks, from_proxy, &[1], &[1]);
@@ -305,10 +305,10 @@ fn method_selection_failures() {
 fn auth_failures() {
     let with_creds = || Handshake::connect(&target("1.2.3.4:1"), Auth::Password(&creds()));
     for (reply, err, consumed) in [
-        ([1, 1], SocksError::AuthRejected(1), 4),
-        ([1, 0xFF], SocksError::AuthRejected(0xFF), 4),
+        ([1, 1], ProxyError::AuthRejected(1), 4),
+        ([1, 0xFF], ProxyError::AuthRejected(0xFF), 4),
         // Refused at its first byte.
-        ([5, 0], SocksError::BadVersion { phase: Phase::Auth, version: 5 }, 3),
+        ([5, 0], ProxyError::BadVersion { phase: Phase::Auth, version: 5 }, 3),
     ] {
         let done = run(with_creds(), &cat(&[&[5, 2], &reply, &REPLY_V4]), &[1], &[1]);
         assert_eq!(done.result, Err(err));
@@ -319,13 +319,13 @@ fn auth_failures() {
 
 #[test]
 fn malformed_replies() {
-    let cases: [(&[u8], SocksError); 6] = [
-        (&[4, 0, 0, 1], SocksError::BadVersion { phase: Phase::Reply, version: 4 }),
-        (&[5, 0, 1, 1], SocksError::Malformed(Malformed::Reserved(1))),
-        (&[5, 0, 0, 0], SocksError::Malformed(Malformed::AddressType(0))),
-        (&[5, 0, 0, 2], SocksError::Malformed(Malformed::AddressType(2))),
-        (&[5, 0, 0, 5], SocksError::Malformed(Malformed::AddressType(5))),
-        (&[5, 0, 0, 3, 0, 0, 0], SocksError::Malformed(Malformed::EmptyDomain)),
+    let cases: [(&[u8], ProxyError); 6] = [
+        (&[4, 0, 0, 1], ProxyError::BadVersion { phase: Phase::Reply, version: 4 }),
+        (&[5, 0, 1, 1], ProxyError::ReservedByte(1)),
+        (&[5, 0, 0, 0], ProxyError::UnknownAddressType(0)),
+        (&[5, 0, 0, 2], ProxyError::UnknownAddressType(2)),
+        (&[5, 0, 0, 5], ProxyError::UnknownAddressType(5)),
+        (&[5, 0, 0, 3, 0, 0, 0], ProxyError::EmptyDomain),
     ];
     for (reply, err) in cases {
         let done = run(connect("1.2.3.4:1"), &cat(&[&METHOD_OK, reply, &[0; 30]]), &[1], &[1]);
@@ -333,7 +333,7 @@ fn malformed_replies() {
     }
     let resolve = Handshake::resolve("a.example", Auth::None).unwrap();
     let done = run_whole(resolve, &cat(&[&METHOD_OK, &[5, 0, 0, 3, 1, b'x', 0, 0]]));
-    assert_eq!(done.result, Err(SocksError::Malformed(Malformed::DomainForResolve)));
+    assert_eq!(done.result, Err(ProxyError::DomainForResolve));
     assert_eq!(done.consumed, 2 + 4, "refused at the address type");
 }
 
@@ -346,7 +346,7 @@ fn truncated_replies_report_where() {
         for cut in 0..reply.len() {
             let from_proxy = cat(&[&before, &reply[..cut]]);
             let done = run(socks.clone(), &from_proxy, &[2], &[1]);
-            assert_eq!(done.result, Err(SocksError::Closed { phase, received: cut }), "{phase:?} cut {cut}");
+            assert_eq!(done.result, Err(ProxyError::Closed { phase, received: cut }), "{phase:?} cut {cut}");
         }
         before.extend_from_slice(reply);
     }
@@ -358,8 +358,8 @@ fn truncated_replies_report_where() {
 fn closed_while_sending() {
     let mut socks = connect("1.2.3.4:1");
     assert_eq!(socks.sent(1), Ok(Step::Write));
-    assert_eq!(socks.closed(), SocksError::Closed { phase: Phase::Method, received: 0 });
-    assert_eq!(socks.step(), Err(SocksError::Closed { phase: Phase::Method, received: 0 }));
+    assert_eq!(socks.closed(), ProxyError::Closed { phase: Phase::Method, received: 0 });
+    assert_eq!(socks.step(), Err(ProxyError::Closed { phase: Phase::Method, received: 0 }));
 }
 
 #[test]
@@ -390,12 +390,12 @@ fn an_ended_handshake_stays_ended() {
     let mut socks = connect("1.2.3.4:1");
     socks.sent(3).unwrap();
     socks.recv_buf().copy_from_slice(&[5, 0xFF]);
-    assert_eq!(socks.received(2), Err(failed));
-    assert_eq!(socks.step(), Err(failed));
-    assert_eq!(socks.received(1), Err(failed));
-    assert_eq!(socks.sent(1), Err(failed));
+    assert_eq!(socks.received(2), Err(failed.clone()));
+    assert_eq!(socks.step(), Err(failed.clone()));
+    assert_eq!(socks.received(1), Err(failed.clone()));
+    assert_eq!(socks.sent(1), Err(failed.clone()));
     failed = socks.closed();
-    assert_eq!(failed, SocksError::NoAcceptableMethod);
+    assert_eq!(failed, ProxyError::NoAcceptableMethod);
 }
 
 #[test]

@@ -67,10 +67,10 @@ fn pump(stream: &mut TcpStream, handshake: &mut Handshake) -> Pumped {
                 Err(e) => return Pumped::Failed(ProxyError::Io(e.into())),
             },
             Ok(done) => return Pumped::Done(done),
-            Err(e) => return Pumped::Failed(e.into()),
+            Err(e) => return Pumped::Failed(e),
         };
         if let Err(e) = progress {
-            return Pumped::Failed(e.into());
+            return Pumped::Failed(e);
         }
     }
 }

@@ -327,11 +327,11 @@ impl Sockets {
 }
 
 pub(crate) fn io_key(token: Token) -> IoKey {
-    IoKey(token.0 as u64)
+    IoKey::from(token.0 as u64)
 }
 
 pub(crate) fn token_of(io: IoKey) -> Token {
-    Token(io.0 as usize)
+    Token(u64::from(io) as usize)
 }
 
 #[cfg(test)]

@@ -616,7 +616,7 @@ impl Sim {
         if let Fate::FailNow = fate {
             // `connect` failed synchronously: close the socket, report without `dial_started`.
             self.sockets.close(io, Closer::Io, at);
-            self.core.dial_failed(self.now, id, crate::policy::outbound::network_unreachable());
+            self.core.dial_failed(self.now, id, crate::error::network_unreachable());
             return;
         }
         if !self.core.dial_started(id, io) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::core::ResolveError;
 use crate::error::DialError;
-use crate::proxy::{ProxyError, SocksError};
+use crate::proxy::ProxyError;
 use crate::rng::Rng;
 use crate::target::{HostName, Target};
 
@@ -22,7 +22,7 @@ fn refused() -> DialError {
 }
 
 /// What happens to one dial.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The connect fails (connection refused) this long after it started.
     Refuse {
@@ -51,7 +51,7 @@ pub enum Outcome {
         /// Delay before the failure is reported.
         after: Duration,
         /// What the proxy did.
-        error: SocksError,
+        error: ProxyError,
     },
     /// A random outcome per dial.
     Flaky(Flaky),
@@ -152,10 +152,7 @@ impl Network {
     }
 
     pub(crate) fn lookup(&self, name: &HostName) -> Result<Vec<IpAddr>, ResolveError> {
-        self.names
-            .get(name)
-            .cloned()
-            .unwrap_or(Err(ResolveError::Proxy(ProxyError::Socks(SocksError::HostUnreachable))))
+        self.names.get(name).cloned().unwrap_or(Err(ResolveError::Proxy(ProxyError::HostUnreachable)))
     }
 
     /// Every dial started in `from..until` (simulated time since the epoch) fails synchronously
@@ -177,14 +174,14 @@ impl Network {
             return Fate::FailNow;
         }
         let scripted = self.scripts.get_mut(target).and_then(VecDeque::pop_front);
-        let outcome = scripted.or_else(|| self.per_addr.get(target).copied()).unwrap_or(self.default);
+        let outcome = scripted.or_else(|| self.per_addr.get(target).cloned()).unwrap_or_else(|| self.default.clone());
         self.resolve(outcome)
     }
 
     fn resolve(&mut self, outcome: Outcome) -> Fate {
         match outcome {
             Outcome::Refuse { after } => Fate::Fail { after, error: refused() },
-            Outcome::ProxyFails { after, error } => Fate::Fail { after, error: DialError::Proxy(error.into()) },
+            Outcome::ProxyFails { after, error } => Fate::Fail { after, error: DialError::Proxy(error) },
             Outcome::Accept { after } => Fate::Connect { after, lifetime: None },
             Outcome::BlackHole => Fate::Silent,
             Outcome::ResetAfterConnect { after, lifetime } => Fate::Connect { after, lifetime: Some(lifetime) },

@@ -38,11 +38,11 @@ impl Sockets {
     pub(crate) fn open(&mut self, owner: Option<Peer>) -> IoKey {
         let key = self.all.len() as u64 + 1;
         self.all.insert(key, Socket { owner, detached: false, closed: None });
-        IoKey(key)
+        IoKey::from(key)
     }
 
     pub(crate) fn set_owner(&mut self, io: IoKey, owner: Peer) {
-        if let Some(socket) = self.all.get_mut(&io.0) {
+        if let Some(socket) = self.all.get_mut(&u64::from(io)) {
             socket.owner = Some(owner);
         }
     }
@@ -50,7 +50,9 @@ impl Sockets {
     /// Closes a socket. Panics if it is unknown or already closed, or if the core closes a
     /// socket the user took.
     pub(crate) fn close(&mut self, io: IoKey, by: Closer, at: Duration) {
-        let Some(socket) = self.all.get_mut(&io.0) else { panic!("{by:?} closed unknown socket {io:?} at {at:?}") };
+        let Some(socket) = self.all.get_mut(&u64::from(io)) else {
+            panic!("{by:?} closed unknown socket {io:?} at {at:?}")
+        };
         if let Some((when, who)) = socket.closed {
             panic!("{by:?} closed socket {io:?} ({:?}) at {at:?}: already closed by {who:?} at {when:?}", socket.owner);
         }
@@ -59,17 +61,17 @@ impl Sockets {
     }
 
     pub(crate) fn detach(&mut self, io: IoKey) {
-        let socket = self.all.get_mut(&io.0).expect("detached socket exists");
+        let socket = self.all.get_mut(&u64::from(io)).expect("detached socket exists");
         assert!(socket.closed.is_none(), "detached socket {io:?} is already closed");
         socket.detached = true;
     }
 
     pub(crate) fn get(&self, io: IoKey) -> Option<&Socket> {
-        self.all.get(&io.0)
+        self.all.get(&u64::from(io))
     }
 
     pub(crate) fn is_open(&self, io: IoKey) -> bool {
-        self.all.get(&io.0).is_some_and(|s| s.closed.is_none())
+        self.all.get(&u64::from(io)).is_some_and(|s| s.closed.is_none())
     }
 
     /// Sockets open now, detached ones included (their user has not closed them).

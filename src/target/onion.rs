@@ -9,10 +9,10 @@ use super::{base32, sha3, TargetError};
 /// Public key, checksum and version.
 const RAW_LEN: usize = 35;
 /// Base32 characters before ".onion".
-const TEXT_LEN: usize = base32::encoded_len(RAW_LEN);
+pub(super) const TEXT_LEN: usize = base32::encoded_len(RAW_LEN);
 /// The length of a v2 address's label, which Tor no longer serves.
 const V2_TEXT_LEN: usize = 16;
-const VERSION: u8 = 3;
+pub(super) const VERSION: u8 = 3;
 const SUFFIX: &str = ".onion";
 /// `"<56 chars>.onion"`.
 pub(crate) const HOST_LEN: usize = TEXT_LEN + SUFFIX.len();
@@ -53,29 +53,29 @@ impl OnionAddr {
     }
 
     /// Parses `host`, whose last label is known to be `onion` (either case, maybe a trailing dot).
-    pub(crate) fn parse_host(host: &str) -> Result<OnionAddr, OnionError> {
+    pub(crate) fn parse_host(host: &str) -> Result<OnionAddr, TargetError> {
         let host = host.strip_suffix('.').unwrap_or(host);
         let label = &host[..host.len().saturating_sub(SUFFIX.len())];
         if label.contains('.') {
-            return Err(OnionError::Subdomain);
+            return Err(TargetError::OnionSubdomain);
         }
         match label.len() {
             TEXT_LEN => {}
-            V2_TEXT_LEN => return Err(OnionError::V2),
-            len => return Err(OnionError::Length(len)),
+            V2_TEXT_LEN => return Err(TargetError::OnionV2),
+            len => return Err(TargetError::OnionLength(len)),
         }
         let mut raw = [0_u8; RAW_LEN];
         base32::decode(label.as_bytes(), &mut raw).map_err(|e| match e {
-            base32::DecodeError::Char(i) => OnionError::Base32(label[i..].chars().next().unwrap_or('?')),
+            base32::DecodeError::Char(i) => TargetError::OnionBase32(label[i..].chars().next().unwrap_or('?')),
             // 56 characters are exactly 35 bytes: neither can happen.
-            base32::DecodeError::Length | base32::DecodeError::TrailingBits => OnionError::Length(label.len()),
+            base32::DecodeError::Length | base32::DecodeError::TrailingBits => TargetError::OnionLength(label.len()),
         })?;
         if raw[34] != VERSION {
-            return Err(OnionError::Version(raw[34]));
+            return Err(TargetError::OnionVersion(raw[34]));
         }
         let addr = OnionAddr::from_pubkey(OnionAddr(raw).pubkey());
         if addr != OnionAddr(raw) {
-            return Err(OnionError::Checksum);
+            return Err(TargetError::OnionChecksum);
         }
         Ok(addr)
     }
@@ -97,9 +97,9 @@ impl FromStr for OnionAddr {
             && host.is_char_boundary(host.len() - SUFFIX.len())
             && host[host.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX);
         if !is_onion {
-            return Err(TargetError::InvalidOnion(OnionError::NotOnion));
+            return Err(TargetError::NotOnion);
         }
-        OnionAddr::parse_host(s).map_err(TargetError::InvalidOnion)
+        OnionAddr::parse_host(s)
     }
 }
 
@@ -115,40 +115,5 @@ impl fmt::Display for OnionAddr {
 impl fmt::Debug for OnionAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "OnionAddr({self})")
-    }
-}
-
-/// Why text is not a usable onion address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OnionError {
-    /// The name does not end in `.onion`.
-    NotOnion,
-    /// Labels before the address (`www.<address>.onion`): Tor ignores them, so they are refused
-    /// rather than silently dropped.
-    Subdomain,
-    /// A 16-character v2 address: Tor removed v2 services in 2021.
-    V2,
-    /// Not 56 characters before `.onion`.
-    Length(usize),
-    /// A character outside base32's alphabet (`a-z`, `2-7`).
-    Base32(char),
-    /// A version byte other than 3.
-    Version(u8),
-    /// The checksum does not match the key: a mistyped address.
-    Checksum,
-}
-
-impl fmt::Display for OnionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OnionError::NotOnion => f.write_str("not a .onion name"),
-            OnionError::Subdomain => f.write_str("subdomains of an onion address are not supported"),
-            OnionError::V2 => f.write_str("v2 onion addresses are no longer supported by Tor"),
-            OnionError::Length(len) => write!(f, "{len} characters before .onion, expected {TEXT_LEN}"),
-            OnionError::Base32(c) => write!(f, "{c:?} is not a base32 character"),
-            OnionError::Version(v) => write!(f, "version {v}, expected {VERSION}"),
-            OnionError::Checksum => f.write_str("checksum mismatch (mistyped address?)"),
-        }
     }
 }

@@ -96,7 +96,7 @@ fn accepting_with_every_rule_on_allocates_nothing() {
         // 32 hosts in 8 groups, each back every 416 us: the reconnect window and the per-IP cap
         // refuse some; the listener stays full, so evictions happen too.
         let remote = SocketAddr::from(([127, (n % 8) as u8 + 1, 0, (n % 32) as u8 + 1], (n % 60_000) as u16 + 1));
-        if let Some(id) = core.accept(now, listener, remote, IoKey(n)) {
+        if let Some(id) = core.accept(now, listener, remote, IoKey::from(n)) {
             held.push_back(id);
         }
         if held.len() > 70 {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::support::{self, Recorder};
 use connmgr::{
-    proxy::{Credentials, Fault, Malformed, NoRoute, Proxy, ProxyError, SocksError},
+    proxy::{Credentials, NoRoute, Proxy, ProxyError},
     Config, ConnId, ConnectOptions, DialError, FailureCause, Manager, NextStep, OpError, Peer, ResolveError, Target,
 };
 use microsocks::Microsocks;
@@ -108,14 +108,8 @@ fn microsocks_credentials_accepted_and_refused() {
     let refused = m.connect(target.clone(), ConnectOptions::once().via(bad)).unwrap();
     let anonymous = m.connect(target, ConnectOptions::once().via(Proxy::socks5(socks.addr()))).unwrap();
     drive(&mut m, |r| !r.data(Peer::Outbound(ok)).is_empty() && r.dial_failures().len() == 2);
-    assert!(matches!(
-        m.reactor().handler().dial_error(refused),
-        DialError::Proxy(ProxyError::Socks(SocksError::AuthRejected(_)))
-    ));
-    assert_eq!(
-        m.reactor().handler().dial_error(anonymous),
-        DialError::Proxy(ProxyError::Socks(SocksError::NoAcceptableMethod))
-    );
+    assert!(matches!(m.reactor().handler().dial_error(refused), DialError::Proxy(ProxyError::AuthRejected(_))));
+    assert_eq!(m.reactor().handler().dial_error(anonymous), DialError::Proxy(ProxyError::NoAcceptableMethod));
     assert_eq!(m.counters().failed_proxy, 2, "the proxy refused us: the proxy's failure");
 }
 
@@ -129,10 +123,10 @@ fn a_target_refusing_through_the_proxy_is_refused_and_a_proxy_that_is_down_is_th
     let down = m.connect(closed, ConnectOptions::once().via(Proxy::socks5(dead_proxy))).unwrap();
     drive(&mut m, |r| r.dial_failures().len() == 2);
     let r = m.reactor().handler();
-    assert_eq!(r.dial_error(refused), DialError::Proxy(ProxyError::Socks(SocksError::ConnectionRefused)));
+    assert_eq!(r.dial_error(refused), DialError::Proxy(ProxyError::ConnectionRefused));
     assert_eq!(
-        (r.dial_error(refused).cause(), SocksError::ConnectionRefused.fault()),
-        (FailureCause::Refused, Fault::Target)
+        (r.dial_error(refused).cause(), ProxyError::ConnectionRefused.is_proxy_fault()),
+        (FailureCause::Refused, false)
     );
     assert!(
         matches!(&r.dial_error(down), DialError::Proxy(ProxyError::Unreachable(e)) if e.kind() == io::ErrorKind::ConnectionRefused)
@@ -145,15 +139,15 @@ fn a_target_refusing_through_the_proxy_is_refused_and_a_proxy_that_is_down_is_th
 #[test]
 fn every_reply_code_is_its_own_error() {
     let expected = [
-        (1, SocksError::GeneralFailure),
-        (2, SocksError::NotAllowed),
-        (3, SocksError::NetworkUnreachable),
-        (4, SocksError::HostUnreachable),
-        (5, SocksError::ConnectionRefused),
-        (6, SocksError::TtlExpired),
-        (7, SocksError::CommandNotSupported),
-        (8, SocksError::AddressTypeNotSupported),
-        (9, SocksError::UnknownReply(9)),
+        (1, ProxyError::GeneralFailure),
+        (2, ProxyError::NotAllowed),
+        (3, ProxyError::NetworkUnreachable),
+        (4, ProxyError::HostUnreachable),
+        (5, ProxyError::ConnectionRefused),
+        (6, ProxyError::TtlExpired),
+        (7, ProxyError::CommandNotSupported),
+        (8, ProxyError::AddressTypeNotSupported),
+        (9, ProxyError::UnknownReply(9)),
     ];
     let proxy = SocksResponder::start(expected.iter().map(|&(code, _)| Script::no_auth().reply_code(code)).collect());
     let mut m = manager(proxied(Proxy::socks5(proxy.addr())));
@@ -161,7 +155,7 @@ fn every_reply_code_is_its_own_error() {
     for (code, error) in expected {
         let id = m.connect(t("192.0.2.1:8333"), ConnectOptions::once()).unwrap();
         drive(&mut m, |r| r.dial_failure(id).is_some());
-        assert_eq!(m.reactor().handler().dial_error(id), DialError::Proxy(ProxyError::Socks(error)), "reply {code}");
+        assert_eq!(m.reactor().handler().dial_error(id), DialError::Proxy(error), "reply {code}");
     }
     let c = m.counters();
     assert_eq!((c.failed_refused, c.failed_timed_out), (1, 1), "5 is the target refusing, 6 its time-out");
@@ -174,21 +168,19 @@ fn broken_truncated_and_silent_proxies_fail_typed_within_the_connect_timeout() {
     let cases: [(Script, Check); 5] = [
         (
             Script::no_auth().method(Answer::Send(vec![4, 0])),
-            Box::new(|e| matches!(e, DialError::Proxy(ProxyError::Socks(SocksError::BadVersion { version: 4, .. })))),
+            Box::new(|e| matches!(e, DialError::Proxy(ProxyError::BadVersion { version: 4, .. }))),
         ),
         (
             Script::no_auth().reply(Answer::Send(vec![5, 0, 1, 1, 0, 0, 0, 0, 0, 0])),
-            Box::new(|e| {
-                matches!(e, DialError::Proxy(ProxyError::Socks(SocksError::Malformed(Malformed::Reserved(1)))))
-            }),
+            Box::new(|e| matches!(e, DialError::Proxy(ProxyError::ReservedByte(1)))),
         ),
         (
             Script::no_auth().reply(Answer::Send(vec![5, 0, 0, 9])),
-            Box::new(|e| matches!(e, DialError::Proxy(ProxyError::Socks(SocksError::Malformed(_))))),
+            Box::new(|e| matches!(e, DialError::Proxy(ProxyError::UnknownAddressType(9)))),
         ),
         (
             Script::no_auth().reply(Answer::SendAndClose(vec![5, 0, 0, 1, 127])),
-            Box::new(|e| matches!(e, DialError::Proxy(ProxyError::Socks(SocksError::Closed { received: 5, .. })))),
+            Box::new(|e| matches!(e, DialError::Proxy(ProxyError::Closed { received: 5, .. }))),
         ),
         (Script::no_auth().reply(Answer::Silent), Box::new(|e| *e == DialError::TimedOut(Duration::from_millis(300)))),
     ];
@@ -303,7 +295,7 @@ fn tor_lookups_run_on_the_reactor_and_answer_through_the_handler() {
     let r = m.reactor().handler();
     assert_eq!(r.resolved(ids[0]), Some(Ok(vec!["192.0.2.7".parse::<IpAddr>().unwrap()])));
     assert_eq!(r.resolved(ids[1]), Some(Ok(vec![v6])));
-    assert_eq!(r.resolved(ids[2]), Some(Err(ResolveError::Proxy(ProxyError::Socks(SocksError::HostUnreachable)))));
+    assert_eq!(r.resolved(ids[2]), Some(Err(ResolveError::Proxy(ProxyError::HostUnreachable))));
     assert_eq!(r.resolved(ids[3]), Some(Err(ResolveError::TimedOut(Duration::from_millis(300)))));
     let seen = tor.seen();
     assert!(seen.iter().all(|s| s.command == Some(0xF0)), "RESOLVE, Tor's extension");
@@ -339,7 +331,7 @@ mod routing {
                 AddressSource::fixed("192.0.2.1:8333".parse().unwrap()),
             ),
         );
-        let down = Outcome::ProxyFails { after: Duration::ZERO, error: SocksError::GeneralFailure };
+        let down = Outcome::ProxyFails { after: Duration::ZERO, error: ProxyError::GeneralFailure };
         sim.net().set(t("seed.example.org:8333"), down);
         sim.apply(|core, now| core.start(now));
         sim.advance(Duration::from_millis(10));

@@ -645,7 +645,7 @@ fn dial_of_a_request_ended_before_the_io_layer_saw_it() {
         Some(Action::Dial { id: p, target: addr(1).into(), proxy: None }),
         "the dial was already queued"
     );
-    assert!(!core.dial_started(p, IoKey(1)), "its socket is refused: the I/O layer closes it");
+    assert!(!core.dial_started(p, IoKey::from(1)), "its socket is refused: the I/O layer closes it");
     let ended = core.poll_action();
     assert!(matches!(ended, Some(Action::Event(Event::Ended { info, state: ConnState::Canceled })) if info.id == p));
     assert_eq!(core.poll_action(), None, "no Close: the core never had the socket");

@@ -82,7 +82,7 @@ impl Churn {
                 Action::Dial { id, target, .. } => {
                     black_box(target);
                     self.next_io += 1;
-                    let wanted = self.core.dial_started(id, IoKey(self.next_io));
+                    let wanted = self.core.dial_started(id, IoKey::from(self.next_io));
                     assert!(wanted, "a fresh dial is wanted");
                     self.dialing.push_back(id);
                 }

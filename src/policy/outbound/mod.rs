@@ -24,10 +24,8 @@ pub use class::{ClassId, ConnClass, Limit, OutboundClass, Pause, ProbeKind};
 pub(crate) use groups::GroupCounts;
 pub(crate) use key::FastKey;
 pub(crate) use memory::FailureMemory;
-#[cfg(any(test, feature = "sim"))]
-pub(crate) use offline::network_unreachable;
 pub use offline::OfflineDetection;
-pub(crate) use offline::{is_local, Offline, Verdict};
+pub(crate) use offline::{Offline, Verdict};
 
 use crate::target::Target;
 

@@ -10,7 +10,6 @@
 //! until one succeeds. So an outage charges at most `failures − 1` peers, once, before the run
 //! is long enough to be recognised (none when the kernel reports a local error).
 
-use std::io;
 use std::time::Duration;
 
 /// When to decide the node is offline ([`OutboundPolicy::offline`](crate::outbound::OutboundPolicy::offline)).
@@ -125,48 +124,6 @@ impl Offline {
     }
 }
 
-/// Whether a connect that failed with `kind` and the OS code `code` failed for the node's own
-/// reasons: its network is down or unreachable, or it has no local address to connect from
-/// ([`DialError::cause`](crate::DialError::cause) asks this of the target's and the proxy's I/O
-/// errors). Raw OS codes, since the matching `io::ErrorKind`s are newer than this crate's
-/// minimum Rust.
-pub(crate) fn is_local(kind: io::ErrorKind, code: Option<i32>) -> bool {
-    match (kind, code) {
-        (io::ErrorKind::AddrNotAvailable, _) => true,
-        (_, Some(code)) => LOCAL_CODES.contains(&code),
-        _ => false,
-    }
-}
-
-/// ENETDOWN, ENETUNREACH, EADDRNOTAVAIL.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const LOCAL_CODES: [i32; 3] = [100, 101, 99];
-#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd", target_os = "openbsd", target_os = "netbsd"))]
-const LOCAL_CODES: [i32; 3] = [50, 51, 49];
-/// WSAENETDOWN, WSAENETUNREACH, WSAEADDRNOTAVAIL.
-#[cfg(windows)]
-const LOCAL_CODES: [i32; 3] = [10050, 10051, 10049];
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    windows
-)))]
-const LOCAL_CODES: [i32; 0] = [];
-
-/// The error a connect gets when the network is unreachable, for the simulator.
-#[cfg(any(test, feature = "sim"))]
-pub(crate) fn network_unreachable() -> io::Error {
-    match LOCAL_CODES.get(1) {
-        Some(&code) => io::Error::from_raw_os_error(code),
-        None => io::Error::from(io::ErrorKind::AddrNotAvailable),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,8 +137,7 @@ mod tests {
     #[test]
     fn a_local_error_is_offline_at_once_and_doubles_the_pause_until_a_success() {
         let mut d = detector();
-        let unreachable = io::Error::from_raw_os_error(LOCAL_CODES[1]);
-        assert!(is_local(unreachable.kind(), unreachable.raw_os_error()));
+        // A local error (`DialError::is_local`, e.g. "network unreachable") fails at once.
         assert_eq!(d.failed(1, true), Verdict::GoOffline(S));
         assert!(d.is_offline());
         assert_eq!(d.failed(2, false), Verdict::Spare, "late failures while offline charge nobody");
@@ -212,15 +168,5 @@ mod tests {
         assert_eq!(d.failed(2, false), Verdict::Charge);
         assert_eq!(d.failed(3, false), Verdict::Charge);
         assert_eq!(d.failed(3, false), Verdict::GoOffline(S), "4 failures over 3 netgroups");
-    }
-
-    #[test]
-    fn only_local_errors_are_local() {
-        let local = |e: io::Error| is_local(e.kind(), e.raw_os_error());
-        assert!(local(io::Error::from(io::ErrorKind::AddrNotAvailable)));
-        assert!(local(io::Error::from_raw_os_error(LOCAL_CODES[0])));
-        assert!(local(io::Error::from_raw_os_error(LOCAL_CODES[2])));
-        assert!(!local(io::Error::from(io::ErrorKind::ConnectionRefused)));
-        assert!(!local(io::Error::from(io::ErrorKind::TimedOut)));
     }
 }
