@@ -16,10 +16,8 @@ use crate::net::NetGroupFn;
 use crate::policy::admission::Protection;
 use crate::policy::outbound::{OfflineDetection, OutboundPolicy};
 use crate::proxy::Proxy;
-
-/// The longest duration any setting accepts: a year. Longer ones are almost certainly a unit
-/// mistake, and keeping them bounded keeps deadline arithmetic far from overflow.
-const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+// The longest duration any setting accepts: a year, the timers' own bound.
+use crate::time::MAX_DURATION;
 
 /// The most entries any table may be sized for up front: about a million, far above the
 /// file-descriptor limit of any host, far below what would abort on allocation.
@@ -145,9 +143,6 @@ impl Config {
         validate_outbound(&self.outbound)?;
         Ok(())
     }
-
-    /// The longest duration a setting accepts (a year).
-    pub(crate) const MAX_DURATION: Duration = MAX_DURATION;
 }
 
 /// The outbound policy's part of [`Config::validate`].

@@ -62,13 +62,14 @@
 //!
 //! # Cargo features
 //!
-//! - `banscore`, `seed`, `tor` (on by default): btcd's extras, [`banscore`] (misbehaviour
-//!   scores), [`seed`] (DNS seeding) and [`tor`] (name lookups through Tor).
+//! - `banscore` (on by default): btcd's misbehaviour scores (module `banscore`).
+//! - `dns` (on by default): the reactor's non-blocking DNS stub resolver (module `dns`) on the
+//!   reactor thread: DNS seeding (`Reactor::seed`, module `seed`), host names dialled and
+//!   `resolve` without a proxy. Without it, seeding and name lookups go through a proxy only.
+//! - `blocking` (off): btcd's blocking `seed_from_dns` (a thread per seed) and `tor_lookup_ip`
+//!   (module `blocking`), for a port that keeps btcd's threads.
 //! - `sim` (off): a simulator that drives [`core::Core`] on simulated time with scripted
 //!   network outcomes, for testing your use of the manager.
-//! - `dns` (off): a non-blocking DNS stub resolver (module `dns`) on the reactor thread: DNS
-//!   seeding (`Reactor::seed`), host names dialled and `resolve` without a proxy. Turns on
-//!   `seed`.
 //! - `shards` (off): `ShardedManager`, one reactor per core behind one [`Handle`], with the
 //!   target, dial limit, `max_inbound`, caps and bans kept across shards.
 //!
@@ -81,7 +82,9 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(rust_2018_idioms, unreachable_pub)]
-#![forbid(unsafe_code)]
+// No unsafe code ships; the unit tests count allocations with a global allocator, which needs it.
+#![cfg_attr(not(test), forbid(unsafe_code))]
+#![cfg_attr(test, deny(unsafe_code))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod command;
@@ -101,7 +104,7 @@ pub mod proxy;
 mod reactor;
 mod rng;
 mod target;
-pub mod time;
+mod time;
 
 #[cfg(feature = "banscore")]
 pub mod banscore;
@@ -109,12 +112,12 @@ pub mod banscore;
 #[cfg(not(feature = "banscore"))]
 #[allow(dead_code, unreachable_pub)]
 mod banscore;
-#[cfg(feature = "seed")]
+#[cfg(feature = "blocking")]
+pub mod blocking;
+#[cfg(any(feature = "dns", feature = "blocking"))]
 pub mod seed;
 #[cfg(feature = "sim")]
 pub mod sim;
-#[cfg(feature = "tor")]
-pub mod tor;
 
 pub use crate::config::{Config, ConfigError};
 pub use crate::core::{

@@ -58,6 +58,11 @@ pub enum ResolveError {
     /// The DNS resolver failed (no proxy; the `dns` feature).
     #[cfg(feature = "dns")]
     Dns(crate::dns::DnsError),
+    /// The name, of this many bytes, is empty or longer than the 255 a SOCKS5 `RESOLVE` carries:
+    /// from the blocking `tor_lookup_ip` only (feature `blocking`), which takes any text as btcd
+    /// does; `resolve` takes a checked `HostName`.
+    #[cfg(feature = "blocking")]
+    NameLength(usize),
 }
 
 impl fmt::Display for ResolveError {
@@ -68,6 +73,12 @@ impl fmt::Display for ResolveError {
             ResolveError::Canceled => f.write_str("lookup canceled"),
             #[cfg(feature = "dns")]
             ResolveError::Dns(e) => fmt::Display::fmt(e, f),
+            #[cfg(feature = "blocking")]
+            ResolveError::NameLength(0) => f.write_str("empty host name for tor resolve"),
+            #[cfg(feature = "blocking")]
+            ResolveError::NameLength(len) => {
+                write!(f, "host name of {len} bytes is too long for tor resolve (at most 255)")
+            }
         }
     }
 }

@@ -19,21 +19,22 @@ const DNS_PORT: u16 = 53;
 
 impl ResolverConfig {
     /// glibc's `MAXNS`: name servers taken from `resolv.conf`, the rest ignored.
-    pub const MAX_SERVERS: usize = 3;
+    pub(crate) const MAX_SERVERS: usize = 3;
     /// glibc's `RES_TIMEOUT`: the wait for one answer from one server.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
     /// glibc's `RES_MAXRETRANS`: `timeout:` values above it are cut to it.
-    pub const MAX_TIMEOUT: Duration = Duration::from_secs(30);
+    pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(30);
     /// glibc's `RES_DFLRETRY`: rounds over all servers.
-    pub const DEFAULT_ATTEMPTS: u32 = 2;
+    pub(crate) const DEFAULT_ATTEMPTS: u32 = 2;
     /// glibc's `RES_MAXRETRY`: `attempts:` values above it are cut to it.
-    pub const MAX_ATTEMPTS: u32 = 5;
+    pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
     /// The configuration described by `resolv.conf` text, with this crate's defaults for the
     /// limits the file does not set.
     ///
-    /// Like glibc: with no usable `nameserver` line the server is 127.0.0.1; `timeout:0` waits
-    /// one second; values above the maxima are cut to them. Unlike glibc, `attempts:0` means one
+    /// Like glibc: at most 3 `nameserver` lines are taken, and with no usable one the server is
+    /// 127.0.0.1; `timeout:0` waits one second; values above glibc's maxima (`timeout:30`,
+    /// `attempts:5`) are cut to them. Unlike glibc, `attempts:0` means one
     /// round (glibc would send nothing), and options whose value is not a plain number are
     /// ignored. An IPv6 server may carry a zone (`fe80::1%eth0` or `fe80::1%2`); a zone named by
     /// interface is looked up in `/sys/class/net`, and a server whose zone is unknown is skipped.

@@ -1,12 +1,19 @@
-//! A non-blocking DNS stub resolver for the reactor thread (cargo feature `dns`): A and AAAA
-//! lookups over UDP, TCP when an answer is truncated, and DNS seeding on top of it.
+//! The reactor's non-blocking DNS stub resolver (cargo feature `dns`, on by default): A and
+//! AAAA lookups over UDP, TCP when an answer is truncated, and DNS seeding on top of it.
+//!
+//! The [`Reactor`](crate::Reactor) drives it on its own `Poll` and timer wheel: `seed`
+//! (answered in [`Handler::on_seeded`](crate::Handler::on_seeded)), host names dialled without a
+//! proxy, and `resolve` without one. Two items are public: [`ResolverConfig`], for whoever sets
+//! `Config::dns` (the default reads `/etc/resolv.conf` at the first lookup), and [`DnsError`],
+//! for whoever reads why a lookup failed (`DialError::Dns`, `ResolveError::Dns`,
+//! `Handler::on_seeded`).
 //!
 //! An embedded node should bootstrap on one thread: no thread per seed around a blocking
-//! `getaddrinfo` (what [`crate::seed::seed_from_dns`] does), nothing blocking, every timeout on
-//! the same timer wheel. So the resolver is a sans-IO state machine, [`Resolver`], shaped like
-//! [`crate::core::Core`]: the I/O layer feeds it `now`, lookups and whatever arrives on its
-//! sockets, and pulls [`Action`]s (open a socket and send, close it, a lookup is done). Time and
-//! randomness are inputs, so every scenario is tested on a simulated clock.
+//! `getaddrinfo` (what btcd's `seed_from_dns` does, kept in the `blocking` feature), nothing
+//! blocking, every timeout on the same timer wheel. So the resolver inside is a sans-IO state
+//! machine, shaped like the core: the reactor feeds it `now`, lookups and whatever arrives on
+//! its sockets, and performs what it asks (open a socket and send, close it, a lookup is done).
+//! Time and randomness are inputs, so every scenario is tested on a simulated clock.
 //!
 //! # Behaviour
 //!
@@ -30,16 +37,15 @@
 //!   does not fail the lookup if the other has addresses.
 //! - **No cache.** Seeders rotate their answers so that each query brings other nodes: a cache
 //!   would defeat that. Peer names are looked up rarely (a dial, then a backoff of seconds to
-//!   minutes), and the system's resolver is usually a caching one already. [`Resolved::ttl`]
-//!   reports the answer's lifetime for a caller that wants to keep it.
+//!   minutes), and the system's resolver is usually a caching one already.
 //! - **Names** are taken as fully qualified: no search list, no `ndots`, no hosts file.
 //!
 //! # Bounds
 //!
-//! Lookups in progress: [`ResolverConfig::max_lookups`], beyond which [`Resolver::lookup`]
-//! refuses. Sockets: [`ResolverConfig::max_queries`], beyond which queries wait in order. Per
+//! Lookups in progress: [`ResolverConfig::max_lookups`], beyond which a lookup is refused
+//! ([`DnsError::TooManyLookups`]). Sockets: [`ResolverConfig::max_queries`], beyond which queries wait in order. Per
 //! query under 700 bytes, plus, during a TCP retry, a buffer of the announced reply length (at
-//! most 64 KiB). Per lookup, one `Vec` of at most 2 x [`MAX_ANSWER_ADDRS`] addresses (extra
+//! most 64 KiB). Per lookup, one `Vec` of at most 2 x 64 addresses (extra
 //! addresses in an answer are dropped and counted). Parsing a packet allocates nothing.
 //!
 //! # Why a codec of our own
@@ -51,89 +57,9 @@
 //! 2018. The two well-kept ones need a newer Rust than this crate's 1.74, one is over the 60 KiB
 //! budget, one is abandoned; all would be a new dependency. The codec here is about 250 lines,
 //! allocates nothing and has property tests of its own. The whole resolver (codec, state machine
-//! and a blocking UDP driver) adds 40 KiB to such a binary, 26 KiB with `log`'s
+//! and a blocking UDP driver) added 40 KiB to such a binary, 26 KiB with `log`'s
 //! `max_level_off`.
 //!
-//! # Driving it
-//!
-//! 1. [`Resolver::lookup`] (or [`cancel`](Resolver::cancel)), with `now`.
-//! 2. Drain [`Resolver::poll_action`], in order:
-//!    - `SendUdp { query, server, deadline }`: open a non-blocking UDP socket on port 0 of the
-//!      server's family, `connect` it to the server (so the kernel filters other sources and
-//!      reports ICMP errors), send [`Resolver::message`]`(query)`, register it for reading
-//!      under [`QueryId::index`]. Failures: [`Resolver::socket_error`].
-//!    - `ConnectTcp { query, server, deadline }`: start a non-blocking connect; once writable,
-//!      write `message(query)` (at most 273 bytes); then read.
-//!    - `Close { query }`: deregister and drop that socket (and its timer, if one per query).
-//!    - `Done { lookup, result }`: hand the result to whoever asked.
-//! 3. On readiness: read every datagram into a buffer of at least 512 bytes and call
-//!    [`Resolver::udp_received`] with its source; read TCP bytes into
-//!    [`Resolver::tcp_received`], and a read of 0 bytes (or an error) into `socket_error`
-//!    (`UnexpectedEof`). Drain the actions again after each input.
-//! 4. Timers: either one at [`Resolver::poll_timeout`], or one per `SendUdp`/`ConnectTcp` at its
-//!    `deadline` (cancelled by the matching `Close`); either way call
-//!    [`Resolver::handle_timeout`], which expires every due try.
-//!
-//! # Examples
-//!
-//! A blocking driver over std sockets (the reactor does the same without blocking), against a
-//! stand-in server on loopback that answers every A query with 192.0.2.7:
-//!
-//! ```
-//! use connmgr::dns::{Action, Resolver, ResolverConfig, Want};
-//! use std::net::UdpSocket;
-//! use std::time::{Duration, Instant};
-//!
-//! let server = UdpSocket::bind("127.0.0.1:0")?;
-//! let config = ResolverConfig { servers: vec![server.local_addr()?], ..ResolverConfig::default() };
-//! std::thread::spawn(move || {
-//!     let mut buf = [0; 512];
-//!     while let Ok((n, from)) = server.recv_from(&mut buf) {
-//!         let mut reply = buf[..n].to_vec();
-//!         reply[2] |= 0x80; // a response
-//!         reply[7] = 1; // one answer: <question's name> A 192.0.2.7
-//!         reply.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
-//!         let _ = server.send_to(&reply, from);
-//!     }
-//! });
-//!
-//! let mut resolver = Resolver::new(config, connmgr::dns::random_seed());
-//! resolver.lookup(Instant::now(), "seed.example.org", Want::A)?;
-//! let mut socket = None;
-//! let addrs = loop {
-//!     match resolver.poll_action() {
-//!         Some(Action::SendUdp { query, server, .. }) => {
-//!             let s = UdpSocket::bind("0.0.0.0:0")?;
-//!             s.connect(server)?;
-//!             s.send(resolver.message(query).unwrap())?;
-//!             s.set_read_timeout(Some(Duration::from_millis(100)))?;
-//!             socket = Some((query, s));
-//!         }
-//!         Some(Action::Close { .. }) => socket = None,
-//!         Some(Action::Done { result, .. }) => break result?.addrs,
-//!         Some(other) => unreachable!("{other:?}"),
-//!         None => {
-//!             let (query, s) = socket.as_ref().unwrap();
-//!             let mut buf = [0; 512];
-//!             match s.recv_from(&mut buf) {
-//!                 Ok((n, from)) => resolver.udp_received(Instant::now(), *query, from, &buf[..n]),
-//!                 Err(_) => resolver.handle_timeout(Instant::now()),
-//!             }
-//!         }
-//!     }
-//! };
-//! assert_eq!(addrs, ["192.0.2.7".parse::<std::net::IpAddr>()?]);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! Seeding: look up [`seed_host`](crate::seed::seed_host) of every seed with [`Want::Both`],
-//! remember which lookup is which seed, and turn each `Done` into addresses with
-//! [`seed_outcome`] as it arrives.
-//!
-//! The [`Reactor`](crate::Reactor) drives it for you, on its own `Poll` and timer wheel:
-//! `seed` (answered in [`Handler::on_seeded`](crate::Handler::on_seeded)), host names dialled
-//! without a proxy, and `resolve` without one, configured by `Config::dns`. The protocol above
-//! is for an I/O layer of your own.
 
 mod codec;
 mod conf;
@@ -142,13 +68,9 @@ mod resolver;
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
-use std::time::SystemTime;
 
-pub use resolver::{
-    Action, LookupId, QueryId, Resolved, Resolver, ResolverConfig, ResolverCounters, Want, MAX_ANSWER_ADDRS,
-};
-
-use crate::seed::{failed_line, found_line, seed_addresses, SeedAddress};
+pub use resolver::ResolverConfig;
+pub(crate) use resolver::{DnsAction, DnsLookupId, QueryId, Resolved, Resolver, Want};
 
 /// Why a lookup failed or was refused.
 #[non_exhaustive]
@@ -221,55 +143,20 @@ impl fmt::Display for DnsError {
 
 impl StdError for DnsError {}
 
-/// A seed for [`Resolver::new`]: the standard library's per-process random hash keys mixed with
+/// A seed for [`Resolver::new`] in tests: the standard library's per-process random hash keys mixed with
 /// the clock. Unpredictable from other hosts, which is what message ids need; not cryptographic.
-pub fn random_seed() -> u64 {
+#[cfg(test)]
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
+    use std::time::SystemTime;
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     hasher.finish()
 }
 
-/// One DNS seed's finished lookup, as btcd's `SeedFromDNS` handles it: logged at Info with
-/// btcd's lines, and turned into [`SeedAddress`]es by [`seed_addresses`] (port `default_port`,
-/// 3 to 7 days old). `host` is the name looked up. Empty on failure.
-pub fn seed_outcome(
-    host: &str,
-    result: &Result<Resolved, DnsError>,
-    default_port: u16,
-    now: SystemTime,
-    rand: impl FnMut() -> u64,
-) -> Vec<SeedAddress> {
-    match result {
-        Ok(resolved) => {
-            log::info!("{}", found_line(resolved.addrs.len(), host));
-            seed_addresses(&resolved.addrs, default_port, now, rand)
-        }
-        Err(e) => {
-            log::info!("{}", failed_line(host, e));
-            Vec::new()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn seed_outcome_uses_the_default_port_and_ages_addresses() {
-        let resolved = Resolved {
-            addrs: vec!["2001:db8::1".parse().unwrap(), "::ffff:192.0.2.1".parse().unwrap()],
-            ttl: Duration::from_secs(60),
-        };
-        let now = SystemTime::now();
-        let batch = seed_outcome("x9.seed.example.org", &Ok(resolved), 8333, now, || 0);
-        let shown: Vec<String> = batch.iter().map(|a| a.addr.to_string()).collect();
-        assert_eq!(shown, ["[2001:db8::1]:8333", "192.0.2.1:8333"]);
-        assert!(batch.iter().all(|a| now.duration_since(a.timestamp).unwrap() == Duration::from_secs(3 * 86_400)));
-        assert!(seed_outcome("x9.seed.example.org", &Err(DnsError::NxDomain), 8333, now, || 0).is_empty());
-    }
 
     #[test]
     fn errors_rank_by_what_they_say_about_the_name() {

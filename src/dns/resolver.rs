@@ -1,16 +1,39 @@
 //! The stub resolver's state machine: lookups in, socket work and results out, time and
 //! randomness supplied by the caller.
 //!
-//! Shaped like [`crate::core::Core`]: inputs are method calls carrying `now`, outputs are
-//! [`Action`]s pulled with [`Resolver::poll_action`], and [`Resolver::poll_timeout`] /
-//! [`Resolver::handle_timeout`] drive the timeouts. The module docs of [`crate::dns`] give the
-//! protocol an I/O layer follows.
+//! Shaped like the core: inputs are method calls carrying `now`, outputs are [`DnsAction`]s
+//! pulled with [`Resolver::poll_action`], and [`Resolver::poll_timeout`] /
+//! [`Resolver::handle_timeout`] drive the timeouts. The reactor is its only I/O layer
+//! (`reactor/dns.rs`); the tests drive it by hand (`resolver/tests.rs`) and over real sockets.
 //!
 //! A lookup runs one query per address family. A query is a question sent to one server at a
 //! time: every transmission (try) gets a fresh [`QueryId`], a fresh socket and a fresh random
 //! message id, so a late answer to an earlier try lands on a closed socket, and only the one
 //! outstanding try's id, question and server are accepted. Queries in flight are capped
 //! ([`ResolverConfig::max_queries`]); the rest wait in order. Nothing is cached.
+//!
+//! # Driving it (what the reactor does)
+//!
+//! 1. [`Resolver::lookup`] (or [`cancel`](Resolver::cancel)), with `now`.
+//! 2. Drain [`Resolver::poll_action`], in order:
+//!    - `SendUdp { query, server, deadline }`: open a non-blocking UDP socket on port 0 of the
+//!      server's family, `connect` it to the server (so the kernel filters other sources and
+//!      reports ICMP errors), send [`Resolver::message`]`(query)`, register it for reading
+//!      under [`QueryId::index`]. Failures: [`Resolver::socket_error`].
+//!    - `ConnectTcp { query, server, deadline }`: start a non-blocking connect; once writable,
+//!      write `message(query)` (at most 273 bytes); then read.
+//!    - `Close { query }`: deregister and drop that socket (and its timer, if one per query).
+//!    - `Done { lookup, result }`: hand the result to whoever asked.
+//! 3. On readiness: read every datagram into a buffer of at least 512 bytes and call
+//!    [`Resolver::udp_received`] with its source; read TCP bytes into
+//!    [`Resolver::tcp_received`], and a read of 0 bytes (or an error) into `socket_error`
+//!    (`UnexpectedEof`). Drain the actions again after each input.
+//! 4. Timers: either one at [`Resolver::poll_timeout`], or one per `SendUdp`/`ConnectTcp` at its
+//!    `deadline` (cancelled by the matching `Close`); either way call
+//!    [`Resolver::handle_timeout`], which expires every due try.
+//!
+//! Seeding: look up `seed_host` of every seed with [`Want::Both`], remember which lookup is
+//! which seed, and turn each `Done` into addresses as it arrives (`seed_outcome` in the reactor).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -30,7 +53,7 @@ use crate::time::deadline_after;
 ///
 /// DNS seeds answer with a few dozen; this bounds what a hostile server can make a lookup hold
 /// to twice this (one answer per family).
-pub const MAX_ANSWER_ADDRS: usize = 64;
+pub(crate) const MAX_ANSWER_ADDRS: usize = 64;
 
 /// The query types, by family index.
 const QTYPES: [u16; 2] = [codec::TYPE_A, codec::TYPE_AAAA];
@@ -61,7 +84,8 @@ pub struct ResolverConfig {
 
 /// The address families a lookup asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Want {
+#[cfg_attr(not(test), allow(dead_code))] // the reactor asks for both; the tests for one
+pub(crate) enum Want {
     /// IPv4 only (A records).
     A,
     /// IPv6 only (AAAA records).
@@ -70,9 +94,9 @@ pub enum Want {
     Both,
 }
 
-/// A lookup, from [`Resolver::lookup`] until its [`Action::Done`].
+/// A lookup, from [`Resolver::lookup`] until its [`DnsAction::Done`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct LookupId {
+pub(crate) struct DnsLookupId {
     slot: u32,
     seq: u32,
 }
@@ -80,7 +104,7 @@ pub struct LookupId {
 /// One try of a query: one socket, one server, one message. Every retry, TCP fallback and
 /// CNAME follow-up gets a new id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct QueryId {
+pub(crate) struct QueryId {
     slot: u32,
     seq: u32,
 }
@@ -89,24 +113,24 @@ impl QueryId {
     /// A small index, below [`ResolverConfig::max_queries`], that no other query in flight
     /// has: usable as a socket slot or a `mio::Token` offset. The next try of the same query
     /// reuses it, after the `Close` of the previous one.
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self.slot as usize
     }
 }
 
 /// A successful lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// Addresses to try in turn: IPv6 first, then alternating families (RFC 8305 section 4),
     /// each family in its answer's order, without duplicates.
-    pub addrs: Vec<IpAddr>,
+    pub(crate) addrs: Vec<IpAddr>,
     /// How long the answer may be kept: the smallest TTL of the records used.
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
 }
 
 /// Something the I/O layer must do, or a lookup's result.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum DnsAction {
     /// Open a UDP socket (bound to port 0 of `server`'s family, ideally connected to it),
     /// send [`Resolver::message`] on it, then report what arrives with
     /// [`Resolver::udp_received`] or a failure with [`Resolver::socket_error`].
@@ -137,7 +161,7 @@ pub enum Action {
     /// A lookup ended (not reported for cancelled lookups).
     Done {
         /// The lookup.
-        lookup: LookupId,
+        lookup: DnsLookupId,
         /// Its addresses, or why there are none.
         result: Result<Resolved, DnsError>,
     },
@@ -145,22 +169,22 @@ pub enum Action {
 
 /// What the resolver has seen, for logs and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ResolverCounters {
+pub(crate) struct ResolverCounters {
     /// Datagrams sent (one per UDP try).
-    pub udp_sent: u64,
+    pub(crate) udp_sent: u64,
     /// TCP retries after a truncated answer.
-    pub tcp_retries: u64,
+    pub(crate) tcp_retries: u64,
     /// Tries that timed out.
-    pub timeouts: u64,
+    pub(crate) timeouts: u64,
     /// Messages ignored: wrong server, wrong id, not a response, wrong question, or for a try
     /// that is over.
-    pub ignored: u64,
+    pub(crate) ignored: u64,
     /// Addresses beyond [`MAX_ANSWER_ADDRS`] in one answer.
-    pub dropped_addrs: u64,
+    pub(crate) dropped_addrs: u64,
 }
 
 struct Lookup {
-    id: LookupId,
+    id: DnsLookupId,
     name: Name,
     /// Queries not finished.
     pending: u8,
@@ -173,7 +197,7 @@ struct Lookup {
 
 struct Query {
     id: QueryId,
-    lookup: LookupId,
+    lookup: DnsLookupId,
     family: usize,
     qname: Name,
     depth: u8,
@@ -193,40 +217,17 @@ struct Query {
 /// A non-blocking DNS stub resolver for A and AAAA records, without I/O. See the
 /// [module docs](crate::dns).
 ///
-/// # Examples
-///
-/// The whole exchange, with a made-up server answer fed back in:
-///
-/// ```
-/// use connmgr::dns::{Action, Resolver, ResolverConfig, Want};
-/// use std::time::Instant;
-///
-/// let server = "192.0.2.53:53".parse()?;
-/// let now = Instant::now();
-/// let mut resolver = Resolver::new(ResolverConfig { servers: vec![server], ..ResolverConfig::default() }, 42);
-/// let lookup = resolver.lookup(now, "seed.example.org", Want::A)?;
-/// let Some(Action::SendUdp { query, .. }) = resolver.poll_action() else { panic!() };
-/// // The I/O layer sends resolver.message(query) from a fresh UDP socket; the server answers:
-/// let mut reply = resolver.message(query).unwrap().to_vec();
-/// reply[2] |= 0x80; // QR: a response
-/// reply[7] = 1; // one answer: seed.example.org A 192.0.2.7, TTL 60
-/// reply.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
-/// resolver.udp_received(now, query, server, &reply);
-/// assert_eq!(resolver.poll_action(), Some(Action::Close { query }));
-/// let Some(Action::Done { lookup: done, result }) = resolver.poll_action() else { panic!() };
-/// assert_eq!(done, lookup);
-/// assert_eq!(result?.addrs, ["192.0.2.7".parse::<std::net::IpAddr>()?]);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct Resolver {
+/// The whole exchange, with a made-up server answer fed back in, is the unit test
+/// `the_whole_exchange_by_hand`.
+pub(crate) struct Resolver {
     config: ResolverConfig,
     rng: Rng,
     seq: u32,
     lookups: Slab<Lookup>,
     queries: Slab<Query>,
     /// Queries waiting for a slot: (lookup, family).
-    waiting: VecDeque<(LookupId, usize)>,
-    actions: VecDeque<Action>,
+    waiting: VecDeque<(DnsLookupId, usize)>,
+    actions: VecDeque<DnsAction>,
     scratch: [IpAddr; MAX_ANSWER_ADDRS],
     counters: ResolverCounters,
 }
@@ -246,7 +247,7 @@ impl fmt::Debug for Resolver {
 impl Resolver {
     /// A resolver for `config`, drawing message ids from a generator seeded with `seed`
     /// ([`random_seed`](crate::dns::random_seed) gives one; tests pass constants).
-    pub fn new(mut config: ResolverConfig, seed: u64) -> Self {
+    pub(crate) fn new(mut config: ResolverConfig, seed: u64) -> Self {
         config.timeout = config.timeout.max(Duration::from_millis(1));
         config.attempts = config.attempts.max(1);
         config.max_queries = config.max_queries.max(1);
@@ -264,7 +265,7 @@ impl Resolver {
     }
 
     /// Starts resolving `name` (a host name, taken as fully qualified; a trailing dot is
-    /// allowed). The result comes later as [`Action::Done`] with the returned id.
+    /// allowed). The result comes later as [`DnsAction::Done`] with the returned id.
     ///
     /// An IP address literal is not sent anywhere: its `Done` is queued at once.
     ///
@@ -274,9 +275,9 @@ impl Resolver {
     /// label, over 255 bytes, a byte that is not printable ASCII), [`DnsError::NoServers`] with
     /// no servers configured, [`DnsError::TooManyLookups`] with
     /// [`max_lookups`](ResolverConfig::max_lookups) in progress.
-    pub fn lookup(&mut self, now: Instant, name: &str, want: Want) -> Result<LookupId, DnsError> {
+    pub(crate) fn lookup(&mut self, now: Instant, name: &str, want: Want) -> Result<DnsLookupId, DnsError> {
         if let Ok(ip) = name.parse::<IpAddr>() {
-            let lookup = LookupId { slot: u32::MAX, seq: self.next_seq() };
+            let lookup = DnsLookupId { slot: u32::MAX, seq: self.next_seq() };
             let fits = match want {
                 Want::A => ip.is_ipv4(),
                 Want::Aaaa => ip.is_ipv6(),
@@ -284,7 +285,7 @@ impl Resolver {
             };
             let result =
                 if fits { Ok(Resolved { addrs: vec![ip], ttl: Duration::ZERO }) } else { Err(DnsError::NoAddresses) };
-            self.actions.push_back(Action::Done { lookup, result });
+            self.actions.push_back(DnsAction::Done { lookup, result });
             return Ok(lookup);
         }
         let name = Name::from_text(name).ok_or(DnsError::InvalidName)?;
@@ -301,7 +302,7 @@ impl Resolver {
         };
         let seq = self.next_seq();
         let entry = self.lookups.vacant_entry();
-        let id = LookupId { slot: entry.key() as u32, seq };
+        let id = DnsLookupId { slot: entry.key() as u32, seq };
         entry.insert(Lookup {
             id,
             name,
@@ -319,13 +320,13 @@ impl Resolver {
 
     /// Abandons a lookup: its sockets are closed (`Close` actions) and no `Done` follows.
     /// Returns whether it was in progress.
-    pub fn cancel(&mut self, now: Instant, lookup: LookupId) -> bool {
+    pub(crate) fn cancel(&mut self, now: Instant, lookup: DnsLookupId) -> bool {
         let Some(l) = self.lookup_ref(lookup) else { return false };
         let running = l.running;
         self.lookups.remove(lookup.slot as usize);
         for slot in running.into_iter().flatten() {
             let query = self.queries.remove(slot);
-            self.actions.push_back(Action::Close { query: query.id });
+            self.actions.push_back(DnsAction::Close { query: query.id });
         }
         self.waiting.retain(|&(id, _)| id != lookup);
         self.start_waiting(now);
@@ -336,7 +337,7 @@ impl Resolver {
     ///
     /// Anything but a reply from the try's server with its id and question is ignored (and
     /// counted), and the try keeps waiting.
-    pub fn udp_received(&mut self, now: Instant, query: QueryId, from: SocketAddr, msg: &[u8]) {
+    pub(crate) fn udp_received(&mut self, now: Instant, query: QueryId, from: SocketAddr, msg: &[u8]) {
         let Some(slot) = self.current(query) else {
             self.counters.ignored += 1;
             return;
@@ -354,7 +355,7 @@ impl Resolver {
 
     /// Bytes arrived on `query`'s TCP connection, in any pieces: a reply is acted on once its
     /// whole frame is in (and anything after it is ignored).
-    pub fn tcp_received(&mut self, now: Instant, query: QueryId, mut bytes: &[u8]) {
+    pub(crate) fn tcp_received(&mut self, now: Instant, query: QueryId, mut bytes: &[u8]) {
         let Some(slot) = self.current(query).filter(|&slot| self.queries[slot].tcp) else {
             self.counters.ignored += 1;
             return;
@@ -382,7 +383,7 @@ impl Resolver {
     /// `query`'s socket failed: it could not be opened, sent on or connected, or (TCP) the
     /// server closed it before a whole reply (`UnexpectedEof`). The query moves on to the next
     /// server.
-    pub fn socket_error(&mut self, now: Instant, query: QueryId, kind: io::ErrorKind) {
+    pub(crate) fn socket_error(&mut self, now: Instant, query: QueryId, kind: io::ErrorKind) {
         let Some(slot) = self.current(query) else { return };
         let q = &self.queries[slot];
         log::debug!("DNS query to {} ({}): {kind}", q.server, if q.tcp { "TCP" } else { "UDP" });
@@ -393,7 +394,7 @@ impl Resolver {
 
     /// Gives up on every try whose deadline is at or before `now`: each moves on to the next
     /// server, or fails.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         while let Some(slot) = self.queries.iter().find(|(_, q)| q.deadline <= now).map(|(slot, _)| slot) {
             self.counters.timeouts += 1;
             let error = if self.queries[slot].tcp { DnsError::Truncated } else { DnsError::TimedOut };
@@ -406,29 +407,31 @@ impl Resolver {
     /// The earliest deadline of a try in flight, if any: call
     /// [`handle_timeout`](Self::handle_timeout) then. (Each `SendUdp` / `ConnectTcp` also
     /// carries its own deadline, for a per-socket timer instead.)
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.queries.iter().map(|(_, q)| q.deadline).min()
     }
 
     /// The next action, in the order they arose; `None` when there is nothing to do.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    pub(crate) fn poll_action(&mut self) -> Option<DnsAction> {
         self.actions.pop_front()
     }
 
     /// The bytes to send for `query`: a datagram for `SendUdp`, length-prefixed for
     /// `ConnectTcp`. `None` if the try is already over (then skip it: its `Close` follows).
-    pub fn message(&self, query: QueryId) -> Option<&[u8]> {
+    pub(crate) fn message(&self, query: QueryId) -> Option<&[u8]> {
         let q = &self.queries[self.current(query)?];
         Some(if q.tcp { q.msg.tcp() } else { q.msg.udp() })
     }
 
     /// Lookups running or waiting.
-    pub fn lookups_in_progress(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn lookups_in_progress(&self) -> usize {
         self.lookups.len()
     }
 
     /// What the resolver has seen so far.
-    pub fn counters(&self) -> ResolverCounters {
+    #[cfg(test)]
+    pub(crate) fn counters(&self) -> ResolverCounters {
         self.counters
     }
 
@@ -437,7 +440,7 @@ impl Resolver {
         self.seq
     }
 
-    fn lookup_ref(&self, id: LookupId) -> Option<&Lookup> {
+    fn lookup_ref(&self, id: DnsLookupId) -> Option<&Lookup> {
         self.lookups.get(id.slot as usize).filter(|l| l.id == id)
     }
 
@@ -485,7 +488,7 @@ impl Resolver {
         q.deadline = deadline_after(now, self.config.timeout);
         q.tcp_in = Vec::new();
         self.counters.udp_sent += 1;
-        self.actions.push_back(Action::SendUdp { query: q.id, server: q.server, deadline: q.deadline });
+        self.actions.push_back(DnsAction::SendUdp { query: q.id, server: q.server, deadline: q.deadline });
     }
 
     fn on_reply(&mut self, now: Instant, slot: usize, reply: Result<Reply, ParseError>, over_tcp: bool) {
@@ -526,7 +529,7 @@ impl Resolver {
             }
             let q = &mut self.queries[slot];
             log::debug!("DNS: {} is an alias of {alias}", q.qname);
-            self.actions.push_back(Action::Close { query: q.id });
+            self.actions.push_back(DnsAction::Close { query: q.id });
             q.qname = alias;
             q.depth += 1;
             q.try_index = 0;
@@ -540,14 +543,14 @@ impl Resolver {
     fn retry_over_tcp(&mut self, now: Instant, slot: usize) {
         let seq = self.next_seq();
         let q = &mut self.queries[slot];
-        self.actions.push_back(Action::Close { query: q.id });
+        self.actions.push_back(DnsAction::Close { query: q.id });
         q.id = QueryId { slot: slot as u32, seq };
         q.tcp = true;
         q.deadline = deadline_after(now, self.config.timeout);
         q.tcp_in = Vec::new();
         self.counters.tcp_retries += 1;
         log::debug!("DNS: truncated answer from {}, asking again over TCP", q.server);
-        self.actions.push_back(Action::ConnectTcp { query: q.id, server: q.server, deadline: q.deadline });
+        self.actions.push_back(DnsAction::ConnectTcp { query: q.id, server: q.server, deadline: q.deadline });
     }
 
     /// This try failed with `error`: the next server, the next round, or the end.
@@ -563,7 +566,7 @@ impl Resolver {
             let error = q.error.unwrap_or(DnsError::TimedOut);
             self.finish_query(slot, Err(error));
         } else {
-            self.actions.push_back(Action::Close { query: q.id });
+            self.actions.push_back(DnsAction::Close { query: q.id });
             self.send(now, slot);
         }
     }
@@ -571,7 +574,7 @@ impl Resolver {
     /// The query in `slot` is over; its lookup ends when its last query does.
     fn finish_query(&mut self, slot: usize, result: Result<(), DnsError>) {
         let q = self.queries.remove(slot);
-        self.actions.push_back(Action::Close { query: q.id });
+        self.actions.push_back(DnsAction::Close { query: q.id });
         let l = &mut self.lookups[q.lookup.slot as usize];
         l.running[q.family] = None;
         if let Err(error) = result {
@@ -592,7 +595,7 @@ impl Resolver {
             Ok(r) => log::debug!("DNS lookup of {}: {} addresses", l.name, r.addrs.len()),
             Err(e) => log::debug!("DNS lookup of {}: {e}", l.name),
         }
-        self.actions.push_back(Action::Done { lookup: l.id, result });
+        self.actions.push_back(DnsAction::Done { lookup: l.id, result });
     }
 }
 
@@ -618,5 +621,9 @@ fn interleave(addrs: &[IpAddr]) -> Vec<IpAddr> {
     }
 }
 
+#[cfg(test)]
+mod alloc;
+#[cfg(test)]
+mod servers;
 #[cfg(test)]
 mod tests;

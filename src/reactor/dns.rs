@@ -16,6 +16,7 @@
 //! dial started covers the lookup and every connect. Seeding needs no core state: each seed's
 //! result goes to [`Handler::on_seeded`] when its lookup ends.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Instant, SystemTime};
@@ -27,9 +28,10 @@ use super::connect::{self, Progress};
 use super::table::{io_key, Kind, Stage};
 use super::{Ctx, Handler, Reactor};
 use crate::core::{LookupId, ResolveError};
-use crate::dns::{self, seed_outcome, Action, DnsError, QueryId, Resolver, ResolverConfig, Want};
+use crate::dns::{self, DnsAction, DnsError, DnsLookupId, QueryId, Resolver, ResolverConfig, Want};
 use crate::error::DialError;
 use crate::id::ConnId;
+use crate::seed::seed_outcome;
 use crate::target::HostName;
 use crate::time::TimerKey;
 
@@ -58,7 +60,7 @@ pub(super) struct Dns {
     sockets: Vec<Option<Token>>,
     /// What each lookup in flight is for: at most `max_lookups`, searched in order (a few
     /// dozen at a time; a map would cost more code than it saves time).
-    jobs: Vec<(dns::LookupId, Job)>,
+    jobs: Vec<(DnsLookupId, Job)>,
     /// The wheel entry waking the reactor at the resolver's next deadline, and that deadline.
     timer: Option<(TimerKey, Instant)>,
 }
@@ -68,7 +70,7 @@ impl Dns {
         Dns { resolver: Resolver::new(config, seed), sockets: Vec::new(), jobs: Vec::new(), timer: None }
     }
 
-    fn take_job(&mut self, lookup: dns::LookupId) -> Option<Job> {
+    fn take_job(&mut self, lookup: DnsLookupId) -> Option<Job> {
         let index = self.jobs.iter().position(|(id, _)| *id == lookup)?;
         Some(self.jobs.swap_remove(index).1)
     }
@@ -152,13 +154,14 @@ impl<H: Handler> Reactor<H> {
     /// One seed's lookup ended: btcd's log line, then the handler.
     fn seeded(&mut self, now: Instant, host: &str, port: u16, result: Result<dns::Resolved, DnsError>) {
         let rng = &mut self.rng;
-        let batch = seed_outcome(host, &result, port, SystemTime::now(), || rng.next_u64());
+        let found = result.as_ref().map(|resolved| &resolved.addrs[..]).map_err(|e| e as &dyn fmt::Display);
+        let batch = seed_outcome(host, found, port, SystemTime::now(), || rng.next_u64());
         let mut ctx = ctx_of!(self, now);
         self.handler.on_seeded(&mut ctx, host, &result.map(|_| batch));
     }
 
     /// The core closed the placeholder of a lookup: cancel it.
-    pub(super) fn cancel_lookup(&mut self, now: Instant, lookup: dns::LookupId) {
+    pub(super) fn cancel_lookup(&mut self, now: Instant, lookup: DnsLookupId) {
         if let Some(dns) = self.dns.as_deref_mut() {
             dns.take_job(lookup);
             dns.resolver.cancel(now, lookup);
@@ -176,14 +179,14 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
-    fn perform_dns(&mut self, now: Instant, action: Action) {
+    fn perform_dns(&mut self, now: Instant, action: DnsAction) {
         match action {
-            Action::SendUdp { query, server, .. } => {
+            DnsAction::SendUdp { query, server, .. } => {
                 if let Err(e) = self.send_udp(query, server) {
                     self.dns().resolver.socket_error(now, query, e.kind());
                 }
             }
-            Action::ConnectTcp { query, server, .. } => {
+            DnsAction::ConnectTcp { query, server, .. } => {
                 let opened = TcpStream::connect(server).and_then(|stream| {
                     let kind = Kind::DnsTcp { stream, query, connected: false, written: 0 };
                     self.sockets.insert(&self.registry, kind, Interest::READABLE | Interest::WRITABLE)
@@ -193,12 +196,12 @@ impl<H: Handler> Reactor<H> {
                     Err(e) => self.dns().resolver.socket_error(now, query, e.kind()),
                 }
             }
-            Action::Close { query } => {
+            DnsAction::Close { query } => {
                 if let Some(token) = self.dns().socket_slot(query).take() {
                     self.sockets.close(&self.registry, token);
                 }
             }
-            Action::Done { lookup, result } => match self.dns().take_job(lookup) {
+            DnsAction::Done { lookup, result } => match self.dns().take_job(lookup) {
                 Some(Job::Dial { id, port, token }) => {
                     self.sockets.close(&self.registry, token);
                     match result {

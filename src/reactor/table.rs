@@ -70,7 +70,7 @@ pub(crate) enum Kind {
     /// A DNS lookup of a dial or `resolve`, under a token the core can close; no socket.
     #[cfg(feature = "dns")]
     Resolving {
-        lookup: dns::LookupId,
+        lookup: dns::DnsLookupId,
     },
     /// Closed in this batch; freed by `release`.
     Closed,

@@ -6,21 +6,29 @@
 //! wheel's next deadline back into an instant to sleep until. Deadlines round up and "now"
 //! rounds down, so a timer never fires before the instant it was armed for.
 //!
-//! The [`Wheel`] is public because it is useful on its own: an allocation-free (in steady
-//! state) hierarchical timer wheel with O(1) insert and cancel and no periodic tick.
+//! The [`Wheel`] is an allocation-free (in steady state) hierarchical timer wheel with O(1)
+//! insert and cancel and no periodic tick. It is private: only the core and the reactor arm it.
+//! `benches/wheel.rs` includes `wheel.rs` by path, so the file depends on nothing else here.
 
 use std::time::{Duration, Instant};
 
 mod wheel;
-pub use wheel::{TimerKey, Wheel};
+#[cfg(test)]
+mod wheel_model;
+pub(crate) use wheel::{TimerKey, Wheel};
+
+/// The longest delay a timer is armed for, and the longest duration any setting accepts
+/// (`Config` checks its settings against it): a year. Longer ones are almost certainly a unit
+/// mistake, and keeping them bounded keeps deadline arithmetic far from overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 const NANOS_PER_TICK: u32 = 1_000_000;
 
-/// The instant `delay` after `now`, for arming a timer. Delays longer than
-/// `Config::MAX_DURATION` (a year) count as a year, so an absurd delay
-/// still means "much later", never "now" (an overflowing addition must not fire a timer early).
+/// The instant `delay` after `now`, for arming a timer. Delays longer than [`MAX_DURATION`] (a
+/// year) count as a year, so an absurd delay still means "much later", never "now" (an
+/// overflowing addition must not fire a timer early).
 pub(crate) fn deadline_after(now: Instant, delay: Duration) -> Instant {
-    let delay = delay.min(crate::config::Config::MAX_DURATION);
+    let delay = delay.min(MAX_DURATION);
     // A year after any `Instant` a program can hold fits; if the platform says otherwise, the
     // latest representable instant is still "much later".
     now.checked_add(delay).unwrap_or_else(|| {
@@ -93,7 +101,7 @@ mod tests {
     #[test]
     fn absurd_delays_mean_much_later_never_now() {
         let now = Instant::now();
-        let year = crate::config::Config::MAX_DURATION;
+        let year = super::MAX_DURATION;
         assert_eq!(super::deadline_after(now, Duration::MAX), now + year);
         assert_eq!(super::deadline_after(now, Duration::from_millis(5)), now + Duration::from_millis(5));
     }

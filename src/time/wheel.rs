@@ -24,11 +24,10 @@
 //!
 //! # Examples
 //!
-//! A timer a day away fires on time, after jumping over the empty slots in between:
+//! A timer a day away fires on time, after jumping over the empty slots in between (the unit
+//! test `a_timer_a_day_away_fires_on_time`; the wheel is private, so its examples are tests):
 //!
-//! ```
-//! use connmgr::time::Wheel;
-//!
+//! ```text
 //! const DAY: u64 = 24 * 60 * 60 * 1000; // in 1 ms ticks
 //! let mut wheel = Wheel::new();
 //! wheel.insert(DAY, "daily");
@@ -59,7 +58,7 @@ const NIL: u32 = u32::MAX;
 /// (Generations are a wrapping `u32` counter, so a stale key could only be confused with a live
 /// one after exactly 2^32 further inserts that also reused its slot.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimerKey {
+pub(crate) struct TimerKey {
     index: u32,
     // Never zero, so that `Option<TimerKey>` costs no more than a key: callers keep one per
     // request.
@@ -148,7 +147,7 @@ struct Expiration {
 /// [`with_capacity`](Wheel::with_capacity) can rule out. [`next_deadline`](Wheel::next_deadline)
 /// is O(levels). Each [`poll`](Wheel::poll) costs O(levels) per occupied slot it reaches, with
 /// at most five cascades per entry over its lifetime, however far time jumps.
-pub struct Wheel<T> {
+pub(crate) struct Wheel<T> {
     entries: Slab<Entry<T>>,
     levels: [Level; LEVELS],
     /// The current tick: every entry's deadline is at or after it.
@@ -160,15 +159,15 @@ pub struct Wheel<T> {
 impl<T> Wheel<T> {
     /// The farthest a deadline may lie beyond [`elapsed`](Wheel::elapsed): 2^36 - 1 ticks, about
     /// 795 days at 1 ms ticks. Later deadlines are clamped to this distance.
-    pub const MAX_DELAY: u64 = (1 << (SLOT_BITS as u64 * LEVELS as u64)) - 1;
+    pub(crate) const MAX_DELAY: u64 = (1 << (SLOT_BITS as u64 * LEVELS as u64)) - 1;
 
     /// Creates an empty wheel at tick 0.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_capacity(0)
     }
 
     /// Creates an empty wheel at tick 0 with room for `capacity` timers before it allocates.
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Wheel {
             entries: Slab::with_capacity(capacity),
             levels: [Level::EMPTY; LEVELS],
@@ -187,7 +186,7 @@ impl<T> Wheel<T> {
     /// # Panics
     ///
     /// If `u32::MAX - 1` timers are already live (over 128 GiB of entries).
-    pub fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
+    pub(crate) fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
         let latest = self.elapsed.saturating_add(Self::MAX_DELAY);
         let deadline = deadline.clamp(self.elapsed, latest);
         let index = match u32::try_from(self.entries.vacant_key()) {
@@ -207,7 +206,7 @@ impl<T> Wheel<T> {
     ///
     /// A stale key (its timer already fired or was cancelled, even if its slab slot now holds a
     /// newer timer) returns `None` and changes nothing.
-    pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
+    pub(crate) fn cancel(&mut self, key: TimerKey) -> Option<T> {
         self.entry(key)?;
         self.unlink(key.index);
         Some(self.entries.remove(key.index as usize).value)
@@ -217,12 +216,13 @@ impl<T> Wheel<T> {
     ///
     /// This is the deadline given to [`insert`](Wheel::insert) after clamping: raised to the
     /// `elapsed` of that moment if it was in the past, lowered if it was beyond the range.
-    pub fn deadline(&self, key: TimerKey) -> Option<u64> {
+    pub(crate) fn deadline(&self, key: TimerKey) -> Option<u64> {
         self.entry(key).map(|entry| entry.deadline)
     }
 
     /// The value of the timer `key`, or `None` for a stale key.
-    pub fn get(&self, key: TimerKey) -> Option<&T> {
+    #[allow(dead_code)] // for the model test and the bench
+    pub(crate) fn get(&self, key: TimerKey) -> Option<&T> {
         self.entry(key).map(|entry| &entry.value)
     }
 
@@ -234,7 +234,7 @@ impl<T> Wheel<T> {
     /// and polls never misses a timer; it may wake to find only a cascade to do, after which
     /// this answers with a later, finer tick. The result is never before
     /// [`elapsed`](Wheel::elapsed).
-    pub fn next_deadline(&self) -> Option<u64> {
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.next_expiration().map(|expiration| expiration.start)
     }
 
@@ -248,7 +248,7 @@ impl<T> Wheel<T> {
     ///
     /// Timers come out in deadline order; timers that share a tick, in no particular order.
     /// Time jumps from occupied slot to occupied slot rather than tick by tick.
-    pub fn poll(&mut self, now: u64) -> Option<(TimerKey, T)> {
+    pub(crate) fn poll(&mut self, now: u64) -> Option<(TimerKey, T)> {
         let now = now.max(self.elapsed);
         while let Some(Expiration { level, slot, start }) = self.next_expiration() {
             if start > now {
@@ -270,24 +270,26 @@ impl<T> Wheel<T> {
     }
 
     /// The current tick: the latest `now` reached by [`poll`](Wheel::poll).
-    pub fn elapsed(&self) -> u64 {
+    #[allow(dead_code)] // for the model test and the bench
+    pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }
 
     /// The number of armed timers.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no timer is armed.
-    pub fn is_empty(&self) -> bool {
+    #[allow(dead_code)] // for the model test and the bench
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Drops every timer, keeping [`elapsed`](Wheel::elapsed) and the slab's capacity.
     ///
     /// Every key issued before becomes stale, even once new timers reuse the slots.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
         self.levels = [Level::EMPTY; LEVELS];
     }
@@ -418,6 +420,17 @@ fn slot_for(deadline: u64, level: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timer_a_day_away_fires_on_time() {
+        const DAY: u64 = 24 * 60 * 60 * 1000; // in 1 ms ticks
+        let mut wheel = Wheel::new();
+        wheel.insert(DAY, "daily");
+        wheel.insert(5, "soon");
+        assert_eq!(wheel.poll(DAY - 1).map(|(_, v)| v), Some("soon"));
+        assert_eq!(wheel.poll(DAY - 1), None);
+        assert_eq!(wheel.poll(DAY).map(|(_, v)| v), Some("daily"));
+    }
 
     /// Polls until nothing is due, returning the values in the order they came out.
     fn drain(wheel: &mut Wheel<u64>, now: u64) -> Vec<u64> {

@@ -6,7 +6,6 @@
 mod support;
 
 mod core_churn;
-mod dns_resolver;
 mod handle_queue;
 
 #[global_allocator]

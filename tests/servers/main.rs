@@ -28,6 +28,5 @@ mod protocol;
 mod report;
 
 mod dns_reactor;
-mod dns_resolver;
 mod peer_dialer;
 mod proxy;

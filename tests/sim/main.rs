@@ -13,4 +13,3 @@ mod properties;
 mod protection;
 mod retry;
 mod review_faults;
-mod wheel_model;

@@ -46,21 +46,21 @@ impl Harness {
     }
 
     /// Every pending action; sockets are tracked (each opened once, closed once).
-    fn drain(&mut self) -> Vec<Action> {
-        let actions: Vec<Action> = std::iter::from_fn(|| self.r.poll_action()).collect();
+    fn drain(&mut self) -> Vec<DnsAction> {
+        let actions: Vec<DnsAction> = std::iter::from_fn(|| self.r.poll_action()).collect();
         for action in &actions {
             match *action {
-                Action::SendUdp { query, server, .. } => {
+                DnsAction::SendUdp { query, server, .. } => {
                     assert!(self.open.insert(query, (server, false)).is_none(), "{query:?} opened twice");
                     assert!(self.r.message(query).is_some());
                 }
-                Action::ConnectTcp { query, server, .. } => {
+                DnsAction::ConnectTcp { query, server, .. } => {
                     assert!(self.open.insert(query, (server, true)).is_none(), "{query:?} opened twice");
                 }
-                Action::Close { query } => {
+                DnsAction::Close { query } => {
                     assert!(self.open.remove(&query).is_some(), "{query:?} closed but not open");
                 }
-                Action::Done { .. } => {}
+                DnsAction::Done { .. } => {}
             }
             self.max_open = self.max_open.max(self.open.len());
         }
@@ -82,13 +82,13 @@ impl Harness {
     }
 
     /// Answers the try `q` from its server with `reply(query bytes)`.
-    fn answer(&mut self, q: QueryId, server: SocketAddr, reply: impl FnOnce(&[u8]) -> Vec<u8>) -> Vec<Action> {
+    fn answer(&mut self, q: QueryId, server: SocketAddr, reply: impl FnOnce(&[u8]) -> Vec<u8>) -> Vec<DnsAction> {
         let msg = reply(self.r.message(q).unwrap());
         self.r.udp_received(self.now, q, server, &msg);
         self.drain()
     }
 
-    fn timeout(&mut self, t: Duration) -> Vec<Action> {
+    fn timeout(&mut self, t: Duration) -> Vec<DnsAction> {
         self.at(t);
         self.r.handle_timeout(self.now);
         self.drain()
@@ -100,18 +100,18 @@ fn question_type(msg: &[u8]) -> u16 {
     u16::from_be_bytes([msg[n - 4], msg[n - 3]])
 }
 
-fn done(actions: &[Action]) -> Option<(LookupId, Result<Resolved, DnsError>)> {
+fn done(actions: &[DnsAction]) -> Option<(DnsLookupId, Result<Resolved, DnsError>)> {
     actions.iter().find_map(|a| match a {
-        Action::Done { lookup, result } => Some((*lookup, result.clone())),
+        DnsAction::Done { lookup, result } => Some((*lookup, result.clone())),
         _ => None,
     })
 }
 
-fn sends(actions: &[Action]) -> Vec<SocketAddr> {
+fn sends(actions: &[DnsAction]) -> Vec<SocketAddr> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::SendUdp { server, .. } => Some(*server),
+            DnsAction::SendUdp { server, .. } => Some(*server),
             _ => None,
         })
         .collect()
@@ -274,8 +274,8 @@ fn truncated_answer_is_asked_again_over_tcp_to_the_same_server() {
     let datagram = h.r.message(udp).unwrap().to_vec();
     h.at(Duration::from_millis(300));
     let out = h.answer(udp, server, rcode(0x0200));
-    let Some(&Action::ConnectTcp { query: tcp, server: to, deadline }) = out.last() else { panic!("{out:?}") };
-    assert_eq!(out[0], Action::Close { query: udp });
+    let Some(&DnsAction::ConnectTcp { query: tcp, server: to, deadline }) = out.last() else { panic!("{out:?}") };
+    assert_eq!(out[0], DnsAction::Close { query: udp });
     assert_eq!((to, deadline), (sa(S1), h.now + secs(1)));
     let framed = h.r.message(tcp).unwrap();
     assert_eq!(&framed[..2], &(datagram.len() as u16).to_be_bytes());
@@ -339,7 +339,7 @@ fn a_cname_only_answer_is_followed_with_a_new_question() {
         cname.ttl = 30;
         reply(m, 0, &[cname])
     });
-    assert_eq!(out[0], Action::Close { query: q });
+    assert_eq!(out[0], DnsAction::Close { query: q });
     assert_eq!(sends(&out), [sa(S1)]);
     let (q2, s) = h.only_udp();
     let asked = h.r.message(q2).unwrap();
@@ -456,7 +456,7 @@ fn cancel_closes_the_sockets_and_reports_nothing() {
     assert!(h.r.cancel(h.now, id));
     let out = h.drain();
     assert_eq!(out.len(), 2);
-    assert!(out.iter().all(|a| matches!(a, Action::Close { .. })));
+    assert!(out.iter().all(|a| matches!(a, DnsAction::Close { .. })));
     assert!(h.open.is_empty());
     assert!(!h.r.cancel(h.now, id), "already gone");
     h.r.udp_received(h.now, q, s, &late);
@@ -470,7 +470,7 @@ fn queries_in_flight_and_lookups_are_bounded() {
         c.max_queries = 2;
         c.max_lookups = 4;
     });
-    let ids: Vec<LookupId> = ["a.example", "b.example", "c.example", "d.example"]
+    let ids: Vec<DnsLookupId> = ["a.example", "b.example", "c.example", "d.example"]
         .iter()
         .map(|n| h.r.lookup(h.now, n, Want::A).unwrap())
         .collect();
@@ -527,7 +527,7 @@ fn deadlines_in_actions_match_poll_timeout() {
         .drain()
         .iter()
         .filter_map(|a| match a {
-            Action::SendUdp { deadline, .. } => Some(*deadline),
+            DnsAction::SendUdp { deadline, .. } => Some(*deadline),
             _ => None,
         })
         .collect();
@@ -540,4 +540,75 @@ fn per_query_and_per_lookup_state_stay_small() {
     // The module docs promise under 700 bytes per query in flight.
     assert!(std::mem::size_of::<Query>() < 700, "{}", std::mem::size_of::<Query>());
     assert!(std::mem::size_of::<Lookup>() <= 384, "{}", std::mem::size_of::<Lookup>());
+}
+
+/// The whole exchange, with a made-up server answer fed back in (once the doc example of a
+/// public `Resolver`).
+#[test]
+fn the_whole_exchange_by_hand() -> Result<(), Box<dyn std::error::Error>> {
+    let server = "192.0.2.53:53".parse()?;
+    let now = Instant::now();
+    let mut resolver = Resolver::new(ResolverConfig { servers: vec![server], ..ResolverConfig::default() }, 42);
+    let lookup = resolver.lookup(now, "seed.example.org", Want::A)?;
+    let Some(DnsAction::SendUdp { query, .. }) = resolver.poll_action() else { panic!() };
+    // The I/O layer sends resolver.message(query) from a fresh UDP socket; the server answers:
+    let mut reply = resolver.message(query).unwrap().to_vec();
+    reply[2] |= 0x80; // QR: a response
+    reply[7] = 1; // one answer: seed.example.org A 192.0.2.7, TTL 60
+    reply.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
+    resolver.udp_received(now, query, server, &reply);
+    assert_eq!(resolver.poll_action(), Some(DnsAction::Close { query }));
+    let Some(DnsAction::Done { lookup: done, result }) = resolver.poll_action() else { panic!() };
+    assert_eq!(done, lookup);
+    assert_eq!(result?.addrs, [ip("192.0.2.7")]);
+    Ok(())
+}
+
+/// A blocking driver over std sockets (the reactor does the same without blocking), against a
+/// stand-in server on loopback that answers every A query with 192.0.2.7 (once the module's doc
+/// example).
+#[test]
+fn a_blocking_driver_over_std_sockets() -> Result<(), Box<dyn std::error::Error>> {
+    use std::net::UdpSocket;
+
+    let server = UdpSocket::bind("127.0.0.1:0")?;
+    let config = ResolverConfig { servers: vec![server.local_addr()?], ..ResolverConfig::default() };
+    std::thread::spawn(move || {
+        let mut buf = [0; 512];
+        while let Ok((n, from)) = server.recv_from(&mut buf) {
+            let mut reply = buf[..n].to_vec();
+            reply[2] |= 0x80; // a response
+            reply[7] = 1; // one answer: <question's name> A 192.0.2.7
+            reply.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
+            let _ = server.send_to(&reply, from);
+        }
+    });
+
+    let mut resolver = Resolver::new(config, crate::dns::random_seed());
+    resolver.lookup(Instant::now(), "seed.example.org", Want::A)?;
+    let mut socket = None;
+    let addrs = loop {
+        match resolver.poll_action() {
+            Some(DnsAction::SendUdp { query, server, .. }) => {
+                let s = UdpSocket::bind("0.0.0.0:0")?;
+                s.connect(server)?;
+                s.send(resolver.message(query).unwrap())?;
+                s.set_read_timeout(Some(Duration::from_millis(100)))?;
+                socket = Some((query, s));
+            }
+            Some(DnsAction::Close { .. }) => socket = None,
+            Some(DnsAction::Done { result, .. }) => break result?.addrs,
+            Some(other) => unreachable!("{other:?}"),
+            None => {
+                let (query, s) = socket.as_ref().unwrap();
+                let mut buf = [0; 512];
+                match s.recv_from(&mut buf) {
+                    Ok((n, from)) => resolver.udp_received(Instant::now(), *query, from, &buf[..n]),
+                    Err(_) => resolver.handle_timeout(Instant::now()),
+                }
+            }
+        }
+    };
+    assert_eq!(addrs, [ip("192.0.2.7")]);
+    Ok(())
 }

@@ -1,10 +1,11 @@
-//! The timer wheel against a model: a `BTreeMap` ordered by (deadline, insertion sequence).
+//! The timer wheel against a model (a unit test: the wheel is private): a `BTreeMap` ordered by
+//! (deadline, insertion sequence).
 //!
 //! Random runs of insert, cancel (of any key ever issued, so stale keys too), single polls and
 //! full advances, with delays and time jumps that mix the tick scale of every wheel level. After
 //! each step the wheel must agree with the model on what is live, what fired, and when.
 
-use connmgr::time::{TimerKey, Wheel};
+use super::{TimerKey, Wheel};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

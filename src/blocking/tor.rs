@@ -15,108 +15,44 @@
 //! - the whole exchange has a deadline (btcd has no timeout at all);
 //! - an IPv6 answer (address type 4) is returned (btcd is IPv4-only and reports
 //!   `tor general error` for it), and the reply's two port bytes are read and discarded;
-//! - every error reply code comes back as its own [`ProxyError`] (btcd's HEAD shadows the error
+//! - every error reply code comes back as its own [`ProxyError`] variant (btcd's HEAD shadows the error
 //!   variable for codes 1..=9 and returns no address and *no error*).
 
-use std::error::Error as StdError;
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::proxy::{Auth, Handshake, ProxyError, RequestError, Step};
+use crate::ResolveError;
 
-/// Why a Tor lookup failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum TorError {
-    /// The host name is empty (nothing to resolve; btcd would send it anyway).
-    EmptyHost,
-    /// The host name does not fit the request's one-byte length field.
-    HostTooLong {
-        /// Its length in bytes.
-        len: usize,
-    },
-    /// The proxy answered with an error code or broke the protocol (btcd's `tor general error`
-    /// ... `tor address type not supported`, `ErrTorInvalidProxyResponse`,
-    /// `ErrTorUnrecognizedAuthMethod`, `ErrTorInvalidAddressResponse`).
-    Socks(ProxyError),
-    /// The whole exchange did not finish within the given timeout.
-    TimedOut(Duration),
-    /// Connecting to, writing to or reading from the proxy failed.
-    Io(io::Error),
-}
-
-impl TorError {
-    /// The SOCKS reply code this error stands for, if the proxy sent one.
-    pub fn reply_code(&self) -> Option<u8> {
-        match self {
-            TorError::Socks(e) => e.reply_code(),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for TorError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TorError::EmptyHost => f.write_str("empty host name for tor resolve"),
-            TorError::HostTooLong { len } => {
-                write!(f, "host name of {len} bytes is too long for tor resolve (at most 255)")
-            }
-            TorError::Socks(e) => fmt::Display::fmt(e, f),
-            TorError::TimedOut(after) => write!(f, "tor lookup timed out after {after:?}"),
-            TorError::Io(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-
-impl StdError for TorError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            TorError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<io::Error> for TorError {
-    fn from(e: io::Error) -> Self {
-        TorError::Io(e)
-    }
-}
-
-impl From<ProxyError> for TorError {
-    fn from(e: ProxyError) -> Self {
-        TorError::Socks(e)
-    }
-}
-
-impl From<RequestError> for TorError {
+impl From<RequestError> for ResolveError {
     fn from(e: RequestError) -> Self {
         match e {
-            RequestError::NameTooLong(len) => TorError::HostTooLong { len },
+            RequestError::NameTooLong(len) => ResolveError::NameLength(len),
             // EmptyName, and anything a later version adds.
-            _ => TorError::EmptyHost,
+            _ => ResolveError::NameLength(0),
         }
     }
 }
 
 /// Lets [`tor_lookup_ip`] serve directly as a DNS-seed lookup function, which reports
-/// `io::Error`: an I/O failure comes back unchanged, anything else is wrapped with a fitting kind
-/// (`ConnectionRefused` only for the proxy's reply 5).
-impl From<TorError> for io::Error {
-    fn from(e: TorError) -> Self {
+/// `io::Error`: an I/O failure comes back as the OS reported it, anything else is wrapped with a
+/// fitting kind (`ConnectionRefused` only for the proxy's reply 5).
+impl From<ResolveError> for io::Error {
+    fn from(e: ResolveError) -> Self {
         let kind = match &e {
-            TorError::EmptyHost | TorError::HostTooLong { .. } => io::ErrorKind::InvalidInput,
-            TorError::Socks(s) => s.io_kind(),
-            TorError::TimedOut(_) => io::ErrorKind::TimedOut,
-            TorError::Io(_) => io::ErrorKind::Other,
+            ResolveError::NameLength(_) => io::ErrorKind::InvalidInput,
+            ResolveError::Proxy(ProxyError::Unreachable(inner) | ProxyError::Io(inner)) => {
+                return match inner.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(inner.kind(), inner.clone()),
+                };
+            }
+            ResolveError::Proxy(socks) => socks.io_kind(),
+            ResolveError::TimedOut(_) => io::ErrorKind::TimedOut,
+            _ => io::ErrorKind::Other,
         };
-        match e {
-            TorError::Io(inner) => inner,
-            other => io::Error::new(kind, other),
-        }
+        io::Error::new(kind, e)
     }
 }
 
@@ -133,47 +69,53 @@ impl Deadline {
     }
 
     /// The time left, never zero (std rejects a zero socket timeout).
-    fn remaining(&self) -> Result<Duration, TorError> {
+    fn remaining(&self) -> Result<Duration, ResolveError> {
         let left = match self.end {
             Some(end) => end.saturating_duration_since(Instant::now()),
             None => self.total,
         };
         if left.is_zero() {
-            Err(TorError::TimedOut(self.total))
+            Err(ResolveError::TimedOut(self.total))
         } else {
             Ok(left)
         }
     }
 
-    /// A socket timeout surfaces as `WouldBlock` on Unix and `TimedOut` on Windows.
-    fn classify(&self, e: io::Error) -> TorError {
+    /// A socket timeout surfaces as `WouldBlock` on Unix and `TimedOut` on Windows; any other
+    /// failure is `wrap`ped (`ProxyError::Unreachable` for the connect, `Io` after it).
+    fn classify(&self, e: io::Error, wrap: fn(crate::IoError) -> ProxyError) -> ResolveError {
         match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => TorError::TimedOut(self.total),
-            _ => TorError::Io(e),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ResolveError::TimedOut(self.total),
+            _ => ResolveError::Proxy(wrap(e.into())),
         }
     }
 }
 
+/// A failure reading from or writing to the proxy.
+fn io_failed(e: io::Error) -> ResolveError {
+    ResolveError::Proxy(ProxyError::Io(e.into()))
+}
+
 /// Runs `socks` over a blocking stream: reads never go past the proxy's reply.
-fn drive(stream: &mut TcpStream, socks: &mut Handshake, deadline: &Deadline) -> Result<Step, TorError> {
+fn drive(stream: &mut TcpStream, socks: &mut Handshake, deadline: &Deadline) -> Result<Step, ResolveError> {
     loop {
         let result = match socks.step()? {
             Step::Write => {
-                stream.set_write_timeout(Some(deadline.remaining()?)).map_err(TorError::Io)?;
+                stream.set_write_timeout(Some(deadline.remaining()?)).map_err(io_failed)?;
                 match stream.write(socks.to_send()) {
-                    Ok(0) => return Err(TorError::Io(io::ErrorKind::WriteZero.into())),
+                    Ok(0) => return Err(io_failed(io::ErrorKind::WriteZero.into())),
                     Ok(n) => socks.sent(n),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(deadline.classify(e)),
+                    Err(e) => return Err(deadline.classify(e, ProxyError::Io)),
                 }
             }
             Step::Read => {
-                stream.set_read_timeout(Some(deadline.remaining()?)).map_err(TorError::Io)?;
+                stream.set_read_timeout(Some(deadline.remaining()?)).map_err(io_failed)?;
                 match stream.read(socks.recv_buf()) {
                     // Ok(0), the end of the stream, fails the handshake with what had arrived.
                     Ok(n) => socks.received(n),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(deadline.classify(e)),
+                    Err(e) => return Err(deadline.classify(e, ProxyError::Io)),
                 }
             }
             done => return Ok(done),
@@ -192,17 +134,19 @@ fn drive(stream: &mut TcpStream, socks: &mut Handshake, deadline: &Deadline) -> 
 ///
 /// # Errors
 ///
-/// Any [`TorError`]: [`TorError::Io`] when the proxy cannot be reached or the connection fails,
-/// [`TorError::TimedOut`] when the deadline passes (a zero `timeout` fails at once), and
-/// [`TorError::Socks`] for an error reply or a broken one. A host name that is empty or longer
-/// than 255 bytes fails before any connection is made.
+/// The reactor's [`ResolveError`], as `resolve` reports it in `Handler::on_resolved`:
+/// [`ResolveError::Proxy`] with [`ProxyError::Unreachable`](crate::proxy::ProxyError::Unreachable) when the proxy cannot be reached,
+/// [`ProxyError::Io`](crate::proxy::ProxyError::Io) when the connection fails, and the other [`ProxyError`](crate::proxy::ProxyError) variants for an
+/// error reply or a broken one; [`ResolveError::TimedOut`] when the deadline passes (a zero `timeout` fails at
+/// once). A host name that is empty or longer than 255 bytes fails before any connection is
+/// made, with [`ResolveError::NameLength`].
 ///
 /// # Examples
 ///
 /// Against a stand-in proxy on loopback that answers like Tor:
 ///
 /// ```
-/// use connmgr::tor::tor_lookup_ip;
+/// use connmgr::blocking::tor_lookup_ip;
 /// use std::io::{Read, Write};
 /// use std::net::TcpListener;
 /// use std::time::Duration;
@@ -226,15 +170,16 @@ fn drive(stream: &mut TcpStream, socks: &mut Handshake, deadline: &Deadline) -> 
 /// fake_tor.join().unwrap()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn tor_lookup_ip(host: &str, proxy: SocketAddr, timeout: Duration) -> Result<Vec<IpAddr>, TorError> {
+pub fn tor_lookup_ip(host: &str, proxy: SocketAddr, timeout: Duration) -> Result<Vec<IpAddr>, ResolveError> {
     let mut socks = Handshake::resolve(host, Auth::None)?;
     let deadline = Deadline::new(timeout);
-    let mut stream = TcpStream::connect_timeout(&proxy, deadline.remaining()?).map_err(|e| deadline.classify(e))?;
+    let mut stream = TcpStream::connect_timeout(&proxy, deadline.remaining()?)
+        .map_err(|e| deadline.classify(e, ProxyError::Unreachable))?;
     match drive(&mut stream, &mut socks, &deadline)? {
         Step::Resolved(ip) => Ok(vec![ip]),
         // A RESOLVE handshake ends in nothing else.
         Step::Write | Step::Read | Step::Connected { .. } => {
-            Err(TorError::Io(io::Error::other("RESOLVE ended without an address")))
+            Err(io_failed(io::Error::other("RESOLVE ended without an address")))
         }
     }
 }
@@ -243,6 +188,7 @@ pub fn tor_lookup_ip(host: &str, proxy: SocketAddr, timeout: Duration) -> Result
 mod tests {
     use super::*;
     use crate::proxy::Phase;
+    use std::error::Error as StdError;
     use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
     use std::thread;
 
@@ -264,30 +210,37 @@ mod tests {
         request
     }
 
+    fn socks(e: ProxyError) -> ResolveError {
+        ResolveError::Proxy(e)
+    }
+
     #[test]
     fn error_conversions() {
         fn assert_traits<T: StdError + Send + Sync + 'static>() {}
-        assert_traits::<TorError>();
+        assert_traits::<ResolveError>();
 
-        let io_err = TorError::from(io::Error::new(io::ErrorKind::BrokenPipe, "pipe gone"));
-        assert_eq!(io_err.to_string(), "pipe gone");
-        assert!(io_err.source().is_some());
-        let socks = TorError::from(ProxyError::GeneralFailure);
-        assert!(socks.source().is_none());
-        assert_eq!(socks.reply_code(), Some(1));
-        assert_eq!(TorError::EmptyHost.reply_code(), None);
+        let pipe = ResolveError::Proxy(ProxyError::Io(io::Error::new(io::ErrorKind::BrokenPipe, "pipe gone").into()));
+        assert!(pipe.source().is_some());
+        let general = socks(ProxyError::GeneralFailure);
+        assert!(general.source().is_none());
+        assert!(matches!(general, ResolveError::Proxy(e) if e.reply_code() == Some(1)));
+        assert_eq!(ResolveError::NameLength(0).to_string(), "empty host name for tor resolve");
 
-        let back: io::Error = io_err.into();
+        let back: io::Error = pipe.into();
         assert_eq!(back.kind(), io::ErrorKind::BrokenPipe);
-        let wrapped: io::Error = TorError::Socks(ProxyError::HostUnreachable).into();
+        assert_eq!(back.to_string(), "pipe gone");
+        let os: io::Error =
+            ResolveError::Proxy(ProxyError::Unreachable(io::Error::from_raw_os_error(111).into())).into();
+        assert_eq!(os.raw_os_error(), Some(111), "an OS error comes back as the OS reported it");
+        let wrapped: io::Error = socks(ProxyError::HostUnreachable).into();
         assert_eq!(wrapped.to_string(), "SOCKS reply 4: host unreachable");
-        let refused: io::Error = TorError::Socks(ProxyError::ConnectionRefused).into();
+        let refused: io::Error = socks(ProxyError::ConnectionRefused).into();
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
-        let timed: io::Error = TorError::TimedOut(Duration::from_millis(5)).into();
+        let timed: io::Error = ResolveError::TimedOut(Duration::from_millis(5)).into();
         assert_eq!(timed.kind(), io::ErrorKind::TimedOut);
-        let invalid: io::Error = TorError::Socks(ProxyError::UnknownReply(9)).into();
+        let invalid: io::Error = socks(ProxyError::UnknownReply(9)).into();
         assert_eq!(invalid.kind(), io::ErrorKind::InvalidData);
-        let long: io::Error = TorError::HostTooLong { len: 256 }.into();
+        let long: io::Error = ResolveError::NameLength(256).into();
         assert_eq!(long.kind(), io::ErrorKind::InvalidInput);
     }
 
@@ -384,7 +337,7 @@ mod tests {
             });
             // btcd's HEAD returns no address and no error here.
             let err = tor_lookup_ip("gone.example", proxy, TIMEOUT).unwrap_err();
-            assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "code {code}: {err:?}");
+            assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "code {code}: {err:?}");
             server.join().unwrap();
         }
     }
@@ -400,7 +353,7 @@ mod tests {
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
         let expected = ProxyError::BadVersion { phase: Phase::Method, version: b'H' };
-        assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "{err:?}");
+        assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -414,7 +367,7 @@ mod tests {
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
         let expected = ProxyError::DomainForResolve;
-        assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "{err:?}");
+        assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -428,7 +381,7 @@ mod tests {
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
         let expected = ProxyError::Closed { phase: Phase::Method, received: 1 };
-        assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "{err:?}");
+        assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -440,7 +393,7 @@ mod tests {
         });
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
         let expected = ProxyError::Closed { phase: Phase::Reply, received: 6 };
-        assert!(matches!(err, TorError::Socks(ref e) if *e == expected), "{err:?}");
+        assert!(matches!(err, ResolveError::Proxy(ref e) if *e == expected), "{err:?}");
         server.join().unwrap();
     }
 
@@ -457,7 +410,7 @@ mod tests {
         let started = Instant::now();
         let err = tor_lookup_ip("a.example", proxy, timeout).unwrap_err();
         let took = started.elapsed();
-        assert!(matches!(err, TorError::TimedOut(t) if t == timeout), "{err:?}");
+        assert!(matches!(err, ResolveError::TimedOut(t) if t == timeout), "{err:?}");
         assert!(took >= Duration::from_millis(250), "{took:?}");
         assert!(took < Duration::from_secs(1), "{took:?}");
         // The server sees the client hang up, so the connection was closed on the error path.
@@ -465,29 +418,29 @@ mod tests {
     }
 
     #[test]
-    fn lookup_connect_refused_is_io() {
+    fn lookup_connect_refused_is_unreachable() {
         let proxy = {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap()
         };
         let err = tor_lookup_ip("a.example", proxy, TIMEOUT).unwrap_err();
         match err {
-            TorError::Io(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
-            other => panic!("expected Io, got {other:?}"),
+            ResolveError::Proxy(ProxyError::Unreachable(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
+            other => panic!("expected Unreachable, got {other:?}"),
         }
     }
 
     #[test]
     fn lookup_validates_host_before_connecting() {
-        // Nothing listens here; a connect attempt would give Io, not HostTooLong.
+        // Nothing listens here; a connect attempt would give Unreachable, not NameLength.
         let proxy = {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap()
         };
-        assert!(matches!(tor_lookup_ip(&"x".repeat(300), proxy, TIMEOUT), Err(TorError::HostTooLong { len: 300 })));
+        assert!(matches!(tor_lookup_ip(&"x".repeat(300), proxy, TIMEOUT), Err(ResolveError::NameLength(300))));
         // Bytes, not characters, count; btcd would send length byte 0 here.
-        assert!(matches!(tor_lookup_ip(&"é".repeat(128), proxy, TIMEOUT), Err(TorError::HostTooLong { len: 256 })));
-        assert!(matches!(tor_lookup_ip("", proxy, TIMEOUT), Err(TorError::EmptyHost)));
-        assert!(matches!(tor_lookup_ip("a.example", proxy, Duration::ZERO), Err(TorError::TimedOut(_))));
+        assert!(matches!(tor_lookup_ip(&"é".repeat(128), proxy, TIMEOUT), Err(ResolveError::NameLength(256))));
+        assert!(matches!(tor_lookup_ip("", proxy, TIMEOUT), Err(ResolveError::NameLength(0))));
+        assert!(matches!(tor_lookup_ip("a.example", proxy, Duration::ZERO), Err(ResolveError::TimedOut(_))));
     }
 }

@@ -1,14 +1,22 @@
 //! The resolver allocates nothing per packet in steady state: ignored datagrams, timeouts and
 //! retries cost no allocation, and a lookup allocates only its result addresses.
-#![cfg(feature = "dns")]
+//!
+//! A unit test (the resolver is private), so the allocator that counts is the lib test binary's
+//! global one. It counts only on a thread that asks, so the other unit tests never see it. The
+//! library forbids `unsafe` outside its tests; this file's allocator is the exception.
 
-use crate::support::counting_alloc;
+#[allow(unsafe_code, unreachable_pub, dead_code)]
+#[path = "../../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use connmgr::dns::{Action, QueryId, Resolver, ResolverConfig, Want};
-use counting_alloc::count_allocs;
+use super::{DnsAction, QueryId, Resolver, ResolverConfig, Want};
+use counting_alloc::{count_allocs, CountingAlloc};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 /// `query` answered with one record of its type holding `rdata` (4 bytes: A, 16: AAAA).
 fn reply(query: &[u8], rdata: &[u8]) -> Vec<u8> {
@@ -26,13 +34,13 @@ fn reply(query: &[u8], rdata: &[u8]) -> Vec<u8> {
 fn drain(r: &mut Resolver, open: &mut Vec<(QueryId, SocketAddr)>, done: &mut usize) {
     while let Some(action) = r.poll_action() {
         match action {
-            Action::SendUdp { query, server, .. } => open.push((query, server)),
-            Action::Close { query } => open.retain(|(q, _)| *q != query),
-            Action::Done { result, .. } => {
+            DnsAction::SendUdp { query, server, .. } => open.push((query, server)),
+            DnsAction::Close { query } => open.retain(|(q, _)| *q != query),
+            DnsAction::Done { result, .. } => {
                 assert_eq!(result.unwrap().addrs.len(), 2);
                 *done += 1;
             }
-            Action::ConnectTcp { .. } => unreachable!(),
+            DnsAction::ConnectTcp { .. } => unreachable!(),
         }
     }
 }

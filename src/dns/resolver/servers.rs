@@ -1,21 +1,22 @@
 //! The sans-IO resolver driven over real sockets (mio, non-blocking, one thread) against real
 //! DNS servers on 127.0.0.1: dnsmasq, a scripted responder and a silent socket.
 //!
-//! The driver below is what the reactor does for `connmgr::dns`, in miniature: it performs each
+//! The driver below is what the reactor does for the resolver, in miniature: it performs each
 //! action, feeds what arrives back, and sleeps in `poll` until the resolver's next deadline.
-#![cfg(feature = "dns")]
+//! (Unit tests: the resolver is private to the crate.)
 
-use crate::support::dnsmasq;
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../../tests/support/dnsmasq.rs"]
+mod dnsmasq;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
-use connmgr::dns::{
-    seed_outcome, Action, DnsError, LookupId, QueryId, Resolved, Resolver, ResolverConfig, ResolverCounters, Want,
-};
-use connmgr::seed::{seed_host, DnsSeed};
+use super::{DnsAction, DnsLookupId, QueryId, Resolved, Resolver, ResolverConfig, ResolverCounters, Want};
+use crate::dns::DnsError;
+use crate::seed::{seed_host, seed_outcome, DnsSeed};
 use dnsmasq::{Dnsmasq, ScriptedResponder, SilentServer};
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
@@ -33,7 +34,7 @@ struct Driver {
     poll: Poll,
     resolver: Resolver,
     sockets: HashMap<usize, (QueryId, Socket)>,
-    results: HashMap<LookupId, Result<Resolved, DnsError>>,
+    results: HashMap<DnsLookupId, Result<Resolved, DnsError>>,
     started: Instant,
 }
 
@@ -44,14 +45,14 @@ impl Driver {
         tweak(&mut config);
         Driver {
             poll: Poll::new().unwrap(),
-            resolver: Resolver::new(config, connmgr::dns::random_seed()),
+            resolver: Resolver::new(config, crate::dns::random_seed()),
             sockets: HashMap::new(),
             results: HashMap::new(),
             started: Instant::now(),
         }
     }
 
-    fn lookup(&mut self, name: &str, want: Want) -> LookupId {
+    fn lookup(&mut self, name: &str, want: Want) -> DnsLookupId {
         self.resolver.lookup(Instant::now(), name, want).unwrap()
     }
 
@@ -63,7 +64,7 @@ impl Driver {
     }
 
     /// Runs until every lookup in `ids` is done.
-    fn run(&mut self, ids: &[LookupId]) {
+    fn run(&mut self, ids: &[DnsLookupId]) {
         let mut events = Events::with_capacity(64);
         loop {
             self.act();
@@ -90,7 +91,7 @@ impl Driver {
     fn act(&mut self) {
         while let Some(action) = self.resolver.poll_action() {
             match action {
-                Action::SendUdp { query, server, .. } => {
+                DnsAction::SendUdp { query, server, .. } => {
                     let Some(msg) = self.resolver.message(query) else { continue };
                     let opened = open_udp(server).and_then(|mut s| {
                         s.send(msg)?;
@@ -102,7 +103,7 @@ impl Driver {
                         Err(e) => self.resolver.socket_error(Instant::now(), query, e.kind()),
                     }
                 }
-                Action::ConnectTcp { query, server, .. } => {
+                DnsAction::ConnectTcp { query, server, .. } => {
                     let opened = TcpStream::connect(server).and_then(|mut s| {
                         let interest = Interest::READABLE | Interest::WRITABLE;
                         self.poll.registry().register(&mut s, Token(query.index()), interest)?;
@@ -116,7 +117,7 @@ impl Driver {
                         Err(e) => self.resolver.socket_error(Instant::now(), query, e.kind()),
                     }
                 }
-                Action::Close { query } => {
+                DnsAction::Close { query } => {
                     if let Some((open, mut socket)) = self.sockets.remove(&query.index()) {
                         assert_eq!(open, query, "Close names the open try");
                         let _ = match &mut socket {
@@ -125,7 +126,7 @@ impl Driver {
                         };
                     }
                 }
-                Action::Done { lookup, result } => {
+                DnsAction::Done { lookup, result } => {
                     assert!(self.results.insert(lookup, result).is_none());
                 }
             }
@@ -307,19 +308,20 @@ fn many_seeds_at_once_with_few_sockets() {
         DnsSeed::new("nx.test", true),
         DnsSeed::new("both.test", false),
     ];
-    let lookups: Vec<(LookupId, String)> = seeds
+    let lookups: Vec<(DnsLookupId, String)> = seeds
         .iter()
         .map(|seed| {
             let host = seed_host(seed, 9);
             (d.lookup(&host, Want::Both), host)
         })
         .collect();
-    let ids: Vec<LookupId> = lookups.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<DnsLookupId> = lookups.iter().map(|(id, _)| *id).collect();
     d.run(&ids);
     let now = SystemTime::now();
     let mut found = HashMap::new();
     for (id, host) in &lookups {
-        let batch = seed_outcome(host, &d.results[id], 8333, now, || 12345);
+        let ips = d.results[id].as_ref().map(|r| &r.addrs[..]).map_err(|e| e as &dyn std::fmt::Display);
+        let batch = seed_outcome(host, ips, 8333, now, || 12345);
         assert!(batch.iter().all(|a| a.addr.port() == 8333 && a.services == 0));
         found.insert(host.as_str(), batch.len());
     }
