@@ -60,7 +60,7 @@ pub const LIFETIME: i64 = 1800;
 /// Go rounds its untyped constant `math.Ln2 / Halflife` once to `f64`; dividing Rust's `f64`
 /// `LN_2` by 60 lands on the same value, `0x1.7a8cffee8c654p-7` (pinned by a unit test), which
 /// is what makes the decay factors, and so every score, identical to btcd's.
-pub const LAMBDA: f64 = LN_2 / HALFLIFE as f64;
+pub(crate) const LAMBDA: f64 = LN_2 / HALFLIFE as f64;
 
 /// Ages, in seconds, whose decay factors are tabulated once (btcd `precomputedLen`).
 const PRECOMPUTED_LEN: usize = 64;
@@ -148,18 +148,15 @@ impl DynamicBanScore {
         DynamicBanScore { last_unix: 0, transient: 0.0, persistent: 0 }
     }
 
-    /// The persistent part, which never decays.
-    pub fn persistent(&self) -> u32 {
-        self.persistent
-    }
-
-    /// The transient part as it stood at [`last_unix`](Self::last_unix), before any decay since.
-    pub fn transient(&self) -> f64 {
+    /// The transient part as it stood at `last_unix`, before any decay since.
+    #[cfg(test)]
+    fn transient(&self) -> f64 {
         self.transient
     }
 
     /// Unix seconds of the last increase with a non-zero transient amount (0 if none yet).
-    pub fn last_unix(&self) -> i64 {
+    #[cfg(test)]
+    fn last_unix(&self) -> i64 {
         self.last_unix
     }
 

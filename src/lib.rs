@@ -70,7 +70,7 @@
 //!   (module `blocking`), for a port that keeps btcd's threads.
 //! - `sim` (off): a simulator that drives [`core::Core`] on simulated time with scripted
 //!   network outcomes, for testing your use of the manager.
-//! - `shards` (off): `ShardedManager`, one reactor per core behind one [`Handle`], with the
+//! - `shards` (off): `shards::ShardedManager`, one reactor per core behind one [`Handle`], with the
 //!   target, dial limit, `max_inbound`, caps and bans kept across shards.
 //!
 //! # Logging
@@ -125,17 +125,36 @@ pub use crate::core::{
     ResolveError, TimerId,
 };
 pub use crate::error::{AddressError, DialError, Error, FailureCause, OpError};
-#[cfg(feature = "shards")]
-pub use crate::front::{Accept, ShardError, ShardedManager};
 pub use crate::front::{Handle, Manager};
 pub use crate::id::{ConnId, InboundId};
 pub use crate::io_error::IoError;
-pub use crate::net::{NetGroup, NetGroupFn};
 pub use crate::peer::{Peer, Ready};
 pub use crate::policy::outbound;
 pub use crate::policy::outbound::{ClassId, ConnClass};
 pub use crate::reactor::{Ctx, Detached, Handler, Reactor, TokenSpace};
-pub use crate::target::{HostName, OnionAddr, Target, TargetError};
+pub use crate::target::{Target, TargetError};
+
+#[cfg(feature = "shards")]
+pub mod shards {
+    //! One reactor per core behind one [`Handle`](crate::Handle) (feature `shards`): a
+    //! [`ShardedManager`] runs N shards, each a [`Manager`](crate::Manager) on its own thread,
+    //! with the automatic target, the dial limit, `max_inbound`, the caps and the bans kept
+    //! exact across them; [`Accept`] says how the shards share a listening address. See the
+    //! [sharding guide](crate::guide::sharding).
+
+    pub use crate::front::{Accept, ShardError, ShardedManager};
+}
+
+pub mod addr {
+    //! The parts of an address, for the few who name them: the [`HostName`] and [`OnionAddr`]
+    //! inside a [`Target`](crate::Target) (parsed from text with it, or built from a key, as
+    //! BIP 155 `addrv2` carries onion addresses), and the [`NetGroup`] that groups addresses for
+    //! the inbound caps, eviction and outbound diversity, computed by the [`NetGroupFn`] in
+    //! [`Config::netgroup`](crate::Config::netgroup).
+
+    pub use crate::net::{NetGroup, NetGroupFn};
+    pub use crate::target::{HostName, OnionAddr};
+}
 
 pub mod inbound {
     //! Inbound admission, the policy of [`Config::protection`](crate::Config::protection): what

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use connmgr::{Config, Counters, ShardedManager};
+use connmgr::{shards::ShardedManager, Config, Counters};
 
 use crate::cli::Common;
 use crate::os::{self, Usage};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bitcoin::p2p::Magic;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
-use connmgr::{inbound::Subnet, proxy::Proxy, HostName, Target};
+use connmgr::{addr::HostName, inbound::Subnet, proxy::Proxy, Target};
 
 /// A Bitcoin P2P peer dialer on connmgr's single reactor thread.
 ///

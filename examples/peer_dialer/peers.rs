@@ -16,9 +16,11 @@ use bitcoin::p2p::ServiceFlags;
 use connmgr::dns::DnsError;
 use connmgr::seed::{DnsSeed, SeedAddress};
 use connmgr::{
-    inbound::Observation, outbound::ProbeKind, AddressError, ConnClass, ConnInfo, ConnState, Ctx, DialError,
-    DisconnectReason, Handler, HostName, InboundId, LookupId, NetGroup, NextStep, Peer, Ready, ResolveError, Target,
-    TimerId,
+    addr::{HostName, NetGroup},
+    inbound::Observation,
+    outbound::ProbeKind,
+    AddressError, ConnClass, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, InboundId, LookupId,
+    NextStep, Peer, Ready, ResolveError, Target, TimerId,
 };
 
 use crate::book::AddrBook;

@@ -22,7 +22,7 @@ use bitcoin::p2p::address::AddrV2;
 use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::{Address, Magic, ServiceFlags};
-use connmgr::{OnionAddr, Target};
+use connmgr::{addr::OnionAddr, Target};
 
 /// Size of a message header: magic (4), command (12), payload length (4), checksum (4).
 pub const HEADER_LEN: usize = 24;

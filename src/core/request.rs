@@ -98,11 +98,6 @@ impl ConnectOptions {
         self
     }
 
-    /// Whether the request is permanent.
-    pub fn is_permanent(&self) -> bool {
-        self.permanent
-    }
-
     pub(crate) fn check(&self) -> Result<(), crate::OpError> {
         match self.connect_timeout {
             Some(t) if t < Duration::from_millis(1) || t > Self::MAX_CONNECT_TIMEOUT => {
@@ -126,7 +121,7 @@ impl DisconnectOptions {
     }
 
     /// Whether the request is redialled.
-    pub fn triggers_reconnect(&self) -> bool {
+    pub(crate) fn triggers_reconnect(&self) -> bool {
         self.trigger_reconnect
     }
 }

@@ -180,7 +180,7 @@ impl Link {
 /// # Examples
 ///
 /// ```
-/// use connmgr::{AddressError, Config, ConnInfo, Ctx, Handler, ShardedManager, Target};
+/// use connmgr::{AddressError, Config, ConnInfo, Ctx, Handler, Target, shards::ShardedManager};
 /// use std::net::SocketAddr;
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;

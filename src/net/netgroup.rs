@@ -26,7 +26,7 @@ use super::canonical;
 /// # Examples
 ///
 /// ```
-/// use connmgr::{NetGroup, NetGroupFn};
+/// use connmgr::addr::{NetGroup, NetGroupFn};
 /// use std::collections::hash_map::RandomState;
 /// use std::net::IpAddr;
 ///

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use crate::support::{Ev, Recorder};
 use connmgr::{
+    addr::NetGroup,
     outbound::{OutboundPolicy, Pause, ProbeKind},
-    Config, ConnClass, ConnectOptions, DialError, DisconnectReason, Manager, NetGroup,
+    Config, ConnClass, ConnectOptions, DialError, DisconnectReason, Manager,
 };
 
 /// A listener on `ip`, port chosen by the kernel; kept open for the test's life.

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use connmgr::dns::{DnsError, ResolverConfig};
 use connmgr::seed::{DnsSeed, SeedAddress};
-use connmgr::{Config, ConnInfo, ConnectOptions, Ctx, Handler, HostName, LookupId, Manager, ResolveError, Target};
+use connmgr::{
+    addr::HostName, Config, ConnInfo, ConnectOptions, Ctx, Handler, LookupId, Manager, ResolveError, Target,
+};
 use dnsmasq::Dnsmasq;
 
 const LIMIT: Duration = Duration::from_secs(15);

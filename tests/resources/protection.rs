@@ -54,7 +54,7 @@ impl Handler for Guard {
 }
 
 fn same_16(a: IpAddr, b: IpAddr) -> bool {
-    connmgr::NetGroup::of(a) == connmgr::NetGroup::of(b)
+    connmgr::addr::NetGroup::of(a) == connmgr::addr::NetGroup::of(b)
 }
 
 fn manager(config: Config, guard: Guard) -> Manager<Guard> {

@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use connmgr::{Accept, AddressError, Config, Ctx, Handler, ShardedManager, Target};
+use connmgr::{
+    shards::{Accept, ShardedManager},
+    AddressError, Config, Ctx, Handler, Target,
+};
 
 struct Node {
     peer: std::net::SocketAddr,

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use connmgr::{
     inbound::{Protection, Subnet},
-    Accept, AddressError, Config, ConnId, ConnInfo, ConnState, ConnectOptions, Ctx, DisconnectReason, Handler,
-    InboundId, OpError, Peer, ShardedManager, Target,
+    shards::{Accept, ShardedManager},
+    AddressError, Config, ConnId, ConnInfo, ConnState, ConnectOptions, Ctx, DisconnectReason, Handler, InboundId,
+    OpError, Peer, Target,
 };
 use socket2::{Domain, Socket, Type};
 
@@ -486,7 +487,7 @@ fn a_panic_on_one_shard_stops_the_others_and_reaches_the_caller() {
 struct Diverse {
     addrs: Vec<SocketAddr>,
     next: usize,
-    up: Arc<Mutex<HashMap<ConnId, (connmgr::ClassId, connmgr::NetGroup)>>>,
+    up: Arc<Mutex<HashMap<ConnId, (connmgr::ClassId, connmgr::addr::NetGroup)>>>,
     worst: Arc<Mutex<(usize, HashMap<connmgr::ClassId, usize>)>>,
 }
 
@@ -499,7 +500,7 @@ impl Handler for Diverse {
 
     fn on_connection(&mut self, _ctx: &mut Ctx<'_>, conn: &ConnInfo) {
         let connmgr::ConnClass::Automatic(class) = conn.class else { return };
-        let group = connmgr::NetGroup::of(conn.target.as_ref().unwrap().ip().unwrap().ip());
+        let group = connmgr::addr::NetGroup::of(conn.target.as_ref().unwrap().ip().unwrap().ip());
         let mut up = self.up.lock().unwrap();
         up.insert(conn.id, (class, group));
         let per_group = up.values().filter(|(_, g)| *g == group).count();

@@ -14,9 +14,9 @@ use crate::support::ms;
 use connmgr::core::Event;
 use connmgr::sim::{AddressSource, Network, Outcome, Sim};
 use connmgr::{
+    addr::NetGroup,
     outbound::{Backoff, Jitter, Limit, OfflineDetection, OutboundClass, OutboundPolicy, Pause, ProbeKind},
-    ClassId, Config, ConnClass, ConnState, ConnectOptions, DialError, DisconnectReason, NetGroup, NextStep, OpError,
-    Target,
+    ClassId, Config, ConnClass, ConnState, ConnectOptions, DialError, DisconnectReason, NextStep, OpError, Target,
 };
 
 fn at(ip: &str) -> SocketAddr {

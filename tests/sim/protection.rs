@@ -52,9 +52,9 @@ fn the_netgroup_cap_uses_the_configured_grouping() {
     assert!(sim.accept(from("127.2.0.1", 1)).is_some(), "127.2/16 is another group");
     assert_eq!(sim.counters().rejected_per_netgroup, 1);
 
-    let by_first_octet = connmgr::NetGroupFn::new(|ip: IpAddr| match ip {
-        IpAddr::V4(v4) => connmgr::NetGroup::custom(u64::from(v4.octets()[0])),
-        IpAddr::V6(_) => connmgr::NetGroup::custom(0),
+    let by_first_octet = connmgr::addr::NetGroupFn::new(|ip: IpAddr| match ip {
+        IpAddr::V4(v4) => connmgr::addr::NetGroup::custom(u64::from(v4.octets()[0])),
+        IpAddr::V6(_) => connmgr::addr::NetGroup::custom(0),
     });
     let protection = Protection { max_per_netgroup: Some(2), ..Protection::default() };
     let mut sim =

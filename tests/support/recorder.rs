@@ -12,7 +12,7 @@ use connmgr::dns::DnsError;
 #[cfg(feature = "dns")]
 use connmgr::seed::SeedAddress;
 use connmgr::{
-    AddressError, ConnId, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, HostName, InboundId,
+    addr::HostName, AddressError, ConnId, ConnInfo, ConnState, Ctx, DialError, DisconnectReason, Handler, InboundId,
     LookupId, NextStep, OpError, Peer, Ready, ResolveError, Target,
 };
 

@@ -124,7 +124,7 @@ pub trait EvictionPolicy<I>: fmt::Debug {
 /// # Examples
 ///
 /// ```
-/// use connmgr::{NetGroup, inbound::{BitcoinCoreEviction, EvictionCandidate, EvictionPolicy}};
+/// use connmgr::{inbound::{BitcoinCoreEviction, EvictionCandidate, EvictionPolicy}, addr::NetGroup};
 /// use std::collections::hash_map::RandomState;
 /// use std::net::IpAddr;
 /// use std::time::{Duration, Instant};
