@@ -378,16 +378,18 @@ mod tests {
         assert_eq!(decay_factor(-1), exp_decay(-1));
     }
 
+    /// From btcd TestDynamicBanScoreDecay (scenario S17).
     #[test]
-    fn s17_decay() {
+    fn transient_score_halves_every_minute() {
         let mut bs = DynamicBanScore::default();
         assert_eq!(bs.increase_at(100, 50, BASE), 150);
         assert_eq!(bs.int_at(BASE + 60), 125);
         assert_eq!(bs.int_at(BASE + 7 * 60), 100);
     }
 
+    /// From btcd TestDynamicBanScoreLifetime (scenario S18).
     #[test]
-    fn s18_lifetime_cutoff() {
+    fn transient_score_is_zero_after_its_lifetime() {
         let mut bs = DynamicBanScore::default();
         assert_eq!(bs.increase_at(0, u32::MAX, BASE), u32::MAX);
         // 4294967295 * 2^-30 = 3.99999999907 truncates to 3.
@@ -395,8 +397,9 @@ mod tests {
         assert_eq!(bs.int_at(BASE + LIFETIME + 1), 0);
     }
 
+    /// From btcd TestDynamicBanScoreReset (scenario S19).
     #[test]
-    fn s19_int_increase_reset() {
+    fn int_increase_and_reset() {
         let mut bs = DynamicBanScore::default();
         assert_eq!(bs.int(), 0);
         assert_eq!(bs.increase(100, 0), 100);
@@ -406,8 +409,9 @@ mod tests {
         assert_eq!(bs, DynamicBanScore::new());
     }
 
+    /// From btcd TestDynamicBanScoreString (scenario S20).
     #[test]
-    fn s20_display_does_not_deadlock_and_formats() {
+    fn display_does_not_deadlock_and_formats() {
         let mut bs = DynamicBanScore::default();
         assert_eq!(bs.increase_at(100, 50, BASE), 150);
         assert_eq!(bs.display_at(BASE).to_string(), format!("persistent 100 + transient 50 at {BASE} = 150 as of now"));

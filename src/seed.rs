@@ -274,8 +274,9 @@ mod tests {
 
     const DAY: u64 = 24 * 60 * 60;
 
+    /// From btcd SeedFromDNS's host naming (scenario D15).
     #[test]
-    fn d15_seed_host_naming() {
+    fn seed_host_names_x_services_for_a_filtering_seed() {
         let filtering = DnsSeed::new("seed.example.org", true);
         let plain = DnsSeed::new("seed.example.net", false);
         assert_eq!(seed_host(&filtering, 9), "x9.seed.example.org");

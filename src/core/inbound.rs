@@ -213,8 +213,9 @@ mod tests {
         SocketAddr::from(([192, 0, 2, 1], port))
     }
 
+    /// From btcd TestInboundLimit (scenario S2).
     #[test]
-    fn s02_slots_held_for_the_socket_lifetime_and_released_once() {
+    fn slots_held_for_the_socket_lifetime_and_released_once() {
         let now = Instant::now();
         let mut l = InboundLimiter::new(Some(2));
         let a = l.admit(now, remote(1001)).expect("A admitted");
@@ -230,15 +231,17 @@ mod tests {
         assert_eq!((l.occupied(), l.rejected()), (0, 1));
     }
 
+    /// From btcd TestInboundLimitDisabled (scenario S3).
     #[test]
-    fn s03_limit_of_zero_rejects_everything() {
+    fn limit_of_zero_rejects_everything() {
         let mut l = InboundLimiter::new(Some(0));
         assert!(l.admit(Instant::now(), remote(1001)).is_none());
         assert_eq!((l.rejected(), l.occupied()), (1, 0));
     }
 
+    /// From btcd TestInboundLimitConcurrent (scenario S4).
     #[test]
-    fn s04_admission_never_exceeds_the_bound() {
+    fn admission_never_exceeds_the_bound() {
         // btcd runs 100 concurrent admissions; on one thread the stronger statement holds:
         // with no closes, exactly 8 are admitted and 92 rejected; after closing all, 0 held.
         let now = Instant::now();
