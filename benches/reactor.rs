@@ -123,7 +123,7 @@ fn reactor_churn(c: &mut Criterion) {
         };
         let handler = Closer { addrs: addrs.clone(), next: 0 };
         let mut mgr = Manager::new(config, handler).expect("manager");
-        mgr.start();
+        mgr.reactor_mut().start();
         group.bench_function(BenchmarkId::from_parameter(format!("k={k}")), |b| {
             b.iter_custom(|iters| {
                 let target = mgr.counters().connected + iters;

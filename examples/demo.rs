@@ -118,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let start = Instant::now();
     let mut manager = Manager::new(config, Demo { start, addrs, next: 0 })?;
-    let listen = manager.local_addrs()[0];
+    let listen = manager.reactor().local_addrs()[0];
     let permanent = manager.connect(late, ConnectOptions::permanent())?;
     println!("permanent request {permanent} to {late}; automatic target 2; listening on {listen} (max_inbound 1)");
 

@@ -228,11 +228,11 @@ pub fn connmgr(k: u32, rules: Rules, common: &Common) -> Result<(), BoxError> {
     if rules == Rules::On {
         ban_unrelated(&mut mgr)?;
     }
-    let port = mgr.add_listener(listener)?.port();
+    let port = mgr.reactor_mut().add_listener(listener)?.port();
     let _load = load_child(port, k, common, common.warm + common.secs + 30.0)?;
     let start = Instant::now();
     let (mut meter, phases) = Meter::timed("iw1", start, common);
-    mgr.start();
+    mgr.reactor_mut().start();
     let tally = |m: &Manager<Acceptor>| {
         let c = m.counters();
         Tally { connected: c.accepted, dials: 0, established: c.inbound }

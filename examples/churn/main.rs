@@ -489,11 +489,11 @@ fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let mut mgr = manager(cw1_config(k, common, proxy), sink_addrs(port, common.addrs), true)?;
     let start = Instant::now();
     let (mut meter, phases) = Meter::timed("cw1", start, common);
-    mgr.start();
+    mgr.reactor_mut().start();
     let mut snap: Option<(Counters, Errs, Usage, Instant)> = None;
     loop {
         let now = Instant::now();
-        let (c, errs) = (mgr.counters(), mgr.handler().errs);
+        let (c, errs) = (mgr.counters(), mgr.reactor().handler().errs);
         meter.sample(now, c.in_flight);
         let Some(wake) = meter.step(phases, now, (&c).into(), errs, &mut snap, || (c, errs, os::usage(), now)) else {
             break;
@@ -504,7 +504,7 @@ fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let u1 = os::usage();
     let peak_rss_kb = os::peak_rss_kb(&u1);
     let c1 = mgr.counters();
-    let e1 = mgr.handler().errs;
+    let e1 = mgr.reactor().handler().errs;
     let Some((c0, e0, u0, t0)) = snap else { return Err("the run ended before the warm-up did".into()) };
     let secs = now.saturating_duration_since(t0).as_secs_f64();
     if now.saturating_duration_since(meter.tick_at) > Duration::from_millis(50) {
@@ -583,7 +583,7 @@ fn hw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let mut mgr = manager(config, sink_addrs(port, common.addrs), false)?;
     os::debug_rss("hw1 manager");
     let mut meter = Meter::new("hw1", start, common.quiet, LIMIT.as_secs() as usize + 2);
-    mgr.start();
+    mgr.reactor_mut().start();
     loop {
         let now = Instant::now();
         let c = mgr.counters();
@@ -592,7 +592,7 @@ fn hw1(n: u32, common: &Common) -> Result<(), BoxError> {
         }
         meter.sample(now, c.in_flight);
         if now >= meter.next_tick {
-            meter.row(now, "establish", &c, mgr.handler().errs);
+            meter.row(now, "establish", &c, mgr.reactor().handler().errs);
         }
         mgr.turn(Some(meter.next_tick.min(start + LIMIT).saturating_duration_since(now)))?;
     }
@@ -602,7 +602,7 @@ fn hw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let rss_after_kb = os::rss_kb();
     os::debug_rss("hw1 established");
     let c = mgr.counters();
-    meter.row(done, "establish", &c, mgr.handler().errs);
+    meter.row(done, "establish", &c, mgr.reactor().handler().errs);
     if c.established < u64::from(n) {
         eprintln!("churn: warning: only {} of {n} established within {LIMIT:?}", c.established);
     }
@@ -611,7 +611,7 @@ fn hw1(n: u32, common: &Common) -> Result<(), BoxError> {
             "hw1: {} established in {establish_s:.3} s (capacity preallocated: {capacity}); RSS {rss_after_kb} KiB; idle {} s ({})",
             c.established,
             common.secs,
-            if mgr.poll_timeout().is_none() { "no timer armed" } else { "a timer is armed" }
+            if mgr.reactor().poll_timeout().is_none() { "no timer armed" } else { "a timer is armed" }
         );
     }
     // The idle window: no timer is armed, so the manager sleeps in poll until `end`.
@@ -622,8 +622,8 @@ fn hw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let peak_rss_kb = os::peak_rss_kb(&u1);
     let now = Instant::now();
     let c1 = mgr.counters();
-    meter.row(now, "idle", &c1, mgr.handler().errs);
-    let e = mgr.handler().errs;
+    meter.row(now, "idle", &c1, mgr.reactor().handler().errs);
+    let e = mgr.reactor().handler().errs;
     mgr.stop()?;
     print_json(&format!(
         "{{\"impl\":\"connmgr\",\"wl\":\"hw1\",\"n\":{n},\"established\":{},\"dials\":{},\"dial_errs\":{},\"establish_s\":{establish_s:.3},\"rss_after_kb\":{rss_after_kb},\"idle_cpu_s\":{:.4},\"idle_nvcsw\":{},\"idle_nivcsw\":{},\"peak_rss_kb\":{}}}",
@@ -677,7 +677,7 @@ fn rw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let mut meter = Meter::new("rw1", start, common.quiet, common.secs as usize + 2);
     // Started first, so each `connect` dials at once, as the raw loop does. (Requests made
     // before `start` would all dial inside `start`, queueing N dial actions at once.)
-    mgr.start();
+    mgr.reactor_mut().start();
     for _ in 0..n {
         mgr.connect(addr, ConnectOptions::permanent())?;
     }
@@ -693,7 +693,7 @@ fn rw1(n: u32, common: &Common) -> Result<(), BoxError> {
             break;
         }
         if now >= meter.next_tick {
-            meter.row(now, "run", &c, mgr.handler().errs);
+            meter.row(now, "run", &c, mgr.reactor().handler().errs);
         }
         mgr.turn(Some(meter.next_tick.min(end).saturating_duration_since(now)))?;
     }
@@ -702,7 +702,7 @@ fn rw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let peak_rss_kb = os::peak_rss_kb(&u1);
     let now = Instant::now();
     let c = mgr.counters();
-    let e = mgr.handler().errs;
+    let e = mgr.reactor().handler().errs;
     if now.saturating_duration_since(meter.tick_at) > Duration::from_millis(50) {
         meter.row(now, "run", &c, e);
     }

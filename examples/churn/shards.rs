@@ -115,7 +115,7 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
     let meter = Mutex::new(meter);
     let usage: Mutex<Option<(Usage, Instant, Usage, Instant)>> = Mutex::new(None);
     mgr.run_each(|i, m| {
-        m.start();
+        m.reactor_mut().start();
         let mut w = Weighted::default();
         let mut snap: Option<(Counters, Errs, Usage, Instant)> = None;
         let mut meter = (i == 0).then(|| meter.lock().unwrap());
@@ -126,11 +126,11 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
             w.sample(now, c.in_flight, snap.is_some());
             progress[i].store(&c);
             if snap.is_none() && now >= t_warm {
-                snap = Some((c, m.handler().errs, if i == 0 { os::usage() } else { Usage::default() }, now));
+                snap = Some((c, m.reactor().handler().errs, if i == 0 { os::usage() } else { Usage::default() }, now));
                 if let Some(meter) = meter.as_mut() {
                     let (tally, in_flight) = total(&progress);
                     meter.sample(now, in_flight);
-                    meter.row(now, "warm", tally, m.handler().errs);
+                    meter.row(now, "warm", tally, m.reactor().handler().errs);
                     meter.in_window = true;
                 }
             }
@@ -141,7 +141,7 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
                 let (tally, in_flight) = total(&progress);
                 meter.sample(now, in_flight);
                 if now >= next_tick {
-                    meter.row(now, if snap.is_some() { "measure" } else { "warm" }, tally, m.handler().errs);
+                    meter.row(now, if snap.is_some() { "measure" } else { "warm" }, tally, m.reactor().handler().errs);
                     next_tick = meter.next_tick;
                 }
             }
@@ -158,7 +158,7 @@ pub fn cw1(k: u32, common: &Common) -> Result<(), BoxError> {
             *usage.lock().unwrap() = Some((u0, t0, os::usage(), now));
         }
         let c1 = m.counters();
-        *windows[i].lock().unwrap() = Some(Window { c0, e0, c1, e1: m.handler().errs, in_flight: w });
+        *windows[i].lock().unwrap() = Some(Window { c0, e0, c1, e1: m.reactor().handler().errs, in_flight: w });
         Ok(())
     })?;
     let Some((u0, t0, u1, t1)) = usage.into_inner().unwrap() else { return Err("shard 0 took no usage".into()) };
@@ -225,7 +225,7 @@ pub fn hw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let progress: Vec<Progress> = (0..shards).map(|_| Progress::default()).collect();
     let done: Mutex<Option<Instant>> = Mutex::new(None);
     mgr.run_each(|i, m| {
-        m.start();
+        m.reactor_mut().start();
         loop {
             let now = Instant::now();
             progress[i].store(&m.counters());
@@ -252,7 +252,7 @@ pub fn hw1(n: u32, common: &Common) -> Result<(), BoxError> {
     let u1 = os::usage();
     let peak_rss_kb = os::peak_rss_kb(&u1);
     let c1 = mgr.counters();
-    let errs: u64 = mgr.shards().iter().map(|s| s.handler().errs.total()).sum();
+    let errs: u64 = mgr.shards().iter().map(|s| s.reactor().handler().errs.total()).sum();
     mgr.stop()?;
     print_json(&format!(
         "{{\"impl\":\"connmgr\",\"wl\":\"hw1\",\"n\":{n},\"shards\":{shards},\"established\":{},\"dials\":{},\"dial_errs\":{errs},\"establish_s\":{establish_s:.3},\"rss_after_kb\":{rss_after_kb},\"idle_cpu_s\":{:.4},\"idle_nvcsw\":{},\"idle_nivcsw\":{},\"peak_rss_kb\":{}}}",

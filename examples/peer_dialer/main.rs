@@ -134,15 +134,15 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
         // For the run (a ban lasts at most a year).
         manager.ban(subnet, Duration::from_secs(365 * 24 * 3600))?;
     }
-    for addr in manager.local_addrs() {
-        manager.handler_mut().book.exclude(addr);
+    for addr in manager.reactor().local_addrs() {
+        manager.reactor_mut().handler_mut().book.exclude(addr);
     }
     for addr in &plan.permanent {
         manager.connect(addr.clone(), ConnectOptions::permanent())?;
-        manager.handler_mut().book.claim(addr);
+        manager.reactor_mut().handler_mut().book.claim(addr);
     }
     banner(cli, &plan, &manager, target, duration, demo.as_ref());
-    if let (Some(demo), Some(&listener)) = (&demo, manager.local_addrs().first()) {
+    if let (Some(demo), Some(&listener)) = (&demo, manager.reactor().local_addrs().first()) {
         demo.net.dial(listener)?;
         // A peer that dials in speaking another network: banned, so its return is refused.
         demo.net.dial_as(listener, Some(demo.intruder), Behaviour::WrongMagic)?;
@@ -164,11 +164,13 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
             break;
         }
         if now >= next_table {
-            if let (Some(demo), Some(&listener), false) = (&demo, manager.local_addrs().first(), intruder_back) {
+            if let (Some(demo), Some(&listener), false) =
+                (&demo, manager.reactor().local_addrs().first(), intruder_back)
+            {
                 intruder_back = true;
                 demo.net.dial_as(listener, Some(demo.intruder), Behaviour::WrongMagic)?;
             }
-            let dialer = manager.handler();
+            let dialer = manager.reactor().handler();
             let rows = dialer.rows(now);
             eprint!("{}", report::table(now - start, &rows, target, dialer.book.len()));
             next_table += TABLE_EVERY;
@@ -181,7 +183,7 @@ fn run(cli: &Cli, mut plan: cli::Plan) -> Result<(), Box<dyn std::error::Error>>
             }
         }
     }
-    println!("{}", report::summary(start.elapsed(), &manager.counters(), &manager.handler().report.stats));
+    println!("{}", report::summary(start.elapsed(), &manager.counters(), &manager.reactor().handler().report.stats));
     drop(demo);
     Ok(())
 }
@@ -238,7 +240,7 @@ fn banner(
     run: Option<Duration>,
     demo: Option<&Demo>,
 ) {
-    let dialer = manager.handler();
+    let dialer = manager.reactor().handler();
     let until = run.map_or("until Ctrl-C".to_string(), |d| format!("for {}s (Ctrl-C stops sooner)", d.as_secs_f64()));
     println!(
         "peer_dialer {} on {}: target {target} automatic peers, handshake timeout {}s, {until}",
@@ -255,7 +257,7 @@ fn banner(
         println!("  {:<22} refuses connections (a --permanent peer)", demo.refusing.to_string());
         println!("  {:<22} is gossiped but refuses: remembered as failed, not redialled", demo.gone.to_string());
         println!("  one automatic peer per /16 netgroup: 127.7.0.1 and 127.7.0.2 share one; a feeler every 2 s");
-        let listener = manager.local_addrs().first().map_or("-".into(), |a| a.to_string());
+        let listener = manager.reactor().local_addrs().first().map_or("-".into(), |a| a.to_string());
         println!("  a good peer dials in to our listener {listener}");
         println!("  {:<22} dials in speaking another network, and comes back at 3 s", demo.intruder.to_string());
     } else {
@@ -265,7 +267,7 @@ fn banner(
             plan.names.len(),
             plan.dns_seeds.len(),
             plan.permanent.len(),
-            manager.local_addrs().first().map_or(String::new(), |a| format!(", listening on {a}"))
+            manager.reactor().local_addrs().first().map_or(String::new(), |a| format!(", listening on {a}"))
         );
     }
     for (what, proxy) in [("proxy", &plan.proxy), ("onion proxy", &plan.onion_proxy)] {

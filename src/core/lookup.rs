@@ -110,8 +110,7 @@ pub(crate) struct Lookup {
 impl Core {
     /// [`Reactor::resolve`](crate::Reactor::resolve).
     pub fn resolve(&mut self, now: Instant, name: HostName) -> Result<LookupId, OpError> {
-        self.check_resolve()?;
-        let id = LookupId(self.lookup_ids.next_id().get());
+        let id = LookupId(self.mint(super::Fresh::Lookup, true)?);
         self.resolve_with_id(now, id, name)?;
         Ok(id)
     }

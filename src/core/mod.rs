@@ -60,6 +60,7 @@ mod inbound;
 mod index;
 mod lookup;
 mod ops;
+pub(crate) use ops::Fresh;
 mod outbound_rules;
 mod protect;
 mod request;

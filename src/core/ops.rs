@@ -13,6 +13,15 @@ use crate::peer::Peer;
 use crate::policy::outbound::{ClassId, ConnClass};
 use crate::target::Target;
 
+/// A new request or lookup before it has an id: what a front end's `mint` checks before it
+/// draws one.
+pub(crate) enum Fresh<'a> {
+    /// A manual request (`connect`) or a probe: its target, options and class.
+    Request { target: &'a Target, opts: &'a ConnectOptions, class: ConnClass },
+    /// A name lookup (`resolve`).
+    Lookup,
+}
+
 impl Core {
     /// [`Reactor::connect`](crate::Reactor::connect).
     pub fn connect(
@@ -25,11 +34,33 @@ impl Core {
             return Err(OpError::Stopped);
         }
         let target = target.into();
-        self.check_connect(&target, &opts)?;
-        self.check_limit(ConnClass::Manual)?;
-        let id = self.ids.next_id();
+        let id =
+            ConnId::new(self.mint(Fresh::Request { target: &target, opts: &opts, class: ConnClass::Manual }, true)?);
         self.connect_with_id(now, id, target, opts)?;
         Ok(id)
+    }
+
+    /// Checks a new request (its options and route, the stop, its class's cap) or lookup as
+    /// `connect`, `probe` and `resolve` do, and draws its id: the one place ids are minted for
+    /// the core and the front ends on its thread. With `manual_cap` false a manual request's
+    /// cap is left to when it is applied (a callback's `connect`: one over the cap ends then).
+    pub(crate) fn mint(&self, fresh: Fresh<'_>, manual_cap: bool) -> Result<u64, OpError> {
+        match fresh {
+            Fresh::Request { target, opts, class } => {
+                self.check_connect(target, opts)?;
+                if self.stopped {
+                    return Err(OpError::Stopped);
+                }
+                if manual_cap || class != ConnClass::Manual {
+                    self.check_limit(class)?;
+                }
+                Ok(self.ids.next_id().get())
+            }
+            Fresh::Lookup => {
+                self.check_resolve()?;
+                Ok(self.lookup_ids.next_id().get())
+            }
+        }
     }
 
     /// What `connect` can refuse at once: bad options, a target no route reaches.
@@ -130,8 +161,8 @@ impl Core {
     }
 
     /// [`Reactor::close`](crate::Reactor::close).
-    pub fn close(&mut self, now: Instant, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
-        let id = match peer {
+    pub fn close(&mut self, now: Instant, peer: impl Into<Peer>, reason: DisconnectReason) -> Result<(), OpError> {
+        let id = match peer.into() {
             Peer::Inbound(id) => {
                 if self.stopped {
                     return Err(OpError::Stopped);

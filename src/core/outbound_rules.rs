@@ -481,10 +481,9 @@ impl Core {
             return Err(OpError::Stopped);
         }
         let target = target.into();
-        self.check_connect(&target, &ConnectOptions::once())?;
-        self.check_limit(ConnClass::Probe(kind))?;
-        let id = self.ids.next_id();
-        self.make_request(now, id, target, &ConnectOptions::once(), ConnClass::Probe(kind))?;
+        let (opts, class) = (ConnectOptions::once(), ConnClass::Probe(kind));
+        let id = ConnId::new(self.mint(super::Fresh::Request { target: &target, opts: &opts, class }, true)?);
+        self.make_request(now, id, target, &opts, class)?;
         Ok(id)
     }
 

@@ -13,24 +13,22 @@
 //! command goes to exactly one shard; new requests go round-robin; `stop` and `counters` go to
 //! every shard.
 
-use std::borrow::Cow;
 use std::fmt;
+#[cfg(feature = "shards")]
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
 use mio::Waker;
 
-use crate::command::{Command, Shared};
-use crate::core::{ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, LookupId, Observation};
+use crate::command::{shard_of, Command, Route, Shared};
+use crate::core::Fresh;
+use crate::core::{ConnState, Counters};
 use crate::error::OpError;
 use crate::id::{ConnId, IdAllocator};
-use crate::net::Subnet;
-use crate::peer::Peer;
-use crate::policy::outbound::{Pause, ProbeKind};
 use crate::proxy::Routes;
 use crate::reactor::{Handler, Mailbox, Reactor};
-use crate::target::{HostName, Target};
 
 /// How long a waiting call (`state`) waits for the reactor by default.
 const DEFAULT_WAIT: Duration = Duration::from_secs(5);
@@ -72,7 +70,7 @@ pub struct Handle {
     home: Endpoint,
     /// Every shard of a sharded manager (`home` among them).
     #[cfg(feature = "shards")]
-    fleet: Option<Arc<super::shards::Fleet>>,
+    fleet: Option<Arc<Fleet>>,
     /// The reactor's routes, to refuse an unroutable target at once, as every layer does.
     routes: Routes,
     wait: Duration,
@@ -129,6 +127,52 @@ impl Endpoint {
     }
 }
 
+/// What the shards of one sharded manager and its handles share: every shard's endpoint, the
+/// round-robin turn, the stop.
+#[cfg(feature = "shards")]
+pub(crate) struct Fleet {
+    pub(crate) shards: Vec<Endpoint>,
+    stopping: AtomicBool,
+    next: AtomicUsize,
+}
+
+#[cfg(feature = "shards")]
+impl Fleet {
+    pub(crate) fn new(shards: Vec<Endpoint>) -> Fleet {
+        Fleet { shards, stopping: AtomicBool::new(false), next: AtomicUsize::new(0) }
+    }
+
+    /// The index of the shard the next new request goes to (round-robin).
+    pub(crate) fn next_index(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()
+    }
+
+    /// The shard the next new request goes to.
+    pub(crate) fn next(&self) -> &Endpoint {
+        &self.shards[self.next_index()]
+    }
+
+    /// Asks every shard still running to stop (once; later calls do nothing).
+    pub(crate) fn stop_all(&self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for shard in self.shards.iter().filter(|s| !s.shared.is_stopped()) {
+            shard.shared.request_stop();
+            shard.wake();
+        }
+    }
+
+    /// Marks the fleet stopping without asking the shards (they are being stopped directly).
+    pub(crate) fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
 impl Handle {
     /// A handle to an embedded `reactor`, woken through `waker`, which must be registered in
     /// the reactor's `Poll` with [`TokenSpace::waker`](crate::TokenSpace::waker)'s token.
@@ -146,7 +190,7 @@ impl Handle {
 
     /// A handle to every shard of a sharded manager.
     #[cfg(feature = "shards")]
-    pub(crate) fn fleet(fleet: Arc<super::shards::Fleet>, routes: Routes) -> Handle {
+    pub(crate) fn fleet(fleet: Arc<Fleet>, routes: Routes) -> Handle {
         Handle { home: fleet.shards[0].clone(), fleet: Some(fleet), routes, wait: DEFAULT_WAIT }
     }
 
@@ -162,14 +206,7 @@ impl Handle {
     /// The reactor that owns id or serial `n` (ids and serials are strided by shard).
     fn owner(&self, n: u64) -> &Endpoint {
         let all = self.endpoints();
-        &all[(n.wrapping_sub(1) % all.len() as u64) as usize]
-    }
-
-    fn owner_of(&self, peer: &Peer) -> &Endpoint {
-        match peer {
-            Peer::Outbound(id) => self.owner(id.get()),
-            Peer::Inbound(id) => self.owner(id.serial()),
-        }
+        &all[shard_of(n, all.len())]
     }
 
     /// Where a new request goes: the next shard in turn.
@@ -188,130 +225,55 @@ impl Handle {
         self
     }
 
-    /// [`Reactor::connect`], queued; the id is valid at once. The manual cap is checked when
-    /// the reactor applies it: a request over it ends at once with `DialError::LimitReached`.
-    pub fn connect(&self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
-        self.check()?;
-        let target = target.into();
-        opts.check()?;
-        self.routes.route(&target, opts.via.as_ref()).map_err(OpError::NoRoute)?;
-        let to = self.next();
-        let id = to.ids.next_id();
-        to.send(Command::Connect { id, target, opts })?;
-        Ok(id)
-    }
+    crate::command::operations!(
+        &Self,
+        "From a handle it is queued for the reactor's next turn, and this returns once it is \
+         queued (an id it returns is valid at once); what only the reactor can know, such as an \
+         unknown id or a cap reached, is logged then, not returned. A full queue refuses it with \
+         [`OpError::Full`](crate::OpError::Full), except `stop`, which always gets through and \
+         stops every shard of a sharded manager."
+    );
 
-    /// [`Reactor::resolve`], queued; the id is valid at once.
-    pub fn resolve(&self, name: HostName) -> Result<LookupId, OpError> {
+    /// Sends `command` to the reactor that [`Command::route`] names (every shard's for a
+    /// command to all of them). `stop` does not queue: it sets the stop flag and wakes.
+    fn submit(&self, command: Command) -> Result<(), OpError> {
         self.check()?;
-        self.routes.resolve_route().map_err(OpError::NoRoute)?;
-        let to = self.next();
-        let id = LookupId::new(to.lookup_ids.next_id().get());
-        to.send(Command::Resolve { id, name })?;
-        Ok(id)
-    }
-
-    /// [`Reactor::seed`], queued.
-    #[cfg(feature = "dns")]
-    pub fn seed(
-        &self,
-        seeds: &[crate::seed::DnsSeed],
-        default_port: u16,
-        required_services: u64,
-    ) -> Result<(), OpError> {
-        self.check()?;
-        self.next().send(crate::command::seed_command(seeds, default_port, required_services))
-    }
-
-    /// [`Reactor::new_conn_req`], queued.
-    pub fn new_conn_req(&self) -> Result<(), OpError> {
-        self.check()?;
-        self.next().send(Command::NewConnReq)
-    }
-
-    /// [`Reactor::disconnect`], queued.
-    pub fn disconnect(&self, id: ConnId, opts: DisconnectOptions) -> Result<(), OpError> {
-        self.check()?;
-        self.owner(id.get()).send(Command::Disconnect { id, opts })
-    }
-
-    /// [`Reactor::remove`], queued.
-    pub fn remove(&self, id: ConnId) -> Result<(), OpError> {
-        self.check()?;
-        self.owner(id.get()).send(Command::Remove { id })
-    }
-
-    /// [`Reactor::close`], queued.
-    pub fn close(&self, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
-        self.check()?;
-        self.owner_of(&peer).send(Command::Close { peer, reason })
-    }
-
-    /// [`Reactor::ban`], queued (a sharded manager's first shard passes it to the others).
-    pub fn ban(&self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
-        self.check()?;
-        self.home.send(Command::Ban { subnet, duration })
-    }
-
-    /// [`Reactor::unban`], queued.
-    pub fn unban(&self, subnet: Subnet) -> Result<(), OpError> {
-        self.check()?;
-        self.home.send(Command::Unban { subnet })
-    }
-
-    /// [`Reactor::misbehaving`], queued.
-    pub fn misbehaving(
-        &self,
-        peer: Peer,
-        persistent: u32,
-        transient: u32,
-        reason: impl Into<Cow<'static, str>>,
-    ) -> Result<(), OpError> {
-        self.check()?;
-        self.owner_of(&peer).send(Command::Misbehaving { peer, persistent, transient, reason: reason.into() })
-    }
-
-    /// [`Reactor::observe`], queued.
-    pub fn observe(&self, peer: Peer, observation: Observation) -> Result<(), OpError> {
-        self.check()?;
-        self.owner_of(&peer).send(Command::Observe { peer, observation })
-    }
-
-    /// [`Reactor::probe`], queued; the id is valid at once. The probe cap is checked when the
-    /// reactor applies it: a probe over it ends at once with `DialError::LimitReached`.
-    pub fn probe(&self, target: impl Into<Target>, kind: ProbeKind) -> Result<ConnId, OpError> {
-        self.check()?;
-        let target = target.into();
-        self.routes.route(&target, None).map_err(OpError::NoRoute)?;
-        let to = self.next();
-        let id = to.ids.next_id();
-        to.send(Command::Probe { id, target, kind })?;
-        Ok(id)
-    }
-
-    /// [`Reactor::pause`], queued (a sharded manager pauses every shard).
-    pub fn pause(&self, mode: Pause) -> Result<(), OpError> {
-        self.check()?;
-        self.endpoints().iter().try_for_each(|to| to.send(Command::Pause { mode }))
-    }
-
-    /// [`Reactor::resume`], queued (a sharded manager resumes every shard).
-    pub fn resume(&self) -> Result<(), OpError> {
-        self.check()?;
-        self.endpoints().iter().try_for_each(|to| to.send(Command::Resume))
-    }
-
-    /// [`Reactor::stop`]: never refused for a full queue. A sharded manager stops every shard.
-    pub fn stop(&self) -> Result<(), OpError> {
-        self.check()?;
-        #[cfg(feature = "shards")]
-        if let Some(f) = &self.fleet {
-            f.stop_all();
-            return Ok(());
+        match command.route() {
+            Route::Owner(n) => self.owner(n).send(command),
+            Route::Next => self.next().send(command),
+            Route::Home => self.home.send(command),
+            Route::All => match command {
+                Command::Stop => {
+                    #[cfg(feature = "shards")]
+                    if let Some(f) = &self.fleet {
+                        f.stop_all();
+                        return Ok(());
+                    }
+                    self.home.shared.request_stop();
+                    self.home.wake();
+                    Ok(())
+                }
+                command => self.endpoints().iter().try_for_each(|to| to.send(command.clone())),
+            },
         }
-        self.home.shared.request_stop();
-        self.home.wake();
-        Ok(())
+    }
+
+    /// Checks a new request or lookup against the routes (its caps are checked when the reactor
+    /// applies it: one over its cap ends at once, failed with `DialError::LimitReached`) and
+    /// draws its id from the next reactor in turn, which then owns it.
+    fn mint(&self, fresh: Fresh<'_>) -> Result<u64, OpError> {
+        self.check()?;
+        match fresh {
+            Fresh::Request { target, opts, .. } => {
+                opts.check()?;
+                self.routes.route(target, opts.via.as_ref()).map_err(OpError::NoRoute)?;
+                Ok(self.next().ids.next_id().get())
+            }
+            Fresh::Lookup => {
+                self.routes.resolve_route().map_err(OpError::NoRoute)?;
+                Ok(self.next().lookup_ids.next_id().get())
+            }
+        }
     }
 
     /// [`Reactor::state`], asked of the reactor and waited for (up to the wait timeout).

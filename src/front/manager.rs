@@ -4,15 +4,17 @@
 //! wake-ups at all.
 
 use std::io;
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Waker};
 
 use super::handle::Handle;
+use crate::command::Command;
 use crate::config::Config;
-use crate::error::Error;
+use crate::core::Core;
+use crate::core::Fresh;
+use crate::error::{Error, OpError};
 use crate::reactor::{Handler, Reactor, TokenSpace};
 
 /// Events taken from the `Poll` per turn.
@@ -20,8 +22,10 @@ const EVENTS_CAPACITY: usize = 1024;
 
 /// A connection manager that runs itself on the calling thread.
 ///
-/// It dereferences to its [`Reactor`], whose operations (`connect`, `disconnect`, `remove`,
-/// `close`, `stop`, `state`, `counters`, ...) are the manager's.
+/// It has the operations every front end has (`connect`, `disconnect`, `remove`, `close`,
+/// `stop`, `ban`, ...), applied at once by its [`Reactor`], and the common queries (`state`,
+/// `counters`, ...); the rest of the reactor (`detach`, timers, `local_addrs`, your handler,
+/// ...) is [`reactor`](Self::reactor) and [`reactor_mut`](Self::reactor_mut).
 ///
 /// # Examples
 ///
@@ -83,6 +87,35 @@ impl<H: Handler> Manager<H> {
         self.link = Some(Box::new(link));
     }
 
+    /// The reactor this manager runs.
+    pub fn reactor(&self) -> &Reactor<H> {
+        &self.reactor
+    }
+
+    /// The reactor this manager runs, mutably.
+    pub fn reactor_mut(&mut self) -> &mut Reactor<H> {
+        &mut self.reactor
+    }
+
+    crate::command::operations!(&mut Self, "Applied at once, by the manager's reactor.");
+    crate::command::queries!();
+
+    fn submit(&mut self, command: Command) -> Result<(), OpError> {
+        self.reactor.submit(command)
+    }
+
+    fn mint(&self, fresh: Fresh<'_>) -> Result<u64, OpError> {
+        self.reactor.mint(fresh)
+    }
+
+    fn view(&self) -> &Core {
+        self.reactor.core()
+    }
+
+    fn view_now(&self) -> Instant {
+        Instant::now()
+    }
+
     /// A handle for other threads.
     pub fn handle(&mut self) -> Handle {
         Handle::new(&mut self.reactor, Arc::clone(&self.waker))
@@ -139,19 +172,5 @@ impl<H: Handler> Manager<H> {
             link.after_turn(&mut self.reactor);
         }
         Ok(())
-    }
-}
-
-impl<H: Handler> Deref for Manager<H> {
-    type Target = Reactor<H>;
-
-    fn deref(&self) -> &Reactor<H> {
-        &self.reactor
-    }
-}
-
-impl<H: Handler> DerefMut for Manager<H> {
-    fn deref_mut(&mut self) -> &mut Reactor<H> {
-        &mut self.reactor
     }
 }

@@ -20,7 +20,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,19 +28,18 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Poll, Waker};
 
-use super::handle::{Endpoint, Handle};
+use super::handle::{Endpoint, Fleet, Handle};
 use super::{sum_counters, Manager};
+use crate::command::{shard_of, Command, Route};
 use crate::config::Config;
-use crate::core::{ConnState, ConnectOptions, Counters, DisconnectOptions, DisconnectReason, ListenerKey};
+use crate::core::Fresh;
+use crate::core::{ConnState, Counters, ListenerKey};
 use crate::error::{Error, OpError};
 use crate::id::{ConnId, IdAllocator};
-use crate::net::Subnet;
-use crate::peer::Peer;
 use crate::policy::admission::AcceptRate;
 use crate::policy::global::{share, Global, Limits, MAX_SHARDS};
 use crate::proxy::Routes;
 use crate::reactor::{Handler, Reactor, TokenSpace};
-use crate::target::Target;
 
 /// Sockets a shard may have waiting for it from the accepting shard ([`Accept::Handoff`]);
 /// past that the accepting shard admits them itself.
@@ -66,35 +65,6 @@ impl Default for Accept {
         } else {
             Accept::Handoff
         }
-    }
-}
-
-/// What the shards of one manager and its handles share: every shard's endpoint, the stop.
-pub(crate) struct Fleet {
-    pub(crate) shards: Vec<Endpoint>,
-    stopping: AtomicBool,
-    next: AtomicUsize,
-}
-
-impl Fleet {
-    /// The shard the next new request goes to (round-robin).
-    pub(crate) fn next(&self) -> &Endpoint {
-        &self.shards[self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()]
-    }
-
-    /// Asks every shard still running to stop (once; later calls do nothing).
-    pub(crate) fn stop_all(&self) {
-        if self.stopping.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        for shard in self.shards.iter().filter(|s| !s.shared.is_stopped()) {
-            shard.shared.request_stop();
-            shard.wake();
-        }
-    }
-
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
     }
 }
 
@@ -269,7 +239,7 @@ impl<H: Handler + Send> ShardedManager<H> {
             endpoints.push(endpoint);
             routes.get_or_insert(r);
         }
-        let fleet = Arc::new(Fleet { shards: endpoints, stopping: AtomicBool::new(false), next: AtomicUsize::new(0) });
+        let fleet = Arc::new(Fleet::new(endpoints));
         let managers = reactors
             .into_iter()
             .zip(polls)
@@ -318,7 +288,7 @@ impl<H: Handler + Send> ShardedManager<H> {
             // caller when the threads are joined), rather than leaving them running for ever.
             let _on_panic = StopOnPanic(fleet);
             let result = f(i, shard);
-            if result.is_err() || shard.is_stopped() {
+            if result.is_err() || shard.reactor().is_stopped() {
                 fleet.stop_all();
             }
             result
@@ -346,22 +316,12 @@ impl<H: Handler + Send> ShardedManager<H> {
             result
         })
     }
-
-    /// Stops every shard now, on this thread (see [`Manager`]'s `stop`); `Stopped` if all had.
-    pub fn stop(&mut self) -> Result<(), OpError> {
-        self.fleet.stopping.store(true, Ordering::Release);
-        let mut result = Err(OpError::Stopped);
-        for shard in self.shards.iter_mut().filter(|s| !s.is_stopped()) {
-            result = result.or(shard.stop());
-        }
-        result
-    }
 }
 
 impl<H: Handler> ShardedManager<H> {
     /// Whether every shard has stopped.
     pub fn is_stopped(&self) -> bool {
-        self.shards.iter().all(|s| s.is_stopped())
+        self.shards.iter().all(|s| s.reactor().is_stopped())
     }
 
     /// The shards, in order: shard `i` owns the ids and serials `n` with `(n - 1) % len == i`.
@@ -374,11 +334,6 @@ impl<H: Handler> ShardedManager<H> {
         &mut self.shards
     }
 
-    fn owner(&mut self, n: u64) -> &mut Manager<H> {
-        let len = self.shards.len() as u64;
-        &mut self.shards[(n.wrapping_sub(1) % len) as usize]
-    }
-
     /// Counters summed over the shards (`inbound`, a count they share, is not summed).
     pub fn counters(&self) -> Counters {
         let mut all = self.shards.iter().map(|s| s.counters());
@@ -388,53 +343,53 @@ impl<H: Handler> ShardedManager<H> {
 
     /// A request's state, from the shard that owns it.
     pub fn state(&self, id: ConnId) -> Option<ConnState> {
-        let len = self.shards.len() as u64;
-        self.shards[(id.get().wrapping_sub(1) % len) as usize].state(id)
+        self.shards[shard_of(id.get(), self.shards.len())].state(id)
     }
 
-    /// `connect` on the next shard in turn.
-    pub fn connect(&mut self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
-        let i = self.fleet.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
-        self.shards[i].connect(target, opts)
+    crate::command::operations!(
+        &mut Self,
+        "Applied at once (between runs), on the shard [`Handle`] would send it to: a new request \
+         or lookup to the next shard in turn, an operation on an id or a peer to the shard that \
+         owns it, a ban to the first shard, which passes it to the others, `pause`, `resume` and \
+         `stop` to every shard. `stop` stops every shard on this thread and reports each \
+         connection once; it returns `Stopped` only if every shard had stopped."
+    );
+
+    /// Applies `command` now on the shard (or shards) that [`Command::route`] names, as the
+    /// [`Handle`] routes it.
+    fn submit(&mut self, command: Command) -> Result<(), OpError> {
+        match command.route() {
+            Route::Owner(n) => {
+                let i = shard_of(n, self.shards.len());
+                self.shards[i].reactor_mut().submit(command)
+            }
+            Route::Next => {
+                let i = self.fleet.next_index();
+                self.shards[i].reactor_mut().submit(command)
+            }
+            Route::Home => {
+                self.shards[0].reactor_mut().submit(command)?;
+                self.deliver();
+                Ok(())
+            }
+            Route::All => match command {
+                Command::Stop => {
+                    self.fleet.set_stopping();
+                    let mut result = Err(OpError::Stopped);
+                    for shard in self.shards.iter_mut().filter(|s| !s.reactor().is_stopped()) {
+                        result = result.or(shard.reactor_mut().submit(Command::Stop));
+                    }
+                    result
+                }
+                command => self.shards.iter_mut().try_for_each(|shard| shard.reactor_mut().submit(command.clone())),
+            },
+        }
     }
 
-    /// `new_conn_req` on the next shard in turn.
-    pub fn new_conn_req(&mut self) -> Result<(), OpError> {
-        let i = self.fleet.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
-        self.shards[i].new_conn_req()
-    }
-
-    /// `disconnect` on the shard that owns `id`.
-    pub fn disconnect(&mut self, id: ConnId, opts: DisconnectOptions) -> Result<(), OpError> {
-        self.owner(id.get()).disconnect(id, opts)
-    }
-
-    /// `remove` on the shard that owns `id`.
-    pub fn remove(&mut self, id: ConnId) -> Result<(), OpError> {
-        self.owner(id.get()).remove(id)
-    }
-
-    /// `close` on the shard that owns `peer`.
-    pub fn close(&mut self, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
-        let n = match peer {
-            Peer::Outbound(id) => id.get(),
-            Peer::Inbound(id) => id.serial(),
-        };
-        self.owner(n).close(peer, reason)
-    }
-
-    /// Bans `subnet` on every shard.
-    pub fn ban(&mut self, subnet: Subnet, duration: std::time::Duration) -> Result<(), OpError> {
-        self.shards[0].ban(subnet, duration)?;
-        self.deliver();
-        Ok(())
-    }
-
-    /// Lifts the ban on `subnet` on every shard.
-    pub fn unban(&mut self, subnet: Subnet) -> Result<(), OpError> {
-        self.shards[0].unban(subnet)?;
-        self.deliver();
-        Ok(())
+    /// A new request or lookup, checked by the next shard in turn, which draws its id and owns it.
+    fn mint(&mut self, fresh: Fresh<'_>) -> Result<u64, OpError> {
+        let i = self.fleet.next_index();
+        self.shards[i].reactor().mint(fresh)
     }
 
     /// Applies bans from [`Reactor::export_bans`](crate::Reactor::export_bans)'s text on every
@@ -442,20 +397,20 @@ impl<H: Handler> ShardedManager<H> {
     pub fn import_bans(&mut self, text: &str) -> Result<usize, crate::inbound::ImportError> {
         let mut n = 0;
         for shard in &mut self.shards {
-            n = shard.import_bans(text)?;
+            n = shard.reactor_mut().import_bans(text)?;
         }
         Ok(n)
     }
 
     /// The listeners' addresses (every shard listens on the same ones).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.shards[0].local_addrs()
+        self.shards[0].reactor().local_addrs()
     }
 
     /// Lets every shard read its mail now (between runs, no thread does it).
     fn deliver(&mut self) {
         for shard in &mut self.shards {
-            shard.with_core(|core, now| core.global_mail(now));
+            shard.reactor_mut().with_core(|core, now| core.global_mail(now));
         }
     }
 }

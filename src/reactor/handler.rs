@@ -56,12 +56,12 @@ use crate::{dns::DnsError, seed::SeedAddress};
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 /// let handler = Counting { addrs: vec![listener.local_addr()?], next: 0, connected: 0 };
 /// let mut manager = Manager::new(Config { target_outbound: 2, ..Config::default() }, handler)?;
-/// manager.start();
+/// manager.reactor_mut().start();
 /// let deadline = Instant::now() + Duration::from_secs(5);
-/// while manager.handler().connected < 2 && Instant::now() < deadline {
+/// while manager.reactor().handler().connected < 2 && Instant::now() < deadline {
 ///     manager.turn(Some(Duration::from_millis(100)))?;
 /// }
-/// assert_eq!(manager.handler().connected, 2);
+/// assert_eq!(manager.reactor().handler().connected, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Handler {

@@ -16,7 +16,6 @@ mod listen;
 mod table;
 mod token;
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
@@ -34,19 +33,15 @@ pub use token::TokenSpace;
 
 use crate::command::{Command, Shared};
 use crate::config::Config;
-use crate::core::{
-    Action, ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason, Event,
-    InboundSlot, LookupId, Observation, TimerId,
-};
+use crate::core::Fresh;
+use crate::core::{Action, ConnectOptions, Core, Event, InboundSlot, TimerId};
 use crate::error::{Error, OpError};
-use crate::id::{ConnId, IdAllocator};
-use crate::net::Subnet;
+use crate::id::IdAllocator;
 use crate::peer::{Peer, Ready};
 use crate::policy::admission::bans::ImportError;
-use crate::policy::outbound::{ClassId, ConnClass, Pause, ProbeKind};
+use crate::policy::outbound::ConnClass;
 use crate::proxy::Routes;
 use crate::rng::Rng;
-use crate::target::{HostName, Target};
 use table::{token_of, Kind, Sockets, Stage};
 
 /// Due timers fired per batch in `handle_timeout`, each batch's actions performed before the
@@ -237,22 +232,13 @@ impl<H: Handler> Reactor<H> {
         self.run(now);
     }
 
-    /// Shuts down (btcd's `Stop`, made a real shutdown): closes listeners, cancels dials and
-    /// timers, closes every connection and reports each once with
-    /// [`DisconnectReason::Shutdown`]. Every later operation returns [`OpError::Stopped`].
-    pub fn stop(&mut self) -> Result<(), OpError> {
-        let shared = Arc::clone(&self.shared);
-        let _inside = shared.enter();
-        let now = Instant::now();
-        let result = self.shutdown(now);
-        self.run(now);
-        result
-    }
-
     /// Whether the manager has stopped.
     pub fn is_stopped(&self) -> bool {
         self.finished
     }
+
+    crate::command::operations!(&mut Self, "Applied at once.");
+    crate::command::queries!();
 
     /// Handles one event of this reactor's tokens (check with [`owns`](Self::owns)).
     pub fn handle_event(&mut self, event: &MioEvent, now: Instant) {
@@ -318,163 +304,11 @@ impl<H: Handler> Reactor<H> {
         self.core.poll_timeout()
     }
 
-    /// Dials `target` (btcd's `Connect`): an IP address, a host name or an onion address with
-    /// a port (`SocketAddr` and parsed [`Target`]s convert), through the configured proxy if
-    /// there is one. Returns the request's id at once, even before [`start`](Self::start) (it
-    /// dials then). A permanent request ([`ConnectOptions::permanent`]) is retried with linear
-    /// backoff until removed; a one-shot one ends [`ConnState::Failed`] if its dial fails. A
-    /// target no configured route reaches is refused at once ([`OpError::NoRoute`]).
-    pub fn connect(&mut self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
-        let target = target.into();
-        self.core.check_connect(&target, &opts)?;
-        if self.core.is_stopped() {
-            return Err(OpError::Stopped);
-        }
-        self.core.check_limit(ConnClass::Manual)?;
-        let id = self.core.ids().next_id();
-        self.apply_now(Command::Connect { id, target, opts })?;
-        Ok(id)
-    }
-
-    /// Dials `target` once as a probe of `kind` (Bitcoin Core's feeler or address fetch): it
-    /// counts toward no target, is never retried, and is closed
-    /// ([`DisconnectReason::ProbeDeadline`]) `probe_deadline` after it connects. At most
-    /// `max_probes` are alive ([`OpError::LimitReached`]).
-    pub fn probe(&mut self, target: impl Into<Target>, kind: ProbeKind) -> Result<ConnId, OpError> {
-        let target = target.into();
-        self.core.check_connect(&target, &ConnectOptions::once())?;
-        if self.core.is_stopped() {
-            return Err(OpError::Stopped);
-        }
-        self.core.check_limit(ConnClass::Probe(kind))?;
-        let id = self.core.ids().next_id();
-        self.apply_now(Command::Probe { id, target, kind })?;
-        Ok(id)
-    }
-
-    /// Pauses networking (Bitcoin Core's `setnetworkactive false`): no dial starts and no
-    /// inbound connection is admitted until [`resume`](Self::resume); requests wait, and the
-    /// address source is not asked. `mode` keeps the connections open or closes them.
-    pub fn pause(&mut self, mode: Pause) -> Result<(), OpError> {
-        self.apply_now(Command::Pause { mode })
-    }
-
-    /// Resumes networking after [`pause`](Self::pause): waiting requests dial.
-    pub fn resume(&mut self) -> Result<(), OpError> {
-        self.apply_now(Command::Resume)
-    }
-
-    /// The established automatic connections as `(class, target)`, oldest first: keep them
-    /// (the library does no file I/O) and give them back as `OutboundPolicy::anchors` to dial
-    /// them first at the next start.
-    pub fn anchors(&self) -> Vec<(ClassId, Target)> {
-        self.core.anchors()
-    }
-
-    /// Looks `name` up through Tor (btcd's `TorLookupIP`, a SOCKS5 RESOLVE to the onion proxy,
-    /// else the proxy) without blocking; [`Handler::on_resolved`] gets the answer, within the
-    /// connect timeout. With no proxy, the `dns` feature looks it up with the reactor's own
-    /// resolver (A and AAAA, IPv6 first); without it, it is refused at once
-    /// ([`OpError::NoRoute`]).
-    pub fn resolve(&mut self, name: HostName) -> Result<LookupId, OpError> {
-        self.core.check_resolve()?;
-        let id = LookupId::new(self.core.lookup_ids().next_id().get());
-        self.apply_now(Command::Resolve { id, name })?;
-        Ok(id)
-    }
-
-    /// DNS seeding on the reactor (btcd's `SeedFromDNS`, feature `dns`): looks up every seed
-    /// at once (a filtering seed as `x<required_services hex>.<host>`, see
-    /// [`seed_host`](crate::seed::seed_host)); each seed's nodes, with `default_port` and a
-    /// timestamp 3 to 7 days old, go to [`Handler::on_seeded`] as its answer arrives, or why
-    /// there are none. No thread, nothing blocking; seeds still running when the manager stops
-    /// report nothing.
-    #[cfg(feature = "dns")]
-    pub fn seed(
-        &mut self,
-        seeds: &[crate::seed::DnsSeed],
-        default_port: u16,
-        required_services: u64,
-    ) -> Result<(), OpError> {
-        self.apply_now(crate::command::seed_command(seeds, default_port, required_services))
-    }
-
-    /// Asks for one more automatic request (btcd's `NewConnReq`) if fewer than
-    /// `target_outbound` are alive; the address source is asked for its address. Unlike btcd it
-    /// never takes the automatic set past the target.
-    pub fn new_conn_req(&mut self) -> Result<(), OpError> {
-        self.apply_now(Command::NewConnReq)
-    }
-
-    /// btcd's `Disconnect(id, opts)`. A request that is not established is canceled (even a
-    /// permanent one). An established connection is closed and reported; then a permanent
-    /// request (or one with [`DisconnectOptions::trigger_reconnect`]) redials the same id after
-    /// its backoff, and an automatic one is replaced while the automatic set is below its
-    /// target (counting a failed attempt, as btcd); otherwise it ends `Disconnected`.
-    pub fn disconnect(&mut self, id: ConnId, opts: DisconnectOptions) -> Result<(), OpError> {
-        self.apply_now(Command::Disconnect { id, opts })
-    }
-
-    /// btcd's `Remove(id)`: ends the request whatever its state, closing its connection
-    /// ([`DisconnectReason::Removed`], then `Disconnected`) or cancelling its dial or backoff
-    /// (`Canceled`). Nothing replaces it.
-    pub fn remove(&mut self, id: ConnId) -> Result<(), OpError> {
-        self.apply_now(Command::Remove { id })
-    }
-
-    /// Ends a connection because the peer or your protocol is done with it (remote close, I/O
-    /// error, handshake timeout, protocol violation), the way btcd's server treats a finished
-    /// peer: a permanent request reconnects after its backoff, an automatic one is replaced at
-    /// once without counting a failed attempt, a one-shot one ends `Disconnected`, an inbound
-    /// connection is closed. This is the churn path: it never falls into the failure throttle.
-    pub fn close(&mut self, peer: Peer, reason: DisconnectReason) -> Result<(), OpError> {
-        self.apply_now(Command::Close { peer, reason })
-    }
-
     /// Takes a connection's stream out of the manager. An outbound request stays
     /// `Established` (counting toward its target) until you report the end with `close`,
     /// `disconnect` or `remove`; an accepted connection is forgotten, its slot handed over.
     pub fn detach(&mut self, peer: Peer) -> Result<Detached, OpError> {
         detach(&mut self.core, &mut self.sockets, &self.registry, peer)
-    }
-
-    /// Bans `subnet` (an address, or a CIDR range) for `duration`: its inbound connections are
-    /// refused before anything is allocated, it is never dialled (see [`ConnState::Banned`]),
-    /// and its live connections are closed ([`DisconnectReason::Banned`]). Trusted subnets
-    /// ([`Protection::trusted`](crate::inbound::Protection::trusted)) are exempt.
-    pub fn ban(&mut self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
-        self.apply_now(Command::Ban { subnet, duration })
-    }
-
-    /// Lifts the ban on exactly `subnet`.
-    pub fn unban(&mut self, subnet: Subnet) -> Result<(), OpError> {
-        self.apply_now(Command::Unban { subnet })
-    }
-
-    /// Raises `peer`'s ban score (btcd's `DynamicBanScore`: `persistent` stays, `transient`
-    /// decays with a one-minute half-life) for `reason`. Past half the threshold it is logged;
-    /// past [`Protection::ban_threshold`](crate::inbound::Protection::ban_threshold) the peer's address is
-    /// banned for [`Protection::ban_duration`](crate::inbound::Protection::ban_duration) and it is
-    /// disconnected (a trusted peer only gets the log line).
-    pub fn misbehaving(
-        &mut self,
-        peer: Peer,
-        persistent: u32,
-        transient: u32,
-        reason: impl Into<Cow<'static, str>>,
-    ) -> Result<(), OpError> {
-        self.apply_now(Command::Misbehaving { peer, persistent, transient, reason: reason.into() })
-    }
-
-    /// Tells eviction what the application saw of `peer` (a ping, a useful block or
-    /// transaction, ...): close, useful peers are kept when inbound is full.
-    pub fn observe(&mut self, peer: Peer, observation: Observation) -> Result<(), OpError> {
-        self.apply_now(Command::Observe { peer, observation })
-    }
-
-    /// The bans in force, with the time each has left.
-    pub fn bans(&self) -> Vec<(Subnet, Duration)> {
-        self.core.bans(Instant::now())
     }
 
     /// The bans as plain text (`<subnet> <until, unix seconds>` per line), to persist.
@@ -495,22 +329,6 @@ impl<H: Handler> Reactor<H> {
     /// Cancels a timer; false if it already fired or was cancelled.
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
         self.core.cancel_timer(id)
-    }
-
-    /// A request's state; an ended request's final state while `Config::ended_history`
-    /// remembers it (btcd's `ConnReq.State()` after `Remove`).
-    pub fn state(&self, id: ConnId) -> Option<ConnState> {
-        self.core.state(id)
-    }
-
-    /// A live request's details.
-    pub fn info(&self, id: ConnId) -> Option<ConnInfo> {
-        self.core.info(id)
-    }
-
-    /// Counters and gauges.
-    pub fn counters(&self) -> Counters {
-        self.core.counters()
     }
 
     /// The state machine, for queries such as [`Core::requests`].
@@ -565,8 +383,21 @@ impl<H: Handler> Reactor<H> {
         self.handoff = Some(handoff);
     }
 
-    /// Applies an operation now, on behalf of the caller.
-    fn apply_now(&mut self, command: Command) -> Result<(), OpError> {
+    /// Checks a new request or lookup as the reactor would apply it, and draws its id.
+    pub(crate) fn mint(&self, fresh: Fresh<'_>) -> Result<u64, OpError> {
+        self.core.mint(fresh, true)
+    }
+
+    fn view(&self) -> &Core {
+        &self.core
+    }
+
+    fn view_now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Applies an operation now, on behalf of the caller: the reactor's `submit`.
+    pub(crate) fn submit(&mut self, command: Command) -> Result<(), OpError> {
         let shared = Arc::clone(&self.shared);
         let _inside = shared.enter();
         let now = Instant::now();

@@ -25,8 +25,8 @@
 //! let peer: std::net::SocketAddr = "127.0.0.1:18555".parse()?;
 //! let mut sim = Sim::new(Config { target_outbound: 0, retry_duration: ms(10), ..Config::default() })?;
 //! sim.net().script(peer, [Outcome::REFUSE, Outcome::REFUSE, Outcome::ACCEPT]);
-//! sim.start();
-//! let id = sim.connect(peer, ConnectOptions::permanent())?;
+//! sim.apply(|core, now| core.start(now));
+//! let id = sim.apply(|core, now| core.connect(now, peer, ConnectOptions::permanent()))?;
 //! sim.advance(ms(100));
 //! assert_eq!(sim.dial_times_of(id), [ms(0), ms(10), ms(30)]); // 1 x 10 ms, then 2 x 10 ms
 //! assert_eq!(sim.trace(id), [
@@ -35,7 +35,7 @@
 //!     Step::Connected,
 //! ]);
 //! assert_eq!(sim.state(id), Some(ConnState::Established));
-//! sim.stop()?;
+//! sim.apply(|core, now| core.stop(now))?;
 //! sim.assert_clean_shutdown();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -55,15 +55,13 @@ pub use source::AddressSource;
 
 use crate::config::{Config, ConfigError};
 use crate::core::{
-    AcceptDecision, Action, ConnInfo, ConnState, ConnectOptions, Core, Counters, DisconnectOptions, DisconnectReason,
-    Event, IoKey, ListenerKey, LookupId, NextStep, Observation, ResolveError, TimerId,
+    AcceptDecision, Action, ConnInfo, ConnState, Core, DisconnectReason, Event, IoKey, ListenerKey, LookupId, NextStep,
+    ResolveError,
 };
 use crate::error::{DialError, FailureCause, OpError};
 use crate::id::{ConnId, InboundId};
-use crate::net::Subnet;
 use crate::peer::Peer;
-use crate::policy::admission::bans::ImportError;
-use crate::policy::outbound::{ClassId, Pause, ProbeKind};
+use crate::policy::outbound::ClassId;
 use crate::target::{HostName, Target};
 use check::{event_id, Checker};
 use net::Fate;
@@ -263,52 +261,25 @@ impl Sim {
 
     // ---- operations: the core's, at the simulated time ----------------------------------
 
-    /// [`Core::start`].
-    pub fn start(&mut self) {
-        self.core.start(self.now);
-        self.drain();
-    }
-
-    /// [`Core::stop`].
-    pub fn stop(&mut self) -> Result<(), OpError> {
-        let result = self.core.stop(self.now);
+    /// Runs one of the core's operations at the simulated time, then does what it asked for
+    /// (dials on the simulated network, closes, address requests) and checks the invariants:
+    /// `sim.apply(|core, now| core.connect(now, peer, ConnectOptions::permanent()))`. Every
+    /// operation of [`Core`] is reached this way (`start`, `stop`, `connect`, `close`, `ban`,
+    /// `set_timer`, ...); lookups are answered from [`Network::answer`].
+    pub fn apply<T>(&mut self, op: impl FnOnce(&mut Core, Instant) -> T) -> T {
+        let result = op(&mut self.core, self.now);
         self.drain();
         result
     }
 
-    /// [`Core::connect`].
-    pub fn connect(&mut self, target: impl Into<Target>, opts: ConnectOptions) -> Result<ConnId, OpError> {
-        let result = self.core.connect(self.now, target, opts);
-        self.drain();
-        result
+    crate::command::queries!();
+
+    fn view(&self) -> &Core {
+        &self.core
     }
 
-    /// [`Core::new_conn_req`].
-    pub fn new_conn_req(&mut self) -> Result<(), OpError> {
-        let result = self.core.new_conn_req(self.now);
-        self.drain();
-        result
-    }
-
-    /// [`Core::disconnect`].
-    pub fn disconnect(&mut self, id: ConnId, opts: DisconnectOptions) -> Result<(), OpError> {
-        let result = self.core.disconnect(self.now, id, opts);
-        self.drain();
-        result
-    }
-
-    /// [`Core::remove`].
-    pub fn remove(&mut self, id: ConnId) -> Result<(), OpError> {
-        let result = self.core.remove(self.now, id);
-        self.drain();
-        result
-    }
-
-    /// [`Core::close`].
-    pub fn close(&mut self, peer: impl Into<Peer>, reason: DisconnectReason) -> Result<(), OpError> {
-        let result = self.core.close(self.now, peer.into(), reason);
-        self.drain();
-        result
+    fn view_now(&self) -> Instant {
+        self.now
     }
 
     /// [`Core::detach`]; the socket is then the user's (close it with
@@ -332,31 +303,12 @@ impl Sim {
         self.sockets.close(io, Closer::User, at);
     }
 
-    /// [`Core::resolve`], answered from [`Network::answer`].
-    pub fn resolve(&mut self, name: HostName) -> Result<LookupId, OpError> {
-        let result = self.core.resolve(self.now, name);
-        self.drain();
-        result
-    }
-
     /// How lookup `id` ended, if it has.
     pub fn resolved(&self, id: LookupId) -> Option<Result<Vec<IpAddr>, ResolveError>> {
         self.events.iter().find_map(|l| match &l.event {
             Event::Resolved { id: done, result, .. } if *done == id => Some(result.clone()),
             _ => None,
         })
-    }
-
-    /// [`Core::set_timer`].
-    pub fn set_timer(&mut self, after: Duration, data: u64) -> Result<TimerId, OpError> {
-        let result = self.core.set_timer(self.now, after, data);
-        self.drain();
-        result
-    }
-
-    /// [`Core::cancel_timer`].
-    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
-        self.core.cancel_timer(id)
     }
 
     /// A connection from `remote` arrives on the simulated listener: its id if admitted (a
@@ -413,73 +365,9 @@ impl Sim {
         wanted
     }
 
-    /// [`Core::ban`].
-    pub fn ban(&mut self, subnet: Subnet, duration: Duration) -> Result<(), OpError> {
-        let result = self.core.ban(self.now, subnet, duration);
-        self.drain();
-        result
-    }
-
-    /// [`Core::unban`].
-    pub fn unban(&mut self, subnet: Subnet) -> Result<bool, OpError> {
-        let result = self.core.unban(subnet);
-        self.drain();
-        result
-    }
-
-    /// [`Core::misbehaving`]; the new score.
-    pub fn misbehaving(&mut self, peer: impl Into<Peer>, persistent: u32, transient: u32) -> Result<u32, OpError> {
-        let result = self.core.misbehaving(self.now, peer.into(), persistent, transient, "simulated");
-        self.drain();
-        result
-    }
-
-    /// [`Core::observe`].
-    pub fn observe(&mut self, peer: impl Into<Peer>, observation: Observation) -> Result<(), OpError> {
-        self.core.observe(self.now, peer.into(), observation)
-    }
-
-    /// [`Core::bans`].
-    pub fn bans(&self) -> Vec<(Subnet, Duration)> {
-        self.core.bans(self.now)
-    }
-
-    /// [`Core::probe`].
-    pub fn probe(&mut self, target: impl Into<Target>, kind: ProbeKind) -> Result<ConnId, OpError> {
-        let result = self.core.probe(self.now, target, kind);
-        self.drain();
-        result
-    }
-
-    /// [`Core::pause`].
-    pub fn pause(&mut self, mode: Pause) -> Result<(), OpError> {
-        let result = self.core.pause(self.now, mode);
-        self.drain();
-        result
-    }
-
-    /// [`Core::resume`].
-    pub fn resume(&mut self) -> Result<(), OpError> {
-        let result = self.core.resume(self.now);
-        self.drain();
-        result
-    }
-
-    /// [`Core::anchors`].
-    pub fn anchors(&self) -> Vec<(ClassId, Target)> {
-        self.core.anchors()
-    }
-
     /// [`Core::export_bans`], at a wall-clock time of the caller's choice.
     pub fn export_bans(&self, wall_now: SystemTime) -> String {
         self.core.export_bans(self.now, wall_now)
-    }
-
-    /// [`Core::import_bans`], at a wall-clock time of the caller's choice.
-    pub fn import_bans(&mut self, text: &str, wall_now: SystemTime) -> Result<usize, ImportError> {
-        let result = self.core.import_bans(self.now, text, wall_now);
-        self.drain();
-        result
     }
 
     /// [`Core::accept_error`] on the simulated listener.
@@ -490,16 +378,6 @@ impl Sim {
     }
 
     // ---- what happened ----------------------------------------------------------------------
-
-    /// [`Core::state`].
-    pub fn state(&self, id: ConnId) -> Option<ConnState> {
-        self.core.state(id)
-    }
-
-    /// [`Core::counters`].
-    pub fn counters(&self) -> Counters {
-        self.core.counters()
-    }
 
     /// btcd's `failedAttempts`: failed automatic attempts in a row, the count behind the
     /// throttle.

@@ -29,11 +29,11 @@ fn the_handle_queue_is_bounded_and_stop_still_gets_through() {
     assert_eq!(handle.stop(), Ok(()), "stop is not queued behind a full queue");
 
     m.turn(Some(support::LIMIT)).unwrap();
-    assert!(m.is_stopped());
+    assert!(m.reactor().is_stopped());
     for &id in &ids[..8] {
         assert_eq!(m.state(id), Some(ConnState::Canceled), "the queued remove of {id} was applied");
     }
-    let ended: Vec<_> = m.handler().ended().into_iter().map(|(info, state)| (info.id, state)).collect();
+    let ended: Vec<_> = m.reactor().handler().ended().into_iter().map(|(info, state)| (info.id, state)).collect();
     assert!(ended.contains(&(ids[8], ConnState::Canceled)), "the ninth ended with the stop");
     assert_eq!(handle.remove(ids[8]), Err(OpError::Stopped));
 }

@@ -31,19 +31,19 @@ fn stop_closes_and_reports_every_connection_once_and_cancels_dials() {
     let permanent = m.connect(peer_addr, ConnectOptions::permanent()).unwrap();
     let once = m.connect(peer_addr, ConnectOptions::once()).unwrap();
     let dialing = m.connect(hole.addr, ConnectOptions::once()).unwrap();
-    let mut clients = [support::connect(m.local_addrs()[0]), support::connect(m.local_addrs()[0])];
+    let mut clients = [support::connect(m.reactor().local_addrs()[0]), support::connect(m.reactor().local_addrs()[0])];
     support::turn_until(&mut m, "two connections and two accepts", |m| {
-        m.handler().connected().len() == 2 && m.handler().accepted().len() == 2
+        m.reactor().handler().connected().len() == 2 && m.reactor().handler().accepted().len() == 2
     });
     let mut peers = [support::accept(&peer_listener), support::accept(&peer_listener)];
     assert_eq!(m.state(dialing), Some(ConnState::Pending));
     assert_eq!(m.counters().in_flight, 1);
-    let before = m.handler().events.len();
+    let before = m.reactor().handler().events.len();
 
     assert_eq!(m.stop(), Ok(()));
 
-    assert!(m.is_stopped());
-    let after: Vec<Ev> = m.handler().events[before..].iter().map(|(_, e)| e.clone()).collect();
+    assert!(m.reactor().is_stopped());
+    let after: Vec<Ev> = m.reactor().handler().events[before..].iter().map(|(_, e)| e.clone()).collect();
     let mut disconnected: Vec<(ConnId, DisconnectReason)> = after
         .iter()
         .filter_map(|e| if let Ev::Disconnected(i, w) = e { Some((i.id, w.clone())) } else { None })
@@ -68,7 +68,7 @@ fn stop_closes_and_reports_every_connection_once_and_cancels_dials() {
     );
     assert_eq!(after.len(), 7, "nothing else: {after:?}");
 
-    assert_eq!(m.sockets(), 0, "listeners, dials and connections all closed");
+    assert_eq!(m.reactor().sockets(), 0, "listeners, dials and connections all closed");
     let c = m.counters();
     assert_eq!((c.established, c.inbound, c.pending, c.in_flight), (0, 0, 0, 0));
     for stream in peers.iter_mut().chain(clients.iter_mut()) {
@@ -79,13 +79,13 @@ fn stop_closes_and_reports_every_connection_once_and_cancels_dials() {
     assert_eq!(m.remove(permanent), Err(OpError::Stopped));
     assert_eq!(m.new_conn_req(), Err(OpError::Stopped));
     assert_eq!(m.close(Peer::Outbound(once), DisconnectReason::Requested), Err(OpError::Stopped));
-    assert_eq!(m.set_timer(Duration::from_millis(1), 1), Err(OpError::Stopped));
+    assert_eq!(m.reactor_mut().set_timer(Duration::from_millis(1), 1), Err(OpError::Stopped));
     assert_eq!(m.state(dialing), Some(ConnState::Canceled), "ended requests still answer");
 
     // Nothing more happens: a second stop (refused), more turns, a permanent request's retry time.
     assert_eq!(m.stop(), Err(OpError::Stopped));
     support::turn_for(&mut m, Duration::from_millis(50));
-    assert_eq!(m.handler().events.len(), before + 7);
+    assert_eq!(m.reactor().handler().events.len(), before + 7);
     assert!(m.run_until(Instant::now() + Duration::from_secs(1)).unwrap(), "run returns at once");
 }
 
@@ -96,10 +96,13 @@ fn stop_requested_from_a_callback_makes_run_return() {
     let mut m = Manager::new(config(), recorder).unwrap();
     let id = m.connect(addr, ConnectOptions::permanent()).unwrap();
     support::run_to_stop(&mut m);
-    assert_eq!(m.handler().disconnections(), [(m.handler().connected()[0].clone(), DisconnectReason::Shutdown)]);
-    assert_eq!(m.handler().ended().len(), 1);
-    assert_eq!(m.handler().ended()[0].0.id, id);
-    assert_eq!(m.sockets(), 0);
+    assert_eq!(
+        m.reactor().handler().disconnections(),
+        [(m.reactor().handler().connected()[0].clone(), DisconnectReason::Shutdown)]
+    );
+    assert_eq!(m.reactor().handler().ended().len(), 1);
+    assert_eq!(m.reactor().handler().ended()[0].0.id, id);
+    assert_eq!(m.reactor().sockets(), 0);
 }
 
 #[test]
@@ -108,15 +111,15 @@ fn disconnect_and_remove_close_the_socket() {
     let mut m =
         Manager::new(Config { retry_duration: Duration::from_millis(20), ..config() }, Recorder::new()).unwrap();
     let permanent = m.connect(addr, ConnectOptions::permanent()).unwrap();
-    support::turn_until(&mut m, "the connection", |m| m.handler().connected().len() == 1);
+    support::turn_until(&mut m, "the connection", |m| m.reactor().handler().connected().len() == 1);
     let mut first = support::accept(&peer_listener);
 
     // A permanent request reconnects after a disconnect, with the same id.
     assert_eq!(m.disconnect(permanent, plain()), Ok(()));
     assert_eq!(m.state(permanent), Some(ConnState::Pending));
     assert!(support::read_to_eof(&mut first).is_empty());
-    support::turn_until(&mut m, "the reconnection", |m| m.handler().connected().len() == 2);
-    assert_eq!(m.handler().connected()[1].id, permanent);
+    support::turn_until(&mut m, "the reconnection", |m| m.reactor().handler().connected().len() == 2);
+    assert_eq!(m.reactor().handler().connected()[1].id, permanent);
     let mut second = support::accept(&peer_listener);
 
     // Remove ends it for good.
@@ -124,11 +127,11 @@ fn disconnect_and_remove_close_the_socket() {
     assert_eq!(m.state(permanent), Some(ConnState::Disconnected));
     assert!(support::read_to_eof(&mut second).is_empty());
     support::turn_for(&mut m, Duration::from_millis(100));
-    assert_eq!(m.handler().connected().len(), 2, "no reconnection after remove");
-    let reasons: Vec<DisconnectReason> = m.handler().disconnections().into_iter().map(|(_, w)| w).collect();
+    assert_eq!(m.reactor().handler().connected().len(), 2, "no reconnection after remove");
+    let reasons: Vec<DisconnectReason> = m.reactor().handler().disconnections().into_iter().map(|(_, w)| w).collect();
     assert_eq!(reasons, [DisconnectReason::Requested, DisconnectReason::Removed]);
     assert_eq!(m.remove(permanent), Err(OpError::UnknownId(permanent)));
-    assert_eq!(m.sockets(), 0);
+    assert_eq!(m.reactor().sockets(), 0);
 }
 
 #[test]
@@ -216,8 +219,8 @@ fn handle_ids_before_run_then_disconnect_remove_and_stop_from_another_thread() {
     let seen = control.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
     assert!(stopped, "run returns after the handle's stop");
     assert!(seen.iter().all(|e| !matches!(e, Ev::Connected(i) if i.id == p)), "no reconnection after remove");
-    assert_eq!(m.handler().connected().len(), 4);
-    assert_eq!(m.sockets(), 0);
+    assert_eq!(m.reactor().handler().connected().len(), 4);
+    assert_eq!(m.reactor().sockets(), 0);
     assert_eq!(m.handle().connect(addr, ConnectOptions::once()), Err(OpError::Stopped), "a handle made after stop");
     for _ in 0..4 {
         let mut peer = support::accept(&peer_listener);
@@ -253,9 +256,9 @@ fn many_threads_connecting_at_once_get_unique_ids_and_every_request_arrives() {
     assert_eq!(unique.len(), THREADS * EACH, "ids are unique");
     assert_eq!(unique.first().map(|i| i.get()), Some(1));
     assert_eq!(unique.last().map(|i| i.get()), Some((THREADS * EACH) as u64));
-    let ended: BTreeSet<ConnId> = m.handler().ended().into_iter().map(|(i, _)| i.id).collect();
+    let ended: BTreeSet<ConnId> = m.reactor().handler().ended().into_iter().map(|(i, _)| i.id).collect();
     assert_eq!(ended, unique, "each request was seen and ended once");
-    assert_eq!(m.handler().ended().len(), THREADS * EACH);
+    assert_eq!(m.reactor().handler().ended().len(), THREADS * EACH);
     assert_eq!(m.counters().failed_refused, (THREADS * EACH) as u64);
 }
 
@@ -264,39 +267,45 @@ fn detached_streams_belong_to_the_caller() {
     let (peer_listener, addr) = support::listener();
     let config = Config { max_inbound: Some(1), listeners: vec![support::localhost()], ..config() };
     let mut m = Manager::new(config, Recorder::new()).unwrap();
-    let local = m.local_addrs()[0];
+    let local = m.reactor().local_addrs()[0];
     let out = m.connect(addr, ConnectOptions::once()).unwrap();
     let mut first = support::connect(local);
     support::turn_until(&mut m, "a connection and an accept", |m| {
-        m.handler().connected().len() == 1 && m.handler().accepted().len() == 1
+        m.reactor().handler().connected().len() == 1 && m.reactor().handler().accepted().len() == 1
     });
     let mut peer = support::accept(&peer_listener);
 
     // Outbound: the stream works away from the manager; the request stays established.
-    let outbound = m.detach(Peer::Outbound(out)).unwrap();
+    let outbound = m.reactor_mut().detach(Peer::Outbound(out)).unwrap();
     assert!(outbound.slot.is_none());
     let mut outbound = std::net::TcpStream::from(outbound.stream);
     outbound.set_nonblocking(false).unwrap();
     std::io::Write::write_all(&mut outbound, b"mine").unwrap();
     assert_eq!(support::read_n(&mut peer, 4), b"mine");
     assert_eq!(m.state(out), Some(ConnState::Established));
-    assert!(matches!(m.detach(Peer::Outbound(out)), Err(OpError::NotEstablished(_))));
+    assert!(matches!(m.reactor_mut().detach(Peer::Outbound(out)), Err(OpError::NotEstablished(_))));
 
     // Inbound: the slot goes with the detached stream.
-    let (inbound_id, _) = m.handler().accepted()[0];
-    let inbound = m.detach(Peer::Inbound(inbound_id)).unwrap();
+    let (inbound_id, _) = m.reactor().handler().accepted()[0];
+    let inbound = m.reactor_mut().detach(Peer::Inbound(inbound_id)).unwrap();
     let mut second = support::connect(local);
     support::turn_until(&mut m, "the rejection", |m| m.counters().rejected_inbound == 1);
     assert!(support::read_to_eof(&mut second).is_empty(), "still over the limit while the slot is held");
     drop(inbound);
     assert_eq!(support::read_to_eof(&mut first), b"", "dropping the detached stream closes it");
     let _third = support::connect(local);
-    support::turn_until(&mut m, "the third accept", |m| m.handler().accepted().len() == 2);
+    support::turn_until(&mut m, "the third accept", |m| m.reactor().handler().accepted().len() == 2);
 
     // Stop reports the detached outbound request as shut down but cannot close its stream.
     m.stop().unwrap();
-    assert_eq!(m.handler().disconnections(), [(m.handler().connected()[0].clone(), DisconnectReason::Shutdown)]);
-    assert!(m.handler().inbound_closed().iter().all(|(id, _)| *id != inbound_id), "a detached one is not reported");
+    assert_eq!(
+        m.reactor().handler().disconnections(),
+        [(m.reactor().handler().connected()[0].clone(), DisconnectReason::Shutdown)]
+    );
+    assert!(
+        m.reactor().handler().inbound_closed().iter().all(|(id, _)| *id != inbound_id),
+        "a detached one is not reported"
+    );
     std::io::Write::write_all(&mut outbound, b"still").unwrap();
     assert_eq!(support::read_n(&mut peer, 5), b"still");
 }
@@ -331,13 +340,13 @@ fn on_start_runs_once_before_any_dial_and_its_requests_apply() {
     let (listener, peer) = support::listener();
     let config = Config { target_outbound: 2, ..Config::default() };
     let mut manager = Manager::new(config, Starter { peer, log: Vec::new() }).unwrap();
-    manager.start();
-    manager.start();
+    manager.reactor_mut().start();
+    manager.reactor_mut().start();
     support::turn_until(&mut manager, "three connections", |m| m.counters().established == 3);
     assert_eq!(manager.counters().established_automatic, 2, "the target counts the automatic ones only");
-    support::turn_until(&mut manager, "the timer", |m| m.handler().log.iter().any(|l| l == "timer 7"));
+    support::turn_until(&mut manager, "the timer", |m| m.reactor().handler().log.iter().any(|l| l == "timer 7"));
     manager.stop().unwrap();
-    let log = &manager.handler().log;
+    let log = &manager.reactor().handler().log;
     assert_eq!(log[0], "start with 0 dials");
     assert_eq!(log[1], "queued 1", "the request queued in on_start took the first id");
     assert_eq!(log.iter().filter(|l| l.starts_with("start")).count(), 1, "on_start ran once: {log:?}");
@@ -368,7 +377,7 @@ fn handle_state_answers_across_threads_and_never_deadlocks() {
     let (listener, peer) = support::listener();
     let mut manager = Manager::new(config(), AskOnReactor { handle: None, answer: None }).unwrap();
     let handle = manager.handle();
-    manager.handler_mut().handle = Some(handle.clone());
+    manager.reactor_mut().handler_mut().handle = Some(handle.clone());
     let id = handle.connect(peer, ConnectOptions::once()).unwrap();
     // Nobody turns the manager yet: the wait gives up after the handle's timeout.
     let impatient = handle.clone().with_wait_timeout(Duration::from_millis(50));
@@ -394,7 +403,7 @@ fn handle_state_answers_across_threads_and_never_deadlocks() {
     assert!(matches!(first, Ok(Some(ConnState::Pending | ConnState::Established))), "{first:?}");
     assert_eq!(unknown, Ok(None));
     assert_eq!(
-        manager.handler().answer,
+        manager.reactor().handler().answer,
         Some(Err(OpError::OnReactorThread)),
         "asking on the reactor thread is refused, not a deadlock"
     );

@@ -49,13 +49,13 @@ fn diversity_fills_the_target_from_distinct_netgroups() {
         ..Config::default()
     };
     let mut m = Manager::new(config, Recorder::with_addrs(addrs)).unwrap();
-    support::turn_until(&mut m, "three connections", |m| connected_now(m.handler()).len() == 3);
+    support::turn_until(&mut m, "three connections", |m| connected_now(m.reactor().handler()).len() == 3);
     support::turn_for(&mut m, Duration::from_millis(100));
-    let open = connected_now(m.handler());
+    let open = connected_now(m.reactor().handler());
     assert_eq!(open.len(), 3, "never more than the target");
     let groups: HashSet<_> = open.iter().map(|i| NetGroup::of(i.target.as_ref().unwrap().ip().unwrap().ip())).collect();
     assert_eq!(groups.len(), 3, "one per netgroup: {open:?}");
-    let skipped = m.handler().count(|e| matches!(e, Ev::DialFailed(_, DialError::NetgroupFull, _)));
+    let skipped = m.reactor().handler().count(|e| matches!(e, Ev::DialFailed(_, DialError::NetgroupFull, _)));
     assert!(skipped >= 1, "127.1.0.2 was skipped");
     assert_eq!(m.counters().skipped_diversity, skipped as u64);
     m.stop().unwrap();
@@ -73,24 +73,27 @@ fn a_probe_is_closed_at_its_deadline_and_a_pause_closes_and_resume_reconnects() 
     };
     let mut m = Manager::new(config, Recorder::with_addrs(vec![a])).unwrap();
     let permanent = m.connect(b, ConnectOptions::permanent()).unwrap();
-    support::turn_until(&mut m, "two connections", |m| connected_now(m.handler()).len() == 2);
+    support::turn_until(&mut m, "two connections", |m| connected_now(m.reactor().handler()).len() == 2);
 
     let probe = m.probe(probe_at, ProbeKind::Feeler).unwrap();
     support::turn_until(&mut m, "the probe's end", |m| {
-        m.handler().count(|e| matches!(e, Ev::Disconnected(i, DisconnectReason::ProbeDeadline) if i.id == probe)) == 1
+        m.reactor()
+            .handler()
+            .count(|e| matches!(e, Ev::Disconnected(i, DisconnectReason::ProbeDeadline) if i.id == probe))
+            == 1
     });
-    let info = m.handler().connected().into_iter().find(|i| i.id == probe).unwrap();
+    let info = m.reactor().handler().connected().into_iter().find(|i| i.id == probe).unwrap();
     assert_eq!(info.class, ConnClass::Probe(ProbeKind::Feeler));
     assert_eq!(m.counters().established_automatic, 1, "the probe is not automatic");
 
     m.pause(Pause::CloseConnections).unwrap();
     assert_eq!(m.counters().established, 0);
-    assert_eq!(m.sockets(), 0, "every socket closed");
+    assert_eq!(m.reactor().sockets(), 0, "every socket closed");
     support::turn_for(&mut m, Duration::from_millis(100));
     assert_eq!(m.counters().dials, 3, "nothing dialled while paused");
     m.resume().unwrap();
-    support::turn_until(&mut m, "both back", |m| connected_now(m.handler()).len() == 2);
-    assert!(connected_now(m.handler()).iter().any(|i| i.id == permanent), "the permanent request redialled");
+    support::turn_until(&mut m, "both back", |m| connected_now(m.reactor().handler()).len() == 2);
+    assert!(connected_now(m.reactor().handler()).iter().any(|i| i.id == permanent), "the permanent request redialled");
     m.stop().unwrap();
 }
 
@@ -109,12 +112,14 @@ fn a_queued_probe_over_the_cap_ends_with_limit_reached() {
     let first = handle.probe(at, ProbeKind::AddrFetch).unwrap();
     let second = handle.probe(at, ProbeKind::AddrFetch).unwrap();
     support::turn_until(&mut m, "the second probe's end", |m| {
-        m.handler().count(|e| matches!(e, Ev::Ended(i, connmgr::ConnState::Failed) if i.id == second)) == 1
+        m.reactor().handler().count(|e| matches!(e, Ev::Ended(i, connmgr::ConnState::Failed) if i.id == second)) == 1
     });
-    let limited = m.handler().count(|e| {
+    let limited = m.reactor().handler().count(|e| {
         matches!(e, Ev::DialFailed(i, DialError::LimitReached(connmgr::outbound::Limit::Probes), connmgr::NextStep::Ended) if i.id == second)
     });
     assert_eq!(limited, 1);
-    support::turn_until(&mut m, "the first probe up", |m| m.handler().connected().iter().any(|i| i.id == first));
+    support::turn_until(&mut m, "the first probe up", |m| {
+        m.reactor().handler().connected().iter().any(|i| i.id == first)
+    });
     m.stop().unwrap();
 }

@@ -59,37 +59,37 @@ impl Handler for StaleProbe {
 fn a_stale_inbound_id_names_nothing_after_its_slot_is_reused() {
     let config = Config { target_outbound: 0, listeners: vec![support::localhost()], ..Config::default() };
     let mut m = Manager::new(config, StaleProbe::default()).unwrap();
-    let local = m.local_addrs()[0];
+    let local = m.reactor().local_addrs()[0];
     let mut clients = Vec::new();
     for n in 1..=3usize {
         clients.push(support::connect(local));
-        support::turn_until(&mut m, "the accept", |m| m.handler().accepted.len() == n);
+        support::turn_until(&mut m, "the accept", |m| m.reactor().handler().accepted.len() == n);
         if n < 3 {
-            let id = m.handler().accepted[n - 1];
+            let id = m.reactor().handler().accepted[n - 1];
             assert_eq!(m.close(Peer::Inbound(id), DisconnectReason::protocol("next")), Ok(()));
         }
     }
-    let ids = m.handler().accepted.clone();
+    let ids = m.reactor().handler().accepted.clone();
     assert_eq!(ids.iter().map(|id| id.serial()).collect::<Vec<_>>(), [1, 2, 3]);
     let (stale, live) = (ids[0], ids[2]);
     assert_eq!(m.counters().inbound, 1);
 
     assert_eq!(m.close(Peer::Inbound(stale), DisconnectReason::Requested), Err(OpError::UnknownInbound(stale)));
-    assert!(matches!(m.detach(Peer::Inbound(stale)), Err(OpError::UnknownInbound(id)) if id == stale));
-    assert_eq!(m.core().io(Peer::Inbound(stale)), None);
-    assert_eq!(m.core().peer_addr(Peer::Inbound(stale)), None);
-    assert_eq!(m.core().peer_addr(Peer::Inbound(live)), Some(clients[2].local_addr().unwrap()));
+    assert!(matches!(m.reactor_mut().detach(Peer::Inbound(stale)), Err(OpError::UnknownInbound(id)) if id == stale));
+    assert_eq!(m.reactor().core().io(Peer::Inbound(stale)), None);
+    assert_eq!(m.reactor().core().peer_addr(Peer::Inbound(stale)), None);
+    assert_eq!(m.reactor().core().peer_addr(Peer::Inbound(live)), Some(clients[2].local_addr().unwrap()));
 
-    m.handler_mut().probe = Some((stale, live));
-    m.set_timer(Duration::ZERO, 0).unwrap();
-    support::turn_until(&mut m, "the probe", |m| m.handler().seen.is_some());
+    m.reactor_mut().handler_mut().probe = Some((stale, live));
+    m.reactor_mut().set_timer(Duration::ZERO, 0).unwrap();
+    support::turn_until(&mut m, "the probe", |m| m.reactor().handler().seen.is_some());
     support::turn_for(&mut m, Duration::from_millis(20));
-    let (stale_stream, interest, live_stream) = m.handler().seen.unwrap();
+    let (stale_stream, interest, live_stream) = m.reactor().handler().seen.unwrap();
     assert!(!stale_stream, "Ctx::stream found a stream for a stale id");
     assert_eq!(interest, Some(io::ErrorKind::NotFound), "Ctx::set_interest with a stale id");
     assert!(live_stream, "the live connection's stream is there");
 
-    let closed: Vec<InboundId> = m.handler().closed.iter().map(|(id, _)| *id).collect();
+    let closed: Vec<InboundId> = m.reactor().handler().closed.iter().map(|(id, _)| *id).collect();
     assert_eq!(closed, [ids[0], ids[1]], "only the two closed on purpose; the live one untouched");
     assert_eq!(m.counters().inbound, 1);
     let live_client = &mut clients[2];
@@ -141,12 +141,12 @@ impl Handler for Rearm {
 #[test]
 fn timers_rearmed_with_no_delay_fire_once_per_turn() {
     let mut m = Manager::new(Config { target_outbound: 0, ..Config::default() }, Rearm::new()).unwrap();
-    m.start();
+    m.reactor_mut().start();
     for turn in 1..=20 {
         let started = Instant::now();
         m.turn(Some(support::LIMIT)).unwrap();
         assert!(started.elapsed() < support::LIMIT, "turn {turn} waited for its cap: no timer was due");
-        assert_eq!(m.handler_mut().take(), [1; Rearm::TIMERS as usize], "turn {turn}");
+        assert_eq!(m.reactor_mut().handler_mut().take(), [1; Rearm::TIMERS as usize], "turn {turn}");
     }
     m.stop().unwrap();
 }
@@ -224,20 +224,22 @@ fn after_stop_timers_from_shutdown_callbacks_and_new_listeners_are_refused() {
     let config = Config { target_outbound: 0, listeners: vec![support::localhost()], ..Config::default() };
     let mut m = Manager::new(config, TimerOnShutdown::default()).unwrap();
     m.connect(peer, ConnectOptions::permanent()).unwrap();
-    let _client = support::connect(m.local_addrs()[0]);
-    support::turn_until(&mut m, "a connection and an accept", |m| m.handler().connected && m.counters().inbound == 1);
+    let _client = support::connect(m.reactor().local_addrs()[0]);
+    support::turn_until(&mut m, "a connection and an accept", |m| {
+        m.reactor().handler().connected && m.counters().inbound == 1
+    });
 
     m.stop().unwrap();
-    assert_eq!(m.handler().refused, [Err(OpError::Stopped), Err(OpError::Stopped)]);
-    assert_eq!(m.poll_timeout(), None, "nothing armed");
+    assert_eq!(m.reactor().handler().refused, [Err(OpError::Stopped), Err(OpError::Stopped)]);
+    assert_eq!(m.reactor().poll_timeout(), None, "nothing armed");
     support::turn_for(&mut m, Duration::from_millis(30));
-    assert!(m.handler().fired.is_empty(), "a timer fired after stop: {:?}", m.handler().fired);
+    assert!(m.reactor().handler().fired.is_empty(), "a timer fired after stop: {:?}", m.reactor().handler().fired);
 
     let listener = std::net::TcpListener::bind(support::localhost()).unwrap();
     let addr = listener.local_addr().unwrap();
-    assert!(matches!(m.add_listener(listener), Err(Error::Op(OpError::Stopped))));
-    assert_eq!(m.sockets(), 0, "nothing registered");
-    assert!(m.local_addrs().is_empty());
+    assert!(matches!(m.reactor_mut().add_listener(listener), Err(Error::Op(OpError::Stopped))));
+    assert_eq!(m.reactor().sockets(), 0, "nothing registered");
+    assert!(m.reactor().local_addrs().is_empty());
     support::assert_refused(addr);
 }
 
@@ -266,12 +268,12 @@ fn operations_queued_after_ctx_stop_in_the_same_callback_are_refused() {
     let (_peer_listener, peer) = support::listener();
     let handler = StopThenMore { peer: Some(peer), ..StopThenMore::default() };
     let mut m = Manager::new(Config { target_outbound: 2, ..Config::default() }, handler).unwrap();
-    m.set_timer(Duration::ZERO, 0).unwrap();
+    m.reactor_mut().set_timer(Duration::ZERO, 0).unwrap();
     support::run_to_stop(&mut m);
-    assert_eq!(m.handler().after_stop, [Err(OpError::Stopped); 4]);
+    assert_eq!(m.reactor().handler().after_stop, [Err(OpError::Stopped); 4]);
     assert_eq!(m.counters().dials, 0, "no dial was opened");
-    assert_eq!(m.core().requests().count(), 0);
-    assert_eq!(m.sockets(), 0);
+    assert_eq!(m.reactor().core().requests().count(), 0);
+    assert_eq!(m.reactor().sockets(), 0);
 }
 
 /// A failed wake used to turn a command that had been queued into an error, losing the id of a
@@ -290,6 +292,6 @@ fn a_handle_connect_id_names_a_request_after_the_next_turn() {
     assert_eq!(m.state(id), None, "not applied before the reactor turns");
     m.turn(Some(support::LIMIT)).unwrap();
     assert_eq!(m.state(id), Some(ConnState::Pending));
-    assert!(m.core().info(id).is_some_and(|info| info.permanent));
+    assert!(m.reactor().core().info(id).is_some_and(|info| info.permanent));
     m.stop().unwrap();
 }

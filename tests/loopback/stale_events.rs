@@ -130,15 +130,15 @@ fn a_stale_event_never_reaches_a_dial_that_reused_the_slot() {
         let mut m = Manager::new(Config { target_outbound: 0, ..Config::default() }, handler).unwrap();
         m.connect(addr, ConnectOptions::once()).unwrap();
         m.connect(addr, ConnectOptions::once()).unwrap();
-        support::turn_until(&mut m, "two connections", |m| m.handler().conns.len() == 2);
+        support::turn_until(&mut m, "two connections", |m| m.reactor().handler().conns.len() == 2);
         let (a, b) = (support::accept(&listener), support::accept(&listener));
         support::turn_for(&mut m, Duration::from_millis(20)); // let the first writable edges pass
         drop((a, b)); // two FINs before the manager polls again
 
-        support::turn_until(&mut m, "the swap", |m| m.handler().dial.is_some());
+        support::turn_until(&mut m, "the swap", |m| m.reactor().handler().dial.is_some());
         let exercised = stale() > before;
-        support::turn_until(&mut m, "the new dial's end", |m| !m.handler().failures.is_empty());
-        let h = m.handler();
+        support::turn_until(&mut m, "the new dial's end", |m| !m.reactor().handler().failures.is_empty());
+        let h = m.reactor().handler();
         let dial = h.dial.unwrap();
         assert_eq!(h.failures.len(), 1);
         let (id, error) = &h.failures[0];
@@ -149,7 +149,7 @@ fn a_stale_event_never_reaches_a_dial_that_reused_the_slot() {
             "attempt {attempt}: the new dial failed with {error}: a stale event reached it"
         );
         assert!(h.ready_after_close.is_empty(), "readiness for a closed connection: {:?}", h.ready_after_close);
-        assert_eq!(m.sockets(), 0);
+        assert_eq!(m.reactor().sockets(), 0);
         if exercised {
             return;
         }
@@ -205,17 +205,17 @@ fn a_stale_event_never_reaches_an_accepted_socket_that_reused_the_slot() {
     for attempt in 1..=ATTEMPTS {
         let config = Config { target_outbound: 0, listeners: vec![support::localhost()], ..Config::default() };
         let mut m = Manager::new(config, SwapIn::default()).unwrap();
-        let addr = m.local_addrs()[0];
+        let addr = m.reactor().local_addrs()[0];
         let (a, b) = (support::connect(addr), support::connect(addr));
-        support::turn_until(&mut m, "two accepts", |m| m.handler().accepted.len() == 2);
+        support::turn_until(&mut m, "two accepts", |m| m.reactor().handler().accepted.len() == 2);
         support::turn_for(&mut m, Duration::from_millis(20));
         drop(a); // hang-up 1
         let mut c = support::connect(addr); // the listener becomes readable
         drop(b); // hang-up 2
 
-        support::turn_until(&mut m, "the third accept", |m| m.handler().accepted.len() == 3);
+        support::turn_until(&mut m, "the third accept", |m| m.reactor().handler().accepted.len() == 3);
         support::turn_for(&mut m, Duration::from_millis(50));
-        let h = m.handler();
+        let h = m.reactor().handler();
         let new = h.accepted[2];
         let gone: Vec<InboundId> = h.closed.clone();
         assert_eq!(gone.len(), 2);

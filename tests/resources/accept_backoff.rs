@@ -117,7 +117,7 @@ fn emfile_pauses_accepting_instead_of_spinning_and_accepting_resumes() {
 
     let config = Config { target_outbound: 0, listeners: vec![support::localhost()], ..Config::default() };
     let mut m = Manager::new(config, Recorder::new()).unwrap();
-    let client = support::connect(m.local_addrs()[0]); // queued in the kernel until accepted
+    let client = support::connect(m.reactor().local_addrs()[0]); // queued in the kernel until accepted
     let period = Duration::from_millis(300);
 
     // A reactor that spins never returns from its accept loop while the shortage lasts; this
@@ -150,12 +150,14 @@ fn emfile_pauses_accepting_instead_of_spinning_and_accepting_resumes() {
     // Pauses of 5, 10, 20, 40, 80, 160 ms: six attempts in 300 ms. A spinning loop makes
     // thousands.
     assert!(errors <= 12, "{errors} failed accepts in {wall:?}: the listener is not backing off");
-    assert!(m.handler().accepted().is_empty());
+    assert!(m.reactor().handler().accepted().is_empty());
     assert_eq!(m.counters().accepted, 0);
 
     // Descriptors are back: the next resume accepts the waiting connection (pauses cap at 1 s).
-    support::turn_until(&mut m, "the accept after the limit was raised", |m| m.handler().accepted().len() == 1);
-    assert_eq!(m.handler().accepted()[0].1, client.local_addr().unwrap());
+    support::turn_until(&mut m, "the accept after the limit was raised", |m| {
+        m.reactor().handler().accepted().len() == 1
+    });
+    assert_eq!(m.reactor().handler().accepted()[0].1, client.local_addr().unwrap());
     assert_eq!(ACCEPT_ERRORS.load(Ordering::Relaxed), errors, "accept failed after the limit was raised");
     m.stop().unwrap();
 }

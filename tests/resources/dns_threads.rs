@@ -85,16 +85,16 @@ fn seeding_resolving_and_dialling_names_add_no_thread() {
     let resolver = ResolverConfig { servers: vec![dns.addr], timeout: Duration::from_secs(5), ..Default::default() };
     let config = Config { target_outbound: 0, dns: Some(resolver), ..Config::default() };
     let mut m = Manager::new(config, Counting::default()).unwrap();
-    m.start();
+    m.reactor_mut().start();
     m.seed(&[DnsSeed::new("seed-a.test", true), DnsSeed::new("seed-b.test", true)], 8333, 9).unwrap();
     m.resolve("peer.test".parse().unwrap()).unwrap();
     m.connect(format!("peer.test:{port}").parse::<Target>().unwrap(), ConnectOptions::once()).unwrap();
     support::turn_until_within(&mut m, LIMIT, "two seeds, a lookup and a connection", |m| {
-        let h = m.handler();
+        let h = m.reactor().handler();
         (h.seeded, h.resolved, h.connected) == (2, 1, 1)
     });
-    m.handler_mut().count();
-    assert_eq!(m.handler().most, before, "threads during the lookups (before: {before})");
+    m.reactor_mut().handler_mut().count();
+    assert_eq!(m.reactor().handler().most, before, "threads during the lookups (before: {before})");
     m.stop().unwrap();
     assert_eq!(threads(), before);
 }

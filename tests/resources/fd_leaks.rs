@@ -32,7 +32,7 @@ fn a_managers_whole_life_leaves_no_descriptor_behind() {
         };
         let mut m = Manager::new(config, Recorder::new()).unwrap();
         let handle = m.handle();
-        let local = m.local_addrs()[0];
+        let local = m.reactor().local_addrs()[0];
 
         // Refused, retried: a permanent request, removed after five failures.
         let retried = m.connect(refused, ConnectOptions::permanent()).unwrap();
@@ -49,13 +49,15 @@ fn a_managers_whole_life_leaves_no_descriptor_behind() {
         let mut clients: Vec<_> = (0..3).map(|_| support::connect(local)).collect();
 
         support::turn_until(&mut m, "connections, accepts and the rejection", |m| {
-            m.handler().connected().len() == 4 && m.counters().accepted == 2 && m.counters().rejected_inbound == 1
+            m.reactor().handler().connected().len() == 4
+                && m.counters().accepted == 2
+                && m.counters().rejected_inbound == 1
         });
         let mut peers: Vec<_> = (0..4).map(|_| support::accept(&listener)).collect();
         peers.truncate(1); // three peers hang up
         clients.remove(0); // one accepted client hangs up (or the rejected one: the count holds either way)
         support::turn_until(&mut m, "failures, timeouts and closes", |m| {
-            let h = m.handler();
+            let h = m.reactor().handler();
             h.count(|e| matches!(e, Ev::DialFailed(i, ..) if i.id == retried)) >= 5
                 && m.counters().failed_timed_out == 2
                 && h.disconnections().iter().filter(|d| d.1 == DisconnectReason::RemoteClosed).count() == 3
@@ -64,10 +66,12 @@ fn a_managers_whole_life_leaves_no_descriptor_behind() {
         assert_eq!(m.state(retried), Some(ConnState::Canceled));
         // A handle keeps nothing open either.
         let once = handle.connect(refused, ConnectOptions::once()).unwrap();
-        support::turn_until(&mut m, "the handle's dial", |m| m.handler().ended().iter().any(|(i, _)| i.id == once));
+        support::turn_until(&mut m, "the handle's dial", |m| {
+            m.reactor().handler().ended().iter().any(|(i, _)| i.id == once)
+        });
 
         m.stop().unwrap();
-        assert_eq!(m.sockets(), 0);
+        assert_eq!(m.reactor().sockets(), 0);
         assert!(m.counters().dials >= 13);
         drop((m, handle, clients, peers, listener, hole));
     }

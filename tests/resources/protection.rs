@@ -60,7 +60,7 @@ fn same_16(a: IpAddr, b: IpAddr) -> bool {
 fn manager(config: Config, guard: Guard) -> Manager<Guard> {
     let config = Config { target_outbound: 0, listeners: vec!["127.0.0.1:0".parse().unwrap()], ..config };
     let mut m = Manager::new(config, guard).unwrap();
-    m.start();
+    m.reactor_mut().start();
     m
 }
 
@@ -95,7 +95,7 @@ fn a_flood_from_one_address_against_a_per_ip_cap_of_4_leaves_exactly_4() {
     let config =
         Config { protection: Protection { max_per_ip: Some(4), ..Protection::default() }, ..Config::default() };
     let mut m = manager(config, Guard::default());
-    let listen = m.local_addrs()[0];
+    let listen = m.reactor().local_addrs()[0];
     let fds_before = support::open_fds();
     let mut kept = Vec::new();
     for batch in 0..20 {
@@ -110,7 +110,7 @@ fn a_flood_from_one_address_against_a_per_ip_cap_of_4_leaves_exactly_4() {
     }
     let c = m.counters();
     assert_eq!((c.accepted, c.rejected_per_ip, c.inbound), (4, 996, 4));
-    assert_eq!(m.handler().accepted.len(), 4, "refused sockets never reach the handler");
+    assert_eq!(m.reactor().handler().accepted.len(), 4, "refused sockets never reach the handler");
     assert_eq!(kept.len(), 4, "exactly the 4 admitted clients are still connected");
     // The manager holds the 4 admitted sockets; the 4 clients are ours. Nothing else leaked.
     assert_eq!(support::open_fds(), fds_before + 4 + 4);
@@ -123,13 +123,13 @@ fn a_flood_from_one_address_against_a_per_ip_cap_of_4_leaves_exactly_4() {
 fn a_misbehaving_peer_is_banned_and_its_reconnect_is_closed_before_on_accept() {
     let _alone = crate::alone();
     let mut m = manager(Config::default(), Guard::default());
-    let listen = m.local_addrs()[0];
+    let listen = m.reactor().local_addrs()[0];
     let mut bad = client("127.4.0.1", listen);
-    drive(&mut m, "the accept", |m| m.handler().accepted.len() == 1);
+    drive(&mut m, "the accept", |m| m.reactor().handler().accepted.len() == 1);
     bad.write_all(b"bad").unwrap();
     drive(&mut m, "the ban", |m| m.counters().bans == 1);
     assert!(closed_by_manager(&mut bad));
-    assert_eq!(m.handler().closed[0].1, DisconnectReason::Banned);
+    assert_eq!(m.reactor().handler().closed[0].1, DisconnectReason::Banned);
     let bans = m.bans();
     assert_eq!(bans.len(), 1);
     assert_eq!(bans[0].0, connmgr::inbound::Subnet::single("127.4.0.1".parse().unwrap()));
@@ -137,9 +137,9 @@ fn a_misbehaving_peer_is_banned_and_its_reconnect_is_closed_before_on_accept() {
     let mut again = client("127.4.0.1", listen);
     drive(&mut m, "the refusal", |m| m.counters().rejected_banned == 1);
     assert!(closed_by_manager(&mut again));
-    assert_eq!(m.handler().accepted.len(), 1, "on_accept never ran for the banned host");
+    assert_eq!(m.reactor().handler().accepted.len(), 1, "on_accept never ran for the banned host");
     let mut other = client("127.4.0.2", listen);
-    drive(&mut m, "another host", |m| m.handler().accepted.len() == 2);
+    drive(&mut m, "another host", |m| m.reactor().handler().accepted.len() == 2);
     assert!(kept_by_manager(&mut other), "another host is still welcome");
 }
 
@@ -150,19 +150,19 @@ fn a_full_listener_admits_a_new_netgroup_by_evicting_the_youngest_of_the_crowded
     let protection = Protection { eviction: Some(Eviction::bitcoin_core()), ..Protection::default() };
     let config = Config { max_inbound: Some(32), protection, random_seed: Some(2), ..Config::default() };
     let mut m = manager(config, Guard { slow: Some(slow), ..Guard::default() });
-    let listen = m.local_addrs()[0];
+    let listen = m.reactor().local_addrs()[0];
     let mut clients = Vec::new();
     // 22 diverse peers, one per /16, then 10 from one /16, each accepted before the next.
     let froms: Vec<String> =
         (0..22).map(|i| format!("127.{}.0.1", 10 + i)).chain((1..=10).map(|i| format!("127.99.0.{i}"))).collect();
     for (n, from) in froms.iter().enumerate() {
         clients.push(client(from, listen));
-        drive(&mut m, "each accept", |m| m.handler().accepted.len() == n + 1);
+        drive(&mut m, "each accept", |m| m.reactor().handler().accepted.len() == n + 1);
     }
-    let crowded: Vec<InboundId> = m.handler().accepted[22..].iter().map(|&(id, _)| id).collect();
+    let crowded: Vec<InboundId> = m.reactor().handler().accepted[22..].iter().map(|&(id, _)| id).collect();
     let mut newcomer = client("127.200.0.1", listen);
-    drive(&mut m, "the newcomer", |m| m.handler().accepted.len() == 33);
-    let (evicted, why) = m.handler().closed[0].clone();
+    drive(&mut m, "the newcomer", |m| m.reactor().handler().accepted.len() == 33);
+    let (evicted, why) = m.reactor().handler().closed[0].clone();
     assert_eq!(why, DisconnectReason::Evicted);
     assert!(crowded.contains(&evicted), "{evicted} is not of the crowded /16");
     // With this seed the secret-keyed protection keeps no member of the crowded /16 (with some

@@ -68,7 +68,7 @@ fn a_sharded_managers_whole_life_leaves_no_descriptor_behind() {
         let held = clients.join().unwrap();
         let c = m.counters();
         assert_eq!((c.connected, c.accepted, c.rejected_inbound), (6, 4, 2), "{accept:?}: {c:?}");
-        assert!(m.shards().iter().all(|s| s.sockets() == 0), "{accept:?}: sockets left after stop");
+        assert!(m.shards().iter().all(|s| s.reactor().sockets() == 0), "{accept:?}: sockets left after stop");
         drop((m, held, listener));
     }
     assert_eq!(support::open_fds(), before, "descriptors leaked");

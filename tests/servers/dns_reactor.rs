@@ -44,13 +44,13 @@ fn manager(server: SocketAddr, connect_timeout: Duration) -> Manager<Recorder> {
     let dns = ResolverConfig { servers: vec![server], timeout: Duration::from_secs(5), ..ResolverConfig::default() };
     let config = Config { target_outbound: 0, connect_timeout, dns: Some(dns), ..Config::default() };
     let mut m = Manager::new(config, Recorder::new()).unwrap();
-    m.start();
+    m.reactor_mut().start();
     m
 }
 
 /// Turns the manager until `done`, for at most `LIMIT`.
 fn drive(m: &mut Manager<Recorder>, done: impl Fn(&Recorder) -> bool) {
-    support::turn_until_within(m, LIMIT, "condition", |m| done(m.handler()));
+    support::turn_until_within(m, LIMIT, "condition", |m| done(m.reactor().handler()));
 }
 
 fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -91,8 +91,8 @@ fn a_name_without_a_proxy_is_resolved_on_the_reactor_and_dialled_ipv6_first() {
     let mut m = manager(dns.addr, Duration::from_secs(10));
     let id = m.connect(t(&format!("both.test:{port}")), ConnectOptions::once()).unwrap();
     drive(&mut m, |r| !r.connected().is_empty());
-    assert_eq!(m.handler().connected()[0].id, id);
-    assert_eq!(m.handler().connected()[0].target, Some(t(&format!("both.test:{port}"))), "shown as given");
+    assert_eq!(m.reactor().handler().connected()[0].id, id);
+    assert_eq!(m.reactor().handler().connected()[0].target, Some(t(&format!("both.test:{port}"))), "shown as given");
     assert!(accepted(&v6), "the AAAA answer (::1) is tried first");
     assert!(!accepted(&v4), "and the A answer is not tried at all");
     assert_eq!(m.state(id), Some(ConnState::Established));
@@ -113,8 +113,8 @@ fn a_refused_address_falls_through_to_the_next_within_one_dial() {
     let mut m = manager(dns.addr, Duration::from_secs(10));
     let id = m.connect(t(&format!("fallthrough.test:{port}")), ConnectOptions::once()).unwrap();
     drive(&mut m, |r| !r.connected().is_empty() || !r.dial_failures().is_empty());
-    assert!(m.handler().dial_failures().is_empty(), "{:?}", m.handler().dial_failures());
-    assert_eq!(m.handler().connected()[0].id, id);
+    assert!(m.reactor().handler().dial_failures().is_empty(), "{:?}", m.reactor().handler().dial_failures());
+    assert_eq!(m.reactor().handler().connected()[0].id, id);
     assert!(accepted(&v4), "connected to the IPv4 address after [::1] refused");
     let counters = m.counters();
     assert_eq!((counters.dials, counters.connected), (1, 1), "one dial, however many addresses");
@@ -127,14 +127,14 @@ fn nxdomain_is_a_typed_dial_failure_charged_like_one() {
     let mut m = manager(dns.addr, Duration::from_secs(10));
     let id = m.connect(t("nowhere.test:8333"), ConnectOptions::permanent()).unwrap();
     drive(&mut m, |r| r.dial_failure(id).is_some());
-    let (error, next, _) = &m.handler().dial_failure(id).unwrap();
+    let (error, next, _) = &m.reactor().handler().dial_failure(id).unwrap();
     assert_eq!(*error, DialError::Dns(DnsError::NxDomain));
     assert_eq!(error.cause(), FailureCause::Dns);
     assert!(matches!(next, NextStep::RetryIn(_)), "a permanent request backs off and retries: {next:?}");
     assert_eq!(m.counters().failed_other, 1);
-    assert_eq!(m.sockets(), 0, "nothing left open while backing off");
+    assert_eq!(m.reactor().sockets(), 0, "nothing left open while backing off");
     m.remove(id).unwrap();
-    assert_eq!(m.handler().end(id), Some(ConnState::Canceled));
+    assert_eq!(m.reactor().handler().end(id), Some(ConnState::Canceled));
 }
 
 #[test]
@@ -144,15 +144,15 @@ fn a_silent_server_lets_the_connect_timeout_expire_and_it_covers_the_lookup() {
     let mut m = manager(silent.addr(), timeout);
     let started = Instant::now();
     let id = m.connect(t("quiet.test:8333"), ConnectOptions::once()).unwrap();
-    assert_eq!(m.sockets(), 3, "the lookup's key and a UDP socket per family, all in the reactor's table");
+    assert_eq!(m.reactor().sockets(), 3, "the lookup's key and a UDP socket per family, all in the reactor's table");
     drive(&mut m, |r| r.dial_failure(id).is_some());
-    let (error, _, at) = &m.handler().dial_failure(id).unwrap();
+    let (error, _, at) = &m.reactor().handler().dial_failure(id).unwrap();
     assert_eq!(*error, DialError::TimedOut(timeout));
     let took = at.duration_since(started);
     assert!(took >= timeout && took < Duration::from_secs(5), "the dial's timeout, not the resolver's: {took:?}");
-    assert_eq!(m.handler().end(id), Some(ConnState::Failed));
-    assert_eq!(m.sockets(), 0, "the lookup's sockets are closed with the dial");
-    assert_eq!(m.poll_timeout(), None, "an idle resolver arms no timer");
+    assert_eq!(m.reactor().handler().end(id), Some(ConnState::Failed));
+    assert_eq!(m.reactor().sockets(), 0, "the lookup's sockets are closed with the dial");
+    assert_eq!(m.reactor().poll_timeout(), None, "an idle resolver arms no timer");
 }
 
 #[test]
@@ -163,9 +163,9 @@ fn resolve_without_a_proxy_uses_the_resolver_on_every_front_end() {
     let nx = m.handle().resolve("nowhere.test".parse().unwrap()).unwrap();
     drive(&mut m, |r| r.lookups() == 2);
     let ips: Vec<IpAddr> = ["::1", "127.0.0.2"].iter().map(|s| s.parse().unwrap()).collect();
-    assert_eq!(m.handler().resolved(both), Some(Ok(ips)), "IPv6 first");
-    assert_eq!(m.handler().resolved(nx), Some(Err(ResolveError::Dns(DnsError::NxDomain))));
-    assert_eq!(m.sockets(), 0);
+    assert_eq!(m.reactor().handler().resolved(both), Some(Ok(ips)), "IPv6 first");
+    assert_eq!(m.reactor().handler().resolved(nx), Some(Err(ResolveError::Dns(DnsError::NxDomain))));
+    assert_eq!(m.reactor().sockets(), 0);
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn seeding_on_the_reactor_from_several_seeds_at_once() {
     m.handle().seed(&seeds[3..], 18444, 9).unwrap();
     drive(&mut m, |r| r.seeded().len() == 4);
     let after = SystemTime::now();
-    let seeded = m.handler().seeded();
+    let seeded = m.reactor().handler().seeded();
     let results: HashMap<&str, &Result<Vec<SeedAddress>, DnsError>> =
         seeded.iter().map(|(host, result)| (host.as_str(), result)).collect();
     let shown =
@@ -195,12 +195,12 @@ fn seeding_on_the_reactor_from_several_seeds_at_once() {
     assert_eq!(shown("x9.big.test").len(), BIG, "a truncated answer, asked again over TCP");
     assert_eq!(*results["x9.missing.test"], Err(DnsError::NxDomain));
     let day = Duration::from_secs(86_400);
-    for addr in m.handler().seeded().iter().filter_map(|(_, r)| r.as_ref().ok()).flatten() {
+    for addr in m.reactor().handler().seeded().iter().filter_map(|(_, r)| r.as_ref().ok()).flatten() {
         assert!(addr.timestamp <= before - 3 * day && addr.timestamp > after - 7 * day, "{addr}: {:?}", addr.timestamp);
         assert_eq!(addr.services, 0);
     }
-    assert_eq!(m.sockets(), 0);
-    assert_eq!(m.poll_timeout(), None);
+    assert_eq!(m.reactor().sockets(), 0);
+    assert_eq!(m.reactor().poll_timeout(), None);
 }
 
 #[test]
@@ -210,12 +210,12 @@ fn stopping_with_lookups_in_flight_cancels_them_and_closes_their_sockets() {
     let dial = m.connect(t("quiet.test:8333"), ConnectOptions::permanent()).unwrap();
     let lookup = m.resolve("quiet.test".parse().unwrap()).unwrap();
     m.seed(&[DnsSeed::new("seed.quiet.test", true)], 8333, 9).unwrap();
-    assert!(m.sockets() > 0);
+    assert!(m.reactor().sockets() > 0);
     m.stop().unwrap();
-    let rec = m.handler();
+    let rec = m.reactor().handler();
     assert_eq!(rec.end(dial), Some(ConnState::Canceled));
     assert!(rec.dial_failures().is_empty());
     assert_eq!(rec.resolved(lookup), Some(Err(ResolveError::Canceled)));
     assert!(rec.seeded().is_empty(), "seeds still running report nothing");
-    assert_eq!(m.sockets(), 0);
+    assert_eq!(m.reactor().sockets(), 0);
 }

@@ -57,7 +57,7 @@ fn run_until(manager: &mut Manager<Dialer>, done: impl FnMut(&Manager<Dialer>) -
 }
 
 fn records(manager: &Manager<Dialer>) -> impl Iterator<Item = &report::Record> {
-    manager.handler().report.records.iter()
+    manager.reactor().handler().report.records.iter()
 }
 
 fn handshaken(manager: &Manager<Dialer>) -> Vec<(Peer, Target, String)> {
@@ -86,7 +86,7 @@ fn handshake_succeeds_both_ways_and_reports_the_peer_user_agent() {
     let mut d = dialer(1, Duration::from_secs(10));
     d.book.add(net.addr(0).into());
     let mut m = manager(d, 1, true);
-    let listener = m.local_addrs()[0];
+    let listener = m.reactor().local_addrs()[0];
     net.dial(listener).unwrap();
 
     assert!(run_until(&mut m, |m| handshaken(m).len() == 2), "handshakes: {:?}", handshaken(&m));
@@ -136,11 +136,11 @@ fn each_malformed_peer_ends_only_its_own_connection_with_its_reason() {
     assert!(gone[&net.addr(4).into()][0].1.contains("peer closed after"), "{:?}", gone[&net.addr(4).into()]);
     assert!(gone[&net.addr(5).into()][0].1.contains("timed out"), "{:?}", gone[&net.addr(5).into()]);
     assert!(!gone.contains_key(&net.addr(0).into()), "the healthy peer was disturbed");
-    let rows = m.handler().rows(Instant::now());
+    let rows = m.reactor().handler().rows(Instant::now());
     assert_eq!(rows.len(), 1);
     assert!(rows[0].handshaken && rows[0].addr == net.addr(0).into());
     assert_eq!(m.counters().established, 1);
-    let failures = &m.handler().report.stats.failures;
+    let failures = &m.reactor().handler().report.stats.failures;
     for (_, label) in bad {
         assert_eq!(failures.get(label), Some(&1), "{failures:?}");
     }
@@ -154,9 +154,10 @@ fn getaddr_answers_feed_new_dials_until_the_target_is_reached_from_one_seed() {
     d.book.add(net.addr(0).into()); // the only address given
     let mut m = manager(d, target, false);
 
-    let ready = |m: &Manager<Dialer>| m.handler().rows(Instant::now()).iter().filter(|r| r.handshaken).count();
+    let ready =
+        |m: &Manager<Dialer>| m.reactor().handler().rows(Instant::now()).iter().filter(|r| r.handshaken).count();
     assert!(run_until(&mut m, |m| ready(m) == target as usize), "only {} handshaken", ready(&m));
-    let rows = m.handler().rows(Instant::now());
+    let rows = m.reactor().handler().rows(Instant::now());
     let addrs: HashSet<Target> = rows.iter().map(|r| r.addr.clone()).collect();
     assert_eq!(addrs.len(), target as usize);
     assert!(addrs.contains(&net.addr(0).into()));
@@ -165,7 +166,7 @@ fn getaddr_answers_feed_new_dials_until_the_target_is_reached_from_one_seed() {
         r.what,
         What::Connected { class: ConnClass::Automatic(_), .. } | What::Learned { .. } | What::Handshaken { .. }
     )));
-    let stats = &m.handler().report.stats;
+    let stats = &m.reactor().handler().report.stats;
     assert!(stats.addresses_learned >= 5, "{stats:?}");
     // The target holds: no more connections than asked for.
     m.run_until(Instant::now() + Duration::from_millis(100)).unwrap();
@@ -181,9 +182,9 @@ fn a_stop_from_another_thread_closes_everything_with_one_report_per_connection()
         d.book.add((*addr).into());
     }
     let mut m = manager(d, 3, true);
-    net.dial(m.local_addrs()[0]).unwrap();
+    net.dial(m.reactor().local_addrs()[0]).unwrap();
     // Three outbound (two handshaken, one stuck in the silent peer's handshake), one inbound.
-    assert!(run_until(&mut m, |m| handshaken(m).len() >= 3 && m.handler().rows(Instant::now()).len() == 4));
+    assert!(run_until(&mut m, |m| handshaken(m).len() >= 3 && m.reactor().handler().rows(Instant::now()).len() == 4));
 
     let handle = m.handle();
     let stopper = std::thread::spawn(move || handle.stop());
@@ -204,7 +205,7 @@ fn a_stop_from_another_thread_closes_everything_with_one_report_per_connection()
         assert_eq!(closed.get(peer).map(Vec::as_slice), Some(&["shutdown".to_string()][..]), "{peer}: {closed:?}");
     }
     assert_eq!(closed.len(), opened.len());
-    assert!(m.handler().rows(Instant::now()).is_empty());
+    assert!(m.reactor().handler().rows(Instant::now()).is_empty());
     assert_eq!(m.counters().established + m.counters().inbound, 0);
 }
 
@@ -234,12 +235,12 @@ fn dns_seeds_and_seed_names_are_looked_up_on_the_reactor_and_feed_the_address_bo
         ..Config::default()
     };
     let mut m = Manager::new(config, d).unwrap();
-    assert_eq!(m.handler().book.len(), 0, "nothing looked up before the reactor runs");
-    m.start();
+    assert_eq!(m.reactor().handler().book.len(), 0, "nothing looked up before the reactor runs");
+    m.reactor_mut().start();
     assert!(run_until(&mut m, |m| handshaken(m).len() == 2), "handshakes: {:?}", handshaken(&m));
     let addrs: HashSet<Target> = handshaken(&m).into_iter().map(|(_, a, _)| a).collect();
     assert_eq!(addrs, HashSet::from([net.addr(0).into(), net.addr(1).into()]));
-    let stats = &m.handler().report.stats;
+    let stats = &m.reactor().handler().report.stats;
     assert_eq!((stats.dns_answered, stats.dns_failed, stats.dns_new), (2, 1, 2), "{stats:?}");
     assert!(records(&m).all(|r| !matches!(r.what, What::Connected { class: ConnClass::Manual, .. })));
 }
@@ -264,16 +265,16 @@ fn diversity_skips_a_second_peer_of_a_netgroup_and_a_feeler_tests_it() {
     };
     let mut m = Manager::new(config, d).unwrap();
     let ready = |m: &Manager<Dialer>| {
-        m.handler().rows(Instant::now()).iter().filter(|r| r.handshaken && r.class == "automatic").count()
+        m.reactor().handler().rows(Instant::now()).iter().filter(|r| r.handshaken && r.class == "automatic").count()
     };
-    let feelers_ok = |m: &Manager<Dialer>| m.handler().report.stats.feelers_ok;
+    let feelers_ok = |m: &Manager<Dialer>| m.reactor().handler().report.stats.feelers_ok;
     assert!(
         run_until(&mut m, |m| ready(m) == 3 && feelers_ok(m) >= 1),
         "ready {}, feelers {}",
         ready(&m),
         feelers_ok(&m)
     );
-    let rows = m.handler().rows(Instant::now());
+    let rows = m.reactor().handler().rows(Instant::now());
     let groups: HashSet<&str> = rows.iter().filter(|r| r.class == "automatic").map(|r| r.netgroup.as_str()).collect();
     assert_eq!(groups, HashSet::from(["127.1.0.0/16", "127.7.0.0/16", "127.8.0.0/16"]), "{rows:?}");
     let skipped: Vec<_> = records(&m).filter(|r| matches!(r.what, What::Skipped { .. })).collect();

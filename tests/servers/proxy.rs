@@ -26,13 +26,13 @@ const ONION: &str = "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.on
 fn manager(config: Config) -> Manager<Recorder> {
     let config = Config { target_outbound: 0, ..config };
     let mut m = Manager::new(config, Recorder::new().reading()).unwrap();
-    m.start();
+    m.reactor_mut().start();
     m
 }
 
 /// Turns the manager until `done`, for at most `LIMIT`.
 fn drive(m: &mut Manager<Recorder>, done: impl Fn(&Recorder) -> bool) {
-    support::turn_until_within(m, LIMIT, "condition", |m| done(m.handler()));
+    support::turn_until_within(m, LIMIT, "condition", |m| done(m.reactor().handler()));
 }
 
 fn proxied(proxy: Proxy) -> Config {
@@ -85,12 +85,13 @@ fn through_microsocks_by_ipv4_ipv6_and_name_the_peers_bytes_arrive_intact() {
     drive(&mut m, |r| ids.iter().all(|id| r.data(Peer::Outbound(*id)).len() >= 5));
     for id in &ids {
         assert_eq!(
-            m.handler().data(Peer::Outbound(*id)),
+            m.reactor().handler().data(Peer::Outbound(*id)),
             b"hello",
             "{id}: the peer's first bytes, nothing of the proxy's"
         );
     }
-    let names: Vec<String> = m.handler().connected().iter().map(|c| c.target.as_ref().unwrap().to_string()).collect();
+    let names: Vec<String> =
+        m.reactor().handler().connected().iter().map(|c| c.target.as_ref().unwrap().to_string()).collect();
     assert!(names.contains(&format!("localhost:{}", greeter.port)), "shown as given: {names:?}");
     assert_eq!(m.counters().failed(), 0);
 }
@@ -107,8 +108,8 @@ fn microsocks_credentials_accepted_and_refused() {
     let refused = m.connect(target.clone(), ConnectOptions::once().via(bad)).unwrap();
     let anonymous = m.connect(target, ConnectOptions::once().via(Proxy::socks5(socks.addr()))).unwrap();
     drive(&mut m, |r| !r.data(Peer::Outbound(ok)).is_empty() && r.dial_failures().len() == 2);
-    assert!(matches!(m.handler().dial_error(refused), DialError::Proxy(ProxyError::AuthRejected(_))));
-    assert_eq!(m.handler().dial_error(anonymous), DialError::Proxy(ProxyError::NoAcceptableMethod));
+    assert!(matches!(m.reactor().handler().dial_error(refused), DialError::Proxy(ProxyError::AuthRejected(_))));
+    assert_eq!(m.reactor().handler().dial_error(anonymous), DialError::Proxy(ProxyError::NoAcceptableMethod));
     assert_eq!(m.counters().failed_proxy, 2, "the proxy refused us: the proxy's failure");
 }
 
@@ -121,7 +122,7 @@ fn a_target_refusing_through_the_proxy_is_refused_and_a_proxy_that_is_down_is_th
     let dead_proxy = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let down = m.connect(closed, ConnectOptions::once().via(Proxy::socks5(dead_proxy))).unwrap();
     drive(&mut m, |r| r.dial_failures().len() == 2);
-    let r = m.handler();
+    let r = m.reactor().handler();
     assert_eq!(r.dial_error(refused), DialError::Proxy(ProxyError::ConnectionRefused));
     assert_eq!(
         (r.dial_error(refused).cause(), ProxyError::ConnectionRefused.is_proxy_fault()),
@@ -154,7 +155,7 @@ fn every_reply_code_is_its_own_error() {
     for (code, error) in expected {
         let id = m.connect(t("192.0.2.1:8333"), ConnectOptions::once()).unwrap();
         drive(&mut m, |r| r.dial_failure(id).is_some());
-        assert_eq!(m.handler().dial_error(id), DialError::Proxy(error), "reply {code}");
+        assert_eq!(m.reactor().handler().dial_error(id), DialError::Proxy(error), "reply {code}");
     }
     let c = m.counters();
     assert_eq!((c.failed_refused, c.failed_timed_out), (1, 1), "5 is the target refusing, 6 its time-out");
@@ -189,7 +190,7 @@ fn broken_truncated_and_silent_proxies_fail_typed_within_the_connect_timeout() {
     for (i, (_, check)) in cases.iter().enumerate() {
         let id = m.connect(t("192.0.2.1:8333"), ConnectOptions::once()).unwrap();
         drive(&mut m, |r| r.dial_failure(id).is_some());
-        let error = &m.handler().dial_error(id);
+        let error = &m.reactor().handler().dial_error(id);
         assert!(check(error), "case {i}: {error:?}");
     }
     assert_eq!(m.counters().connected, 0);
@@ -201,7 +202,7 @@ fn the_peers_first_bytes_in_the_replys_segment_reach_the_handler() {
     let mut m = manager(proxied(Proxy::socks5(proxy.addr())));
     let id = m.connect(t("seed.example.org:8333"), ConnectOptions::once()).unwrap();
     drive(&mut m, |r| r.data(Peer::Outbound(id)).len() >= 7);
-    assert_eq!(m.handler().data(Peer::Outbound(id)), b"version");
+    assert_eq!(m.reactor().handler().data(Peer::Outbound(id)), b"version");
     let seen = proxy.seen();
     assert_eq!(seen[0].dest, Some(Dest::Domain("seed.example.org".into())), "the name goes unresolved");
 }
@@ -221,7 +222,7 @@ fn onions_go_to_the_tor_port_as_names_with_fresh_credentials_each_time() {
     credentials.sort();
     credentials.dedup();
     assert_eq!(credentials.len(), 3, "each connection its own circuit");
-    let mut connected: Vec<ConnId> = m.handler().connected().iter().map(|c| c.id).collect();
+    let mut connected: Vec<ConnId> = m.reactor().handler().connected().iter().map(|c| c.id).collect();
     connected.sort();
     assert_eq!(connected, ids);
     // An IP address does not go to the onion proxy: with no general proxy it goes direct.
@@ -291,7 +292,7 @@ fn tor_lookups_run_on_the_reactor_and_answer_through_the_handler() {
         drive(&mut m, |r| r.resolved(id).is_some());
         ids.push(id);
     }
-    let r = m.handler();
+    let r = m.reactor().handler();
     assert_eq!(r.resolved(ids[0]), Some(Ok(vec!["192.0.2.7".parse::<IpAddr>().unwrap()])));
     assert_eq!(r.resolved(ids[1]), Some(Ok(vec![v6])));
     assert_eq!(r.resolved(ids[2]), Some(Err(ResolveError::Proxy(ProxyError::HostUnreachable))));
@@ -299,7 +300,7 @@ fn tor_lookups_run_on_the_reactor_and_answer_through_the_handler() {
     let seen = tor.seen();
     assert!(seen.iter().all(|s| s.command == Some(0xF0)), "RESOLVE, Tor's extension");
     assert_eq!(seen[0].dest, Some(Dest::Domain("seed.example.org".into())));
-    assert_eq!(m.sockets(), 0, "every lookup's socket closed");
+    assert_eq!(m.reactor().sockets(), 0, "every lookup's socket closed");
 }
 
 #[test]
@@ -310,9 +311,9 @@ fn stop_cancels_lookups_and_proxied_dials_and_reports_each_once() {
     let dial = m.connect(t(&format!("{ONION}:8333")), ConnectOptions::permanent()).unwrap();
     drive(&mut m, |_| tor.seen().len() == 2);
     m.stop().unwrap();
-    assert_eq!(m.handler().resolved(lookup), Some(Err(ResolveError::Canceled)));
+    assert_eq!(m.reactor().handler().resolved(lookup), Some(Err(ResolveError::Canceled)));
     assert_eq!(m.state(dial), Some(connmgr::ConnState::Canceled));
-    assert_eq!(m.sockets(), 0);
+    assert_eq!(m.reactor().sockets(), 0);
 }
 
 // ---- Routing on simulated time -----------------------------------------------------------------
@@ -332,13 +333,13 @@ mod routing {
         );
         let down = Outcome::ProxyFails { after: Duration::ZERO, error: ProxyError::GeneralFailure };
         sim.net().set(t("seed.example.org:8333"), down);
-        sim.start();
+        sim.apply(|core, now| core.start(now));
         sim.advance(Duration::from_millis(10));
         assert!(sim.dials().iter().all(|d| d.proxy == Some(proxy)), "{:?}", sim.dials());
         assert_eq!(sim.dials()[0].target, t("seed.example.org:8333"), "the name itself, unresolved");
         assert_eq!(sim.counters().failed_proxy, 1);
         assert_eq!(sim.auto_established(), 2, "the failure was replaced");
-        sim.stop().unwrap();
+        sim.apply(|core, now| core.stop(now)).unwrap();
         sim.assert_clean_shutdown();
     }
 
@@ -349,7 +350,7 @@ mod routing {
                 [Ok(t(&format!("{ONION}:8333")))],
                 AddressSource::fixed("192.0.2.1:8333".parse().unwrap()),
             ));
-        sim.start();
+        sim.apply(|core, now| core.start(now));
         sim.settle();
         let onion_request = connmgr::ConnId::new(1);
         assert_eq!(
@@ -358,7 +359,7 @@ mod routing {
         );
         assert_eq!(sim.dials().len(), 1, "never dialled: nothing can reach it");
         assert_eq!(sim.auto_established(), 1);
-        sim.stop().unwrap();
+        sim.apply(|core, now| core.stop(now)).unwrap();
         sim.assert_clean_shutdown();
     }
 }

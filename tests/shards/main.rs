@@ -142,7 +142,7 @@ fn the_global_target_is_reached_never_exceeded_and_every_request_ends_once() {
             assert!(ended.values().all(|&n| n == 1), "{what}: a request ended twice");
             let c = m.counters();
             assert_eq!((c.established, c.pending, c.in_flight), (0, 0, 0), "{what}: {c:?}");
-            assert!(m.shards().iter().all(|s| s.sockets() == 0), "{what}: sockets left after stop");
+            assert!(m.shards().iter().all(|s| s.reactor().sockets() == 0), "{what}: sockets left after stop");
             assert!(m.is_stopped());
         }
     }
@@ -451,7 +451,7 @@ fn handles_racing_a_stop_never_hang_and_route_every_id_to_its_shard() {
                 }
             }
             assert!(known > 0 || all.is_empty(), "no connect reached a shard");
-            assert!(m.shards().iter().all(|s| s.sockets() == 0));
+            assert!(m.shards().iter().all(|s| s.reactor().sockets() == 0));
         }
     }
 }
@@ -479,7 +479,7 @@ fn a_panic_on_one_shard_stops_the_others_and_reaches_the_caller() {
     let mut m = ShardedManager::new(config, 2, |shard| Panicky { shard, peer: addr }).unwrap();
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.run_until(deadline())));
     assert!(run.is_err(), "the panic reaches the caller");
-    assert!(m.shards()[0].is_stopped(), "shard 0 was stopped, not left running");
+    assert!(m.shards()[0].reactor().is_stopped(), "shard 0 was stopped, not left running");
 }
 
 /// Serves addresses from a shared list (every shard the same), two per /16 netgroup, and

@@ -24,7 +24,7 @@ fn emfile() -> io::Error {
 
 fn inbound_sim(max_inbound: Option<u32>) -> Sim {
     let mut sim = sim(Config { target_outbound: 0, max_inbound, ..Config::default() });
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim
 }
 
@@ -65,15 +65,15 @@ fn max_inbound_rejects_at_the_listener_and_readmits() {
     let c = sim.counters();
     assert_eq!((c.rejected_inbound, c.inbound, c.accepted), (1, 1, 1));
 
-    sim.close(first, DisconnectReason::RemoteClosed).unwrap(); // Closing F frees its slot.
+    sim.apply(|core, now| core.close(now, first, DisconnectReason::RemoteClosed)).unwrap(); // Closing F frees its slot.
     assert_eq!(sim.counters().inbound, 0);
     let third = sim.accept(remote(10003)).expect("admitted after the slot was freed");
     assert!(third.serial() > first.serial(), "a new id");
-    sim.close(third, DisconnectReason::RemoteClosed).unwrap();
+    sim.apply(|core, now| core.close(now, third, DisconnectReason::RemoteClosed)).unwrap();
     let c = sim.counters();
     assert_eq!((c.rejected_inbound, c.inbound, c.accepted), (1, 0, 2));
     assert_eq!(sim.inbound_closed().len(), 2);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -83,11 +83,11 @@ fn max_inbound_rejects_at_the_listener_and_readmits() {
 fn inbound_after_stop_is_refused() {
     let mut sim = inbound_sim(None);
     let open = sim.accept(remote(1)).unwrap();
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     assert_eq!(sim.inbound_closed(), [(ms(0), open, DisconnectReason::Shutdown)]);
     assert_eq!(sim.accept(remote(2)), None);
     assert_eq!(sim.counters().accepted, 1);
-    assert_eq!(sim.close(open, DisconnectReason::Requested), Err(OpError::Stopped));
+    assert_eq!(sim.apply(|core, now| core.close(now, open, DisconnectReason::Requested)), Err(OpError::Stopped));
     assert_eq!(sim.open_sockets(), 0);
     sim.assert_clean_shutdown();
 }
@@ -98,16 +98,22 @@ fn inbound_after_stop_is_refused() {
 fn a_closed_inbound_id_names_nothing_even_when_its_slot_is_reused() {
     let mut sim = inbound_sim(None);
     let first = sim.accept(remote(1)).unwrap();
-    sim.close(first, DisconnectReason::protocol("bye")).unwrap();
-    assert_eq!(sim.close(first, DisconnectReason::Requested), Err(OpError::UnknownInbound(first)));
+    sim.apply(|core, now| core.close(now, first, DisconnectReason::protocol("bye"))).unwrap();
+    assert_eq!(
+        sim.apply(|core, now| core.close(now, first, DisconnectReason::Requested)),
+        Err(OpError::UnknownInbound(first))
+    );
     let second = sim.accept(remote(2)).unwrap(); // takes the slot the first one freed
-    assert_eq!(sim.close(first, DisconnectReason::Requested), Err(OpError::UnknownInbound(first)));
+    assert_eq!(
+        sim.apply(|core, now| core.close(now, first, DisconnectReason::Requested)),
+        Err(OpError::UnknownInbound(first))
+    );
     assert_eq!(sim.detach(first), Err(OpError::UnknownInbound(first)));
     assert_eq!(sim.core().peer_addr(Peer::Inbound(first)), None);
     assert_eq!(sim.core().peer_addr(Peer::Inbound(second)), Some(remote(2)), "the live one is untouched");
     assert_eq!(sim.counters().inbound, 1);
     assert_eq!(sim.inbound_closed(), [(ms(0), first, DisconnectReason::protocol("bye"))]);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -119,22 +125,25 @@ fn inbound_ids_are_never_reused_over_100_000_accepts() {
     let mut sim = inbound_sim(None);
     let stale = sim.accept(remote(1)).unwrap();
     assert_eq!(stale.serial(), 1);
-    sim.close(stale, DisconnectReason::RemoteClosed).unwrap();
+    sim.apply(|core, now| core.close(now, stale, DisconnectReason::RemoteClosed)).unwrap();
     let mut last: InboundId = stale;
     for i in 0..100_000u32 {
         let id = sim.accept(remote(2 + (i % 60_000) as u16)).unwrap();
         assert!(id.serial() > last.serial(), "serial {} after {}", id.serial(), last.serial());
         assert_ne!(id, stale);
         if i % 10_000 == 0 {
-            assert_eq!(sim.close(stale, DisconnectReason::Requested), Err(OpError::UnknownInbound(stale)));
+            assert_eq!(
+                sim.apply(|core, now| core.close(now, stale, DisconnectReason::Requested)),
+                Err(OpError::UnknownInbound(stale))
+            );
         }
-        sim.close(id, DisconnectReason::RemoteClosed).unwrap();
+        sim.apply(|core, now| core.close(now, id, DisconnectReason::RemoteClosed)).unwrap();
         last = id;
     }
     assert_eq!(last.serial(), 100_001);
     assert_eq!(sim.detach(stale), Err(OpError::UnknownInbound(stale)));
     assert_eq!(sim.counters().accepted, 100_001);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -151,7 +160,7 @@ fn transient_accept_errors_continue_at_once() {
     assert_eq!(sim.timers_armed(), 0);
     sim.advance(ms(100));
     assert!(sim.resumes().is_empty());
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -180,7 +189,7 @@ fn emfile_pauses_accepting_doubling_and_resumes_when_due() {
     }
     assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
     assert_eq!(resumed, [5, 15, 35, 75, 155, 315, 635, 1275, 2275, 3275]);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -199,7 +208,7 @@ fn an_accept_resets_the_pause() {
     assert_eq!(sim.accept_error(&emfile()), AcceptDecision::Pause(ms(5)), "back to the shortest pause");
     sim.run_until(ms(20));
     assert_eq!(sim.resumes().last(), Some(&ms(20)));
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -235,7 +244,7 @@ fn accept_pauses_are_replaced_and_canceled_by_stop() {
 
     sim.accept_error(&emfile());
     assert_eq!(sim.timers_armed(), 1);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.advance(Duration::from_secs(2));
     assert_eq!(sim.resumes(), &[ms(12)], "no resume after stop");
     sim.assert_clean_shutdown();

@@ -55,11 +55,11 @@ fn config_is_a_value_and_the_retry_cap_is_per_manager() {
     assert_eq!(capped, copy, "the config is unchanged");
     let mut times = Vec::new();
     for sim in [&mut a, &mut b] {
-        sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
-        sim.start();
+        sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::permanent())).unwrap();
+        sim.apply(|core, now| core.start(now));
         sim.run_until(ms(10));
         times.push(sim.dial_times().iter().map(|d| d.as_millis() as u64).collect::<Vec<_>>());
-        sim.stop().unwrap();
+        sim.apply(|core, now| core.stop(now)).unwrap();
         sim.assert_clean_shutdown();
     }
     assert_eq!(times, [vec![0, 1, 3, 5, 7, 9], vec![0, 1, 3, 6, 10]]);
@@ -70,14 +70,14 @@ fn config_is_a_value_and_the_retry_cap_is_per_manager() {
 #[test]
 fn target_zero_means_no_automatic_connections() {
     let mut sim = sim(Config { target_outbound: 0, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
-    sim.start();
-    assert_eq!(sim.new_conn_req(), Ok(()));
+    sim.apply(|core, now| core.start(now));
+    assert_eq!(sim.apply(|core, now| core.new_conn_req(now)), Ok(()));
     sim.advance(ms(100));
     assert!(sim.address_requests().is_empty(), "the address source is never asked");
-    let m = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
+    let m = sim.apply(|core, now| core.connect(now, addr(2), ConnectOptions::permanent())).unwrap();
     sim.settle();
     assert_eq!(sim.connected_ids(), vec![m]);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -87,16 +87,16 @@ fn target_zero_means_no_automatic_connections() {
 #[test]
 fn new_conn_req_before_start_counts_toward_the_target() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
-    assert_eq!(sim.new_conn_req(), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.new_conn_req(now)), Ok(()));
     let early = ConnId::new(1);
     assert_eq!(sim.state(early), Some(ConnState::Pending));
     assert!(sim.dials().is_empty());
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     assert_eq!(sim.address_requests().len(), 2);
     assert_eq!(sim.dials()[0].id, early, "the early request dials first");
     assert_eq!(sim.auto_established(), 2);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -110,20 +110,20 @@ fn start_skips_automatic_request_throttled_before_start() {
     let source = AddressSource::script((0..25).map(|_| no_addr()), AddressSource::fixed(addr(1)));
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
     let mut sim = sim(config).with_source(source);
-    assert_eq!(sim.new_conn_req(), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.new_conn_req(now)), Ok(()));
     let throttled = ConnId::new(25);
     assert_eq!(sim.state(throttled), Some(ConnState::Failing));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     assert!(sim.dials().is_empty(), "nothing to dial at start");
     assert_eq!(sim.counters().in_flight, 0);
     sim.run_until(ms(100));
     assert_eq!(sim.ended(throttled), Some(ConnState::Canceled), "replaced when due");
     assert_eq!(sim.connected_ids(), vec![ConnId::new(26)]);
     assert_eq!(sim.counters().in_flight, 0);
-    let later = sim.connect(addr(2), ConnectOptions::once()).unwrap();
+    let later = sim.apply(|core, now| core.connect(now, addr(2), ConnectOptions::once())).unwrap();
     sim.settle();
     assert_eq!(sim.state(later), Some(ConnState::Established), "dialling still works");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -168,13 +168,13 @@ fn unrequested_address_is_ignored() {
 fn start_only_once() {
     let mut sim = sim(Config { target_outbound: 3, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
     assert!(!sim.core().is_started());
-    sim.start();
-    sim.start();
+    sim.apply(|core, now| core.start(now));
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     assert!(sim.core().is_started());
     assert_eq!(sim.address_requests().len(), 3);
     assert_eq!(sim.connected().len(), 3);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -187,16 +187,16 @@ fn requests_before_start_dial_at_start_in_id_order() {
         .into_iter()
         .map(|(port, permanent)| {
             let opts = if permanent { ConnectOptions::permanent() } else { ConnectOptions::once() };
-            sim.connect(addr(port), opts).unwrap()
+            sim.apply(|core, now| core.connect(now, addr(port), opts)).unwrap()
         })
         .collect();
     sim.advance(ms(1000));
     assert!(sim.dials().is_empty(), "nothing dials before start");
     assert_eq!(sim.state(ids[1]), Some(ConnState::Pending));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     let dialled: Vec<(ConnId, Duration)> = sim.dials().iter().map(|d| (d.id, d.at)).collect();
     assert_eq!(dialled, ids.iter().map(|&id| (id, ms(1000))).collect::<Vec<_>>());
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -205,10 +205,10 @@ fn requests_before_start_dial_at_start_in_id_order() {
 #[test]
 fn stop_before_start() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
-    let p = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
-    sim.stop().unwrap();
+    let p = sim.apply(|core, now| core.connect(now, addr(2), ConnectOptions::permanent())).unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     assert_eq!(sim.trace(p), [Step::Ended(ConnState::Canceled)]);
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.advance(ms(100));
     assert!(!sim.core().is_started(), "start after stop does nothing");
     assert!(sim.dials().is_empty());
@@ -226,14 +226,14 @@ fn stop_before_start() {
 #[test]
 fn stop_closes_established_connections_and_reports_shutdown() {
     let mut sim = sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
-    sim.start();
-    let p = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
-    let m = sim.connect(addr(3), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let p = sim.apply(|core, now| core.connect(now, addr(2), ConnectOptions::permanent())).unwrap();
+    let m = sim.apply(|core, now| core.connect(now, addr(3), ConnectOptions::once())).unwrap();
     sim.run_until(ms(5));
     let all = [ConnId::new(1), p, m];
     assert_eq!(sim.connected_ids(), all);
 
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     let down = sim.disconnected();
     assert_eq!(down.len(), 3);
     for (at, info, reason) in down {
@@ -247,7 +247,7 @@ fn stop_closes_established_connections_and_reports_shutdown() {
     let mark = sim.events().len();
     sim.advance(ms(1000));
     assert_eq!(sim.events().len(), mark);
-    assert_eq!(sim.remove(p), Err(OpError::Stopped));
+    assert_eq!(sim.apply(|core, now| core.remove(now, p)), Err(OpError::Stopped));
     sim.assert_clean_shutdown();
 }
 
@@ -262,11 +262,11 @@ fn stop_cancels_dials_retries_replacements_and_timers() {
     net.set(hang, Outcome::BlackHole).set(refuse, Outcome::REFUSE);
     let source = AddressSource::failing(AddressError::new("no valid connect address"));
     let mut sim = sim(Config { target_outbound: 1, ..Config::default() }).with_source(source).with_net(net);
-    sim.start(); // 25 failed automatic attempts; the 25th waits for its replacement.
+    sim.apply(|core, now| core.start(now)); // 25 failed automatic attempts; the 25th waits for its replacement.
     let throttled = ConnId::new(25);
-    let retrying = sim.connect(refuse, ConnectOptions::permanent()).unwrap();
-    let dialling = sim.connect(hang, ConnectOptions::permanent()).unwrap();
-    sim.set_timer(Duration::from_secs(3600), 7).unwrap();
+    let retrying = sim.apply(|core, now| core.connect(now, refuse, ConnectOptions::permanent())).unwrap();
+    let dialling = sim.apply(|core, now| core.connect(now, hang, ConnectOptions::permanent())).unwrap();
+    sim.apply(|core, now| core.set_timer(now, Duration::from_secs(3600), 7)).unwrap();
     sim.advance(ms(1));
     assert_eq!(sim.state(throttled), Some(ConnState::Failing));
     assert_eq!(sim.state(retrying), Some(ConnState::Failing));
@@ -274,7 +274,7 @@ fn stop_cancels_dials_retries_replacements_and_timers() {
     assert_eq!(sim.timers_armed(), 4, "replacement, retry, connect timeout, user timer");
     let failures = sim.dial_failures().len();
 
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     for id in [throttled, retrying, dialling] {
         assert_eq!(sim.ended(id), Some(ConnState::Canceled));
         assert_eq!(sim.ended_at(id), Some(ms(1)));
@@ -299,11 +299,11 @@ fn ordering_disconnection_before_reconnection() {
     net.set(flappy, Outcome::ResetAfterConnect { after: ms(1), lifetime: ms(3) });
     let config = Config { target_outbound: 0, retry_duration: ms(2), max_retry_duration: ms(2), ..Config::default() };
     let mut sim = sim(config).with_net(net);
-    sim.start();
-    let p = sim.connect(flappy, ConnectOptions::permanent()).unwrap();
-    let q = sim.connect(steady, ConnectOptions::permanent()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let p = sim.apply(|core, now| core.connect(now, flappy, ConnectOptions::permanent())).unwrap();
+    let q = sim.apply(|core, now| core.connect(now, steady, ConnectOptions::permanent())).unwrap();
     sim.run_until(ms(20));
-    assert_eq!(sim.disconnect(q, DisconnectOptions::default()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, q, DisconnectOptions::default())), Ok(()));
     assert_eq!(sim.state(q), Some(ConnState::Pending));
     sim.run_until(ms(50));
 
@@ -314,7 +314,7 @@ fn ordering_disconnection_before_reconnection() {
     let requested = Step::Disconnected(DisconnectReason::Requested);
     assert_eq!(sim.trace(q), [Step::Connected, requested, Step::Connected]);
     assert_eq!(sim.connections_of(q), vec![ms(0), ms(22)]);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -323,24 +323,24 @@ fn ordering_disconnection_before_reconnection() {
 #[test]
 fn user_timers_fire_on_time_and_can_be_canceled() {
     let mut sim = sim(Config { target_outbound: 0, ..Config::default() });
-    sim.start();
-    let first = sim.set_timer(ms(10), 1).unwrap();
-    let canceled = sim.set_timer(ms(20), 2).unwrap();
-    sim.set_timer(ms(30), 3).unwrap();
-    assert!(sim.cancel_timer(canceled));
-    assert!(!sim.cancel_timer(canceled), "already canceled");
+    sim.apply(|core, now| core.start(now));
+    let first = sim.apply(|core, now| core.set_timer(now, ms(10), 1)).unwrap();
+    let canceled = sim.apply(|core, now| core.set_timer(now, ms(20), 2)).unwrap();
+    sim.apply(|core, now| core.set_timer(now, ms(30), 3)).unwrap();
+    assert!(sim.apply(|core, _| core.cancel_timer(canceled)));
+    assert!(!sim.apply(|core, _| core.cancel_timer(canceled)), "already canceled");
     sim.run_until(ms(9));
     assert!(sim.timers_fired().is_empty());
     sim.run_until(ms(30));
     assert_eq!(sim.timers_fired(), vec![(ms(10), 1), (ms(30), 3)]);
-    assert!(!sim.cancel_timer(first), "already fired");
+    assert!(!sim.apply(|core, _| core.cancel_timer(first)), "already fired");
 
     sim.run_until(ms(40));
-    sim.set_timer(Duration::from_micros(500), 4).unwrap();
+    sim.apply(|core, now| core.set_timer(now, Duration::from_micros(500), 4)).unwrap();
     sim.run_until(ms(50));
     assert_eq!(sim.timers_fired().last(), Some(&(ms(41), 4)), "rounded up, never early");
     assert_eq!(sim.timers_armed(), 0);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -349,14 +349,14 @@ fn user_timers_fire_on_time_and_can_be_canceled() {
 #[test]
 fn detached_socket_is_never_closed_by_the_core() {
     let mut sim = sim(Config { target_outbound: 0, ..Config::default() });
-    sim.start();
-    let m = sim.connect(addr(1), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let m = sim.apply(|core, now| core.connect(now, addr(1), ConnectOptions::once())).unwrap();
     sim.settle();
     let io = sim.detach(m).unwrap();
     assert_eq!(sim.detach(m), Err(OpError::NotEstablished(m)), "only once");
     assert_eq!(sim.state(m), Some(ConnState::Established));
     assert_eq!(sim.counters().established, 1);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     let shut = connected_once(DisconnectReason::Shutdown);
     assert_eq!(sim.trace(m), shut);
     assert!(sim.closes().is_empty(), "the core did not close the detached socket");
@@ -371,9 +371,9 @@ fn out_of_range_connect_timeouts_are_refused() {
     let mut sim = sim(Config { target_outbound: 0, ..suite_config() });
     for bad in [Duration::ZERO, Duration::from_micros(500), ConnectOptions::MAX_CONNECT_TIMEOUT + ms(1)] {
         let opts = ConnectOptions::once().connect_timeout(bad);
-        assert_eq!(sim.connect(addr(1), opts), Err(OpError::InvalidTimeout(bad)));
+        assert_eq!(sim.apply(|core, now| core.connect(now, addr(1), opts)), Err(OpError::InvalidTimeout(bad)));
     }
     assert_eq!(sim.last_id(), 0, "no id was used");
-    let ok = sim.connect(addr(1), ConnectOptions::once().connect_timeout(ms(1))).unwrap();
+    let ok = sim.apply(|core, now| core.connect(now, addr(1), ConnectOptions::once().connect_timeout(ms(1)))).unwrap();
     assert_eq!(ok.get(), 1);
 }

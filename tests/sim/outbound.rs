@@ -24,19 +24,22 @@ fn plain() -> DisconnectOptions {
 #[test]
 fn operations_after_stop_are_refused() {
     let mut sim = sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(btcd_addr()));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     let r = ConnId::new(1);
     assert_eq!(sim.connected_ids(), [r]);
 
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     let (events, issued) = (sim.events().len(), sim.last_id());
-    assert_eq!(sim.stop(), Err(OpError::Stopped), "a second stop is refused");
-    assert_eq!(sim.connect(btcd_addr(), ConnectOptions::permanent()), Err(OpError::Stopped));
-    assert_eq!(sim.disconnect(r, plain()), Err(OpError::Stopped));
-    assert_eq!(sim.remove(r), Err(OpError::Stopped));
-    assert_eq!(sim.close(r, DisconnectReason::RemoteClosed), Err(OpError::Stopped));
-    assert_eq!(sim.new_conn_req(), Err(OpError::Stopped));
+    assert_eq!(sim.apply(|core, now| core.stop(now)), Err(OpError::Stopped), "a second stop is refused");
+    assert_eq!(
+        sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::permanent())),
+        Err(OpError::Stopped)
+    );
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, r, plain())), Err(OpError::Stopped));
+    assert_eq!(sim.apply(|core, now| core.remove(now, r)), Err(OpError::Stopped));
+    assert_eq!(sim.apply(|core, now| core.close(now, r, DisconnectReason::RemoteClosed)), Err(OpError::Stopped));
+    assert_eq!(sim.apply(|core, now| core.new_conn_req(now)), Err(OpError::Stopped));
     sim.advance(ms(10));
     assert_eq!((sim.events().len(), sim.last_id()), (events, issued), "nothing happens, no id is used");
 
@@ -54,16 +57,16 @@ fn operations_after_stop_are_refused() {
 #[test]
 fn connect_mode_makes_only_the_permanent_request() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() });
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     assert_eq!(sim.address_requests().len(), 2, "start asks for target_outbound addresses");
-    let c = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
+    let c = sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::permanent())).unwrap();
     assert_eq!(c, ConnId::new(1), "no automatic request used an id");
     sim.settle();
     assert_eq!(sim.connected_ids(), vec![c]);
     assert_eq!(sim.state(c), Some(ConnState::Established));
     sim.advance(ms(1));
     assert_eq!(sim.connected().len(), 1, "no further connection");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -71,7 +74,7 @@ fn connect_mode_makes_only_the_permanent_request() {
 #[test]
 fn exactly_target_outbound_automatic_connections() {
     let mut sim = sim(Config { target_outbound: 10, ..suite_config() }).with_source(AddressSource::fixed(btcd_addr()));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     let mut ids: Vec<u64> = sim.connected_ids().iter().map(|id| id.get()).collect();
     ids.sort_unstable();
@@ -80,7 +83,7 @@ fn exactly_target_outbound_automatic_connections() {
     sim.advance(ms(1000));
     assert_eq!(sim.connected().len(), 10, "no 11th connection");
     assert_eq!(sim.address_requests().len(), 10, "no 11th address asked for");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -110,17 +113,17 @@ fn target_3_with_a_fixed_source() -> Sim {
 #[test]
 fn permanent_requests_made_before_start_are_additional_to_the_target() {
     let mut sim = target_3_with_a_fixed_source();
-    let p1 = sim.connect(addr(18556), ConnectOptions::permanent()).unwrap();
-    let p2 = sim.connect(addr(18557), ConnectOptions::permanent()).unwrap();
+    let p1 = sim.apply(|core, now| core.connect(now, addr(18556), ConnectOptions::permanent())).unwrap();
+    let p2 = sim.apply(|core, now| core.connect(now, addr(18557), ConnectOptions::permanent())).unwrap();
     assert_eq!(sim.last_id(), 2, "permanent requests received ids before start");
     assert!(sim.dials().is_empty(), "nothing dials before start");
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     assert_eq!(split_permanent_and_automatic(&sim), (vec![p1.get(), p2.get()], vec![3, 4, 5]));
     assert_eq!((p1.get(), p2.get()), (1, 2));
     sim.advance(ms(10));
     assert_eq!(sim.connected().len(), 5, "no 6th connection");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -129,16 +132,16 @@ fn permanent_requests_made_before_start_are_additional_to_the_target() {
 #[test]
 fn permanent_requests_made_after_start_are_additional_to_the_target() {
     let mut sim = target_3_with_a_fixed_source();
-    sim.start();
-    let p1 = sim.connect(addr(18556), ConnectOptions::permanent()).unwrap();
-    let p2 = sim.connect(addr(18557), ConnectOptions::permanent()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let p1 = sim.apply(|core, now| core.connect(now, addr(18556), ConnectOptions::permanent())).unwrap();
+    let p2 = sim.apply(|core, now| core.connect(now, addr(18557), ConnectOptions::permanent())).unwrap();
     sim.settle();
     let (permanent, automatic) = split_permanent_and_automatic(&sim);
     assert_eq!(permanent, vec![p1.get(), p2.get()]);
     assert_eq!(automatic.len(), 3);
     sim.advance(ms(10));
     assert_eq!(sim.connected().len(), 5, "no 6th connection");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -148,13 +151,13 @@ fn permanent_requests_made_after_start_are_additional_to_the_target() {
 #[test]
 fn a_permanent_retry_keeps_its_id_and_remove_ends_it() {
     let mut sim = sim(Config { target_outbound: 1, retry_duration: ms(1), ..suite_config() });
-    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
-    sim.start();
+    let p = sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::permanent())).unwrap();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     assert_eq!(sim.connected_ids(), vec![p]);
     assert_eq!(sim.state(p), Some(ConnState::Established));
 
-    assert_eq!(sim.disconnect(p, plain()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, p, plain())), Ok(()));
     assert_eq!(sim.disconnections_of(p), [(ms(0), DisconnectReason::Requested)]);
     assert_eq!(sim.state(p), Some(ConnState::Pending), "pending before the retry fires");
 
@@ -162,7 +165,7 @@ fn a_permanent_retry_keeps_its_id_and_remove_ends_it() {
     assert_eq!(sim.connections_of(p), vec![ms(0), ms(1)], "reconnected after 1 x 1 ms, same id");
     assert_eq!(sim.state(p), Some(ConnState::Established));
 
-    assert_eq!(sim.remove(p), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.remove(now, p)), Ok(()));
     let down = sim.disconnections_of(p);
     assert_eq!(down.len(), 2);
     assert_eq!(down[1].1, DisconnectReason::Removed);
@@ -170,7 +173,7 @@ fn a_permanent_retry_keeps_its_id_and_remove_ends_it() {
     assert_eq!(sim.ended(p), Some(ConnState::Disconnected));
     sim.advance(ms(100));
     assert_eq!(sim.dial_times_of(p), vec![ms(0), ms(1)], "a removed request never dials again");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -182,15 +185,15 @@ fn a_permanent_retry_keeps_its_id_and_remove_ends_it() {
 #[test]
 fn remove_cancels_a_pending_request() {
     let mut sim = sim(suite_config()).with_net(Network::new(Outcome::BlackHole));
-    sim.start();
-    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let p = sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::permanent())).unwrap();
     sim.advance(ms(10));
     assert_ne!(p.get(), 0);
     assert_eq!(sim.state(p), Some(ConnState::Pending));
     let io = sim.dials()[0].io;
     assert!(sim.is_open(io));
 
-    assert_eq!(sim.remove(p), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.remove(now, p)), Ok(()));
     assert_eq!(sim.state(p), Some(ConnState::Canceled));
     assert_eq!(sim.ended(p), Some(ConnState::Canceled));
     assert_eq!(closed_by_core(&sim, io), Some(ms(10)), "the dial's socket closed");
@@ -203,7 +206,7 @@ fn remove_cancels_a_pending_request() {
     assert_eq!(sim.timers_armed(), 0, "no connect timeout or retry left");
     sim.advance(ms(60_000));
     assert_eq!(sim.dials().len(), 1);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -219,8 +222,8 @@ fn a_canceled_request_never_connects() {
     let mut net = Network::new(Outcome::ACCEPT);
     net.down(ms(0), ms(25)); // The dialer fails until the "connect" signal at 25 ms.
     let mut sim = sim(Config { retry_duration: ms(10), ..suite_config() }).with_net(net);
-    sim.start();
-    let r = sim.connect(btcd_addr(), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let r = sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::once())).unwrap();
     sim.settle();
     assert_eq!(sim.dial_failures_of(r), vec![(ms(0), NextStep::Ended)]);
     assert_eq!(sim.state(r), Some(ConnState::Failed));
@@ -228,12 +231,12 @@ fn a_canceled_request_never_connects() {
     assert_eq!(sim.core().requests().count(), 0, "nothing leaks");
 
     sim.advance(ms(20));
-    assert_eq!(sim.remove(r), Err(OpError::UnknownId(r)), "a harmless no-op");
+    assert_eq!(sim.apply(|core, now| core.remove(now, r)), Err(OpError::UnknownId(r)), "a harmless no-op");
     sim.run_until(ms(25));
     sim.advance(ms(50));
     assert!(sim.connected().is_empty(), "never connects");
     assert_eq!(sim.dials().len(), 1, "never redialled");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -246,21 +249,21 @@ fn a_canceled_request_never_connects() {
 #[test]
 fn ids_count_up_from_1_across_start() {
     let mut sim = sim(suite_config());
-    let a = sim.connect(addr(1), ConnectOptions::once()).unwrap();
-    sim.start();
+    let a = sim.apply(|core, now| core.connect(now, addr(1), ConnectOptions::once())).unwrap();
+    sim.apply(|core, now| core.start(now));
     assert_eq!(sim.last_id(), 1, "start's automatic requests used no id");
-    let b = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
-    let c = sim.connect(addr(3), ConnectOptions::once()).unwrap();
+    let b = sim.apply(|core, now| core.connect(now, addr(2), ConnectOptions::permanent())).unwrap();
+    let c = sim.apply(|core, now| core.connect(now, addr(3), ConnectOptions::once())).unwrap();
     assert_eq!([a.get(), b.get(), c.get()], [1, 2, 3]);
 
     let asked = sim.address_requests().len();
-    assert_eq!(sim.new_conn_req(), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.new_conn_req(now)), Ok(()));
     assert_eq!(sim.address_requests().len(), asked + 1, "the address source was asked");
     assert_eq!(sim.last_id(), 3, "no id without an address");
-    assert_eq!(sim.connect(addr(4), ConnectOptions::once()).unwrap().get(), 4);
+    assert_eq!(sim.apply(|core, now| core.connect(now, addr(4), ConnectOptions::once())).unwrap().get(), 4);
 
-    sim.stop().unwrap();
-    assert_eq!(sim.connect(addr(5), ConnectOptions::once()), Err(OpError::Stopped));
+    sim.apply(|core, now| core.stop(now)).unwrap();
+    assert_eq!(sim.apply(|core, now| core.connect(now, addr(5), ConnectOptions::once())), Err(OpError::Stopped));
     assert_eq!(sim.last_id(), 4);
     sim.assert_clean_shutdown();
 }
@@ -276,23 +279,23 @@ fn disconnect_of_a_pending_permanent_request_cancels_it() {
     let mut net = Network::new(Outcome::ACCEPT);
     net.set(hang, Outcome::BlackHole).set(refuse, Outcome::REFUSE);
     let mut sim = sim(Config { target_outbound: 0, ..Config::default() }).with_net(net);
-    sim.start();
+    sim.apply(|core, now| core.start(now));
 
     // Dialling.
-    let p = sim.connect(hang, ConnectOptions::permanent()).unwrap();
+    let p = sim.apply(|core, now| core.connect(now, hang, ConnectOptions::permanent())).unwrap();
     sim.advance(ms(5));
     assert_eq!(sim.state(p), Some(ConnState::Pending));
-    assert_eq!(sim.disconnect(p, plain()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, p, plain())), Ok(()));
     assert_eq!(sim.state(p), Some(ConnState::Canceled));
     assert_eq!(sim.trace(p), [Step::Ended(ConnState::Canceled)], "no disconnection event");
     assert!(!sim.is_open(sim.dials()[0].io), "its dial's socket closed");
 
     // Backing off after a failure.
-    let q = sim.connect(refuse, ConnectOptions::permanent()).unwrap();
+    let q = sim.apply(|core, now| core.connect(now, refuse, ConnectOptions::permanent())).unwrap();
     sim.settle();
     assert_eq!(sim.state(q), Some(ConnState::Failing));
     assert_eq!(sim.timers_armed(), 1, "the retry timer");
-    assert_eq!(sim.disconnect(q, plain()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, q, plain())), Ok(()));
     assert_eq!(sim.timers_armed(), 0, "the retry timer is canceled");
     let refused = Step::DialFailed(FailureCause::Refused, NextStep::RetryIn(Duration::from_secs(5)));
     assert_eq!(sim.trace(q), [refused, Step::Ended(ConnState::Canceled)]);
@@ -300,7 +303,7 @@ fn disconnect_of_a_pending_permanent_request_cancels_it() {
     sim.advance(ms(3_600_000));
     assert_eq!(sim.dials().len(), 2, "neither is ever retried");
     assert!(sim.connected().is_empty());
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -311,26 +314,26 @@ fn disconnect_of_a_pending_permanent_request_cancels_it() {
 #[test]
 fn remove_of_an_unknown_id_changes_nothing() {
     let mut sim = sim(Config { target_outbound: 0, ..suite_config() });
-    sim.start();
-    let a = sim.connect(addr(1), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let a = sim.apply(|core, now| core.connect(now, addr(1), ConnectOptions::once())).unwrap();
     sim.settle();
     let (events, dials, closes) = (sim.events().len(), sim.dials().len(), sim.closes().len());
 
     for id in [ConnId::new(0), ConnId::new(99)] {
-        assert_eq!(sim.remove(id), Err(OpError::UnknownId(id)));
-        assert_eq!(sim.disconnect(id, plain()), Err(OpError::UnknownId(id)));
+        assert_eq!(sim.apply(|core, now| core.remove(now, id)), Err(OpError::UnknownId(id)));
+        assert_eq!(sim.apply(|core, now| core.disconnect(now, id, plain())), Err(OpError::UnknownId(id)));
         assert_eq!(sim.state(id), None, "never issued");
     }
     assert_eq!(sim.events().len(), events);
     assert_eq!((sim.dials().len(), sim.closes().len()), (dials, closes));
     assert_eq!(sim.state(a), Some(ConnState::Established), "the live request is untouched");
 
-    assert_eq!(sim.remove(a), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.remove(now, a)), Ok(()));
     let after = sim.events().len();
-    assert_eq!(sim.remove(a), Err(OpError::UnknownId(a)), "a double remove");
+    assert_eq!(sim.apply(|core, now| core.remove(now, a)), Err(OpError::UnknownId(a)), "a double remove");
     assert_eq!(sim.events().len(), after);
     assert_eq!(sim.state(a), Some(ConnState::Disconnected), "the first remove's outcome");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -343,11 +346,11 @@ fn remove_of_an_unknown_id_changes_nothing() {
 fn a_dial_succeeding_after_remove_is_closed_and_ignored() {
     let net = Network::new(Outcome::Accept { after: ms(5) });
     let mut sim = sim(Config { target_outbound: 0, ..suite_config() }).with_net(net);
-    sim.start();
-    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let p = sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::permanent())).unwrap();
     sim.advance(ms(2));
     let io = sim.dials()[0].io;
-    assert_eq!(sim.remove(p), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.remove(now, p)), Ok(()));
     assert_eq!(sim.closes(), &[(ms(2), io)], "the in-flight socket is closed once");
 
     sim.advance(ms(10)); // The success at 5 ms is never seen: the socket was closed.
@@ -357,7 +360,7 @@ fn a_dial_succeeding_after_remove_is_closed_and_ignored() {
     assert_eq!(sim.events().len(), mark, "no connection event");
     assert_eq!(sim.closes().len(), 1, "no second close");
     assert!(sim.connected().is_empty());
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -373,15 +376,15 @@ fn a_dial_succeeding_after_remove_is_closed_and_ignored() {
 #[test]
 fn disconnect_at_target_ends_the_request_disconnected() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
-    sim.start();
-    let m = sim.connect(addr(9000), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let m = sim.apply(|core, now| core.connect(now, addr(9000), ConnectOptions::once())).unwrap();
     sim.settle();
     assert_eq!(sim.auto_established(), 2);
     assert_eq!(sim.state(m), Some(ConnState::Established));
     let m_io = dial_io(&sim, m);
     let (asked, dials) = (sim.address_requests().len(), sim.dials().len());
 
-    assert_eq!(sim.disconnect(m, plain()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, m, plain())), Ok(()));
     assert_eq!(sim.disconnections_of(m), [(ms(0), DisconnectReason::Requested)]);
     assert!(!sim.is_open(m_io), "its socket closed");
     assert_eq!(sim.state(m), Some(ConnState::Disconnected));
@@ -389,7 +392,7 @@ fn disconnect_at_target_ends_the_request_disconnected() {
     sim.advance(ms(1000));
     assert_eq!((sim.address_requests().len(), sim.dials().len()), (asked, dials), "no replacement, no redial");
     assert_eq!(sim.auto_established(), 2);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -404,15 +407,15 @@ fn disconnect_at_target_ends_the_request_disconnected() {
 #[test]
 fn disconnect_of_a_one_shot_below_target_ends_it_too() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() });
-    sim.start();
-    let m = sim.connect(addr(9000), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let m = sim.apply(|core, now| core.connect(now, addr(9000), ConnectOptions::once())).unwrap();
     sim.settle();
-    assert_eq!(sim.disconnect(m, plain()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, m, plain())), Ok(()));
     assert_eq!(sim.trace(m), connected_once(DisconnectReason::Requested));
     assert_eq!(sim.core().requests().count(), 0, "nothing left pending");
     sim.advance(ms(1000));
     assert_eq!(sim.dials().len(), 1);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -428,13 +431,13 @@ fn trigger_reconnect_redials_the_same_id_once() {
     net.script(a, [Outcome::ACCEPT, Outcome::REFUSE]);
     let config = Config { target_outbound: 1, retry_duration: ms(10), ..Config::default() };
     let mut sim = sim(config).with_source(AddressSource::fixed(a)).with_net(net);
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     let first = ConnId::new(1);
     assert_eq!(sim.connected_ids(), vec![first]);
 
     sim.run_until(ms(5));
-    assert_eq!(sim.disconnect(first, DisconnectOptions::trigger_reconnect()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, first, DisconnectOptions::trigger_reconnect())), Ok(()));
     assert_eq!(sim.state(first), Some(ConnState::Pending));
     sim.run_until(ms(14));
     assert_eq!(sim.dial_times_of(first), vec![ms(0)], "not before 1 x retry_duration");
@@ -446,7 +449,7 @@ fn trigger_reconnect_redials_the_same_id_once() {
     let second = ConnId::new(2);
     assert_eq!(sim.connections_of(second), vec![ms(15)], "a new request replaced it");
     assert_eq!(sim.dial_times_of(first).len(), 2);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -462,11 +465,11 @@ fn trigger_reconnect_of_a_manual_one_shot_redials_it_once() {
     net.script(m_addr, [Outcome::ACCEPT, Outcome::REFUSE]);
     let config = Config { target_outbound: 1, retry_duration: ms(10), ..Config::default() };
     let mut sim = sim(config).with_net(net);
-    sim.start();
-    let m = sim.connect(m_addr, ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let m = sim.apply(|core, now| core.connect(now, m_addr, ConnectOptions::once())).unwrap();
     sim.settle();
     let asked = sim.address_requests().len();
-    assert_eq!(sim.disconnect(m, DisconnectOptions::trigger_reconnect()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, m, DisconnectOptions::trigger_reconnect())), Ok(()));
     assert_eq!(sim.state(m), Some(ConnState::Pending));
     sim.run_until(ms(100));
     assert_eq!(sim.dial_times_of(m), vec![ms(0), ms(10)]);
@@ -479,7 +482,7 @@ fn trigger_reconnect_of_a_manual_one_shot_redials_it_once() {
     assert_eq!(sim.trace(m), want);
     assert_eq!(sim.dial_failures_of(m), vec![(ms(10), NextStep::Ended)]);
     assert_eq!(sim.address_requests().len(), asked, "no automatic replacement");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -492,15 +495,15 @@ fn trigger_reconnect_of_a_manual_one_shot_redials_it_once() {
 fn trigger_reconnect_at_target_does_nothing_more() {
     let config = Config { target_outbound: 1, retry_duration: ms(10), ..Config::default() };
     let mut sim = sim(config).with_source(AddressSource::fixed(addr(1)));
-    sim.start();
-    let m = sim.connect(addr(9000), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let m = sim.apply(|core, now| core.connect(now, addr(9000), ConnectOptions::once())).unwrap();
     sim.settle();
     assert_eq!(sim.auto_established(), 1);
-    assert_eq!(sim.disconnect(m, DisconnectOptions::trigger_reconnect()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, m, DisconnectOptions::trigger_reconnect())), Ok(()));
     assert_eq!(sim.state(m), Some(ConnState::Disconnected));
     sim.advance(ms(100));
     assert_eq!(sim.dial_times_of(m), vec![ms(0)]);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -515,8 +518,8 @@ fn trigger_reconnect_at_target_does_nothing_more() {
 #[test]
 fn a_failed_one_shot_request_ends_failed() {
     let mut sim = sim(suite_config()).with_net(Network::new(Outcome::REFUSE));
-    sim.start();
-    let r = sim.connect(btcd_addr(), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let r = sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::once())).unwrap();
     sim.settle();
     let failure = sim.events_of(r).find_map(|l| match &l.event {
         Event::DialFailed { error, next, .. } => Some((error.clone(), *next)),
@@ -528,8 +531,8 @@ fn a_failed_one_shot_request_ends_failed() {
     assert_eq!(sim.trace(r), [failed, Step::Ended(ConnState::Failed)]);
     assert_eq!((sim.core().requests().count(), sim.timers_armed()), (0, 0), "nothing leaks");
     assert_eq!(sim.counters().failed_refused, 1);
-    assert_eq!(sim.remove(r), Err(OpError::UnknownId(r)));
-    sim.stop().unwrap();
+    assert_eq!(sim.apply(|core, now| core.remove(now, r)), Err(OpError::UnknownId(r)));
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -546,17 +549,17 @@ fn a_failed_one_shot_request_is_not_replaced() {
     net.set(bad, Outcome::REFUSE);
     let mut sim =
         sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(addr(1))).with_net(net);
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     let (asked, issued) = (sim.address_requests().len(), sim.last_id());
-    let r = sim.connect(bad, ConnectOptions::once()).unwrap();
+    let r = sim.apply(|core, now| core.connect(now, bad, ConnectOptions::once())).unwrap();
     sim.settle();
     assert_eq!(sim.ended(r), Some(ConnState::Failed));
     assert_eq!(sim.address_requests().len(), asked, "no replacement asked for");
     assert_eq!(sim.last_id(), issued + 1, "only the manual request's id");
     assert_eq!(sim.failed_attempts(), 0);
     assert_eq!(sim.auto_established(), 1);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -570,15 +573,15 @@ fn new_conn_req_never_exceeds_target() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() })
         .with_source(AddressSource::round_robin(vec![addr(1), slow]))
         .with_net(net);
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     assert_eq!(sim.auto_established(), 1, "one connected, one dialling");
     for _ in 0..5 {
-        assert_eq!(sim.new_conn_req(), Ok(()));
+        assert_eq!(sim.apply(|core, now| core.new_conn_req(now)), Ok(()));
     }
     assert_eq!(sim.address_requests().len(), 2, "no address asked for beyond the target");
     assert_eq!(sim.core().requests().count(), 2);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -589,19 +592,19 @@ fn new_conn_req_never_exceeds_target() {
 #[test]
 fn disconnect_rule_counts_automatic_connections_only() {
     let mut sim = sim(Config { target_outbound: 1, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
-    sim.start();
-    sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
-    sim.connect(addr(3), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    sim.apply(|core, now| core.connect(now, addr(2), ConnectOptions::permanent())).unwrap();
+    sim.apply(|core, now| core.connect(now, addr(3), ConnectOptions::once())).unwrap();
     sim.settle();
     assert_eq!(sim.counters().established, 3);
     let auto = ConnId::new(1);
-    assert_eq!(sim.disconnect(auto, plain()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, auto, plain())), Ok(()));
     assert_eq!(sim.state(auto), Some(ConnState::Canceled), "replaced");
     sim.settle();
     assert_eq!(sim.address_requests().len(), 2);
     assert_eq!(sim.connected_ids().last(), Some(&ConnId::new(4)));
     assert_eq!(sim.auto_established(), 1);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -613,14 +616,16 @@ fn dial_limit_queues_in_arrival_order() {
     net.set(addr(2), Outcome::Refuse { after: ms(5) });
     let config = Config { target_outbound: 0, max_dials_in_flight: Some(1), ..suite_config() };
     let mut sim = sim(config).with_net(net);
-    sim.start();
-    let ids: Vec<ConnId> = (1..=3).map(|port| sim.connect(addr(port), ConnectOptions::once()).unwrap()).collect();
+    sim.apply(|core, now| core.start(now));
+    let ids: Vec<ConnId> = (1..=3)
+        .map(|port| sim.apply(|core, now| core.connect(now, addr(port), ConnectOptions::once())).unwrap())
+        .collect();
     assert_eq!(sim.counters().in_flight, 1);
     sim.run_until(ms(100));
     let dials: Vec<(ConnId, Duration)> = sim.dials().iter().map(|d| (d.id, d.at)).collect();
     assert_eq!(dials, vec![(ids[0], ms(0)), (ids[1], ms(10)), (ids[2], ms(15))]);
     assert_eq!(sim.connected_ids(), vec![ids[0], ids[2]]);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -653,19 +658,19 @@ fn dial_of_a_request_ended_before_the_io_layer_saw_it() {
 #[test]
 fn remove_then_new_conn_req_replaces() {
     let mut sim = sim(Config { target_outbound: 2, ..suite_config() }).with_source(AddressSource::fixed(addr(1)));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     let first = sim.connected_ids()[0];
-    assert_eq!(sim.remove(first), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.remove(now, first)), Ok(()));
     assert_eq!(sim.state(first), Some(ConnState::Disconnected));
     sim.advance(ms(100));
     assert_eq!(sim.auto_established(), 1, "remove alone does not replace");
-    assert_eq!(sim.new_conn_req(), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.new_conn_req(now)), Ok(()));
     sim.settle();
     assert_eq!(sim.auto_established(), 2);
     assert_eq!(sim.address_requests().len(), 3);
     assert_eq!(sim.connected_ids().last().unwrap().get(), 3, "a new id");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -676,27 +681,33 @@ fn remove_then_new_conn_req_replaces() {
 fn close_follows_btcds_peer_done_rules() {
     let config = Config { target_outbound: 1, retry_duration: ms(10), ..Config::default() };
     let mut sim = sim(config).with_source(AddressSource::fixed(addr(1)));
-    sim.start();
-    let p = sim.connect(addr(2), ConnectOptions::permanent()).unwrap();
-    let m = sim.connect(addr(3), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let p = sim.apply(|core, now| core.connect(now, addr(2), ConnectOptions::permanent())).unwrap();
+    let m = sim.apply(|core, now| core.connect(now, addr(3), ConnectOptions::once())).unwrap();
     sim.settle();
     let a = ConnId::new(1);
     assert_eq!(sim.connected_ids(), vec![a, p, m]);
 
-    assert_eq!(sim.close(a, DisconnectReason::RemoteClosed), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.close(now, a, DisconnectReason::RemoteClosed)), Ok(()));
     assert_eq!(sim.ended(a), Some(ConnState::Disconnected));
     assert_eq!(sim.failed_attempts(), 0, "a closed connection is not a failed attempt");
     assert_eq!(sim.address_requests(), &[ms(0), ms(0)], "replaced at once");
 
-    assert_eq!(sim.close(p, DisconnectReason::Io(io::ErrorKind::ConnectionReset.into())), Ok(()));
+    assert_eq!(
+        sim.apply(|core, now| core.close(now, p, DisconnectReason::Io(io::ErrorKind::ConnectionReset.into()))),
+        Ok(())
+    );
     assert_eq!(sim.state(p), Some(ConnState::Pending), "waits for its reconnection");
-    assert_eq!(sim.close(m, DisconnectReason::protocol("bad magic")), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.close(now, m, DisconnectReason::protocol("bad magic"))), Ok(()));
     assert_eq!(sim.ended(m), Some(ConnState::Disconnected));
     sim.advance(ms(10));
     assert_eq!(sim.connections_of(p), vec![ms(0), ms(10)], "the permanent one reconnects after 1 x retry");
 
-    let pending = sim.connect(addr(4), ConnectOptions::once()).unwrap(); // Dialling: its answer is not delivered yet.
-    assert_eq!(sim.close(pending, DisconnectReason::RemoteClosed), Err(OpError::NotEstablished(pending)));
-    sim.stop().unwrap();
+    let pending = sim.apply(|core, now| core.connect(now, addr(4), ConnectOptions::once())).unwrap(); // Dialling: its answer is not delivered yet.
+    assert_eq!(
+        sim.apply(|core, now| core.close(now, pending, DisconnectReason::RemoteClosed)),
+        Err(OpError::NotEstablished(pending))
+    );
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }

@@ -29,7 +29,7 @@ fn config(target: u32, outbound: OutboundPolicy) -> Config {
 
 fn started(config: Config, source: AddressSource) -> Sim {
     let mut sim = Sim::new(config).unwrap().with_source(source);
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim
 }
 
@@ -102,7 +102,7 @@ fn a_dial_that_fails_frees_its_netgroup_at_once() {
     };
     let mut sim =
         Sim::new(config(1, policy)).unwrap().with_net(net).with_source(AddressSource::round_robin(vec![bad, good]));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.advance(ms(10));
     assert_eq!(sim.connected().len(), 1);
     assert_eq!(sim.connected()[0].1.target, Some(good.into()));
@@ -113,8 +113,8 @@ fn a_dial_that_fails_frees_its_netgroup_at_once() {
 fn manual_and_permanent_requests_are_exempt() {
     let policy = OutboundPolicy { max_per_netgroup: Some(1), ..OutboundPolicy::default() };
     let mut sim = started(config(1, policy), AddressSource::fixed(at("10.1.0.1")));
-    sim.connect(at("10.1.0.2"), ConnectOptions::permanent()).unwrap();
-    sim.connect(at("10.1.0.3"), ConnectOptions::once()).unwrap();
+    sim.apply(|core, now| core.connect(now, at("10.1.0.2"), ConnectOptions::permanent())).unwrap();
+    sim.apply(|core, now| core.connect(now, at("10.1.0.3"), ConnectOptions::once())).unwrap();
     sim.settle();
     assert_eq!(sim.connected().len(), 3, "three in 10.1/16: one automatic, two manual");
     assert_eq!(sim.counters().skipped_diversity, 0);
@@ -167,7 +167,7 @@ fn each_class_asks_for_its_own_addresses_and_keeps_its_own_target() {
         .unwrap()
         .with_source(AddressSource::round_robin(full))
         .with_class_source(block_relay, AddressSource::round_robin(blocks));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     let classes: Vec<_> = sim.connected().into_iter().map(|(_, i)| (i.class, i.target.unwrap())).collect();
     let count = |c: ClassId| classes.iter().filter(|(k, _)| *k == ConnClass::Automatic(c)).count();
@@ -187,7 +187,7 @@ fn each_class_asks_for_its_own_addresses_and_keeps_its_own_target() {
     sim.advance(ms(5));
     let last = sim.connected().last().unwrap().1.clone();
     assert_eq!(last.class, ConnClass::Automatic(block_relay));
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -220,8 +220,11 @@ fn a_probe_counts_toward_no_target_and_is_closed_at_its_deadline() {
     let policy = OutboundPolicy { max_probes: 1, probe_deadline: ms(500), ..OutboundPolicy::default() };
     let mut sim = started(config(2, policy), AddressSource::round_robin(support::addrs(4)));
     sim.settle();
-    let probe = sim.probe(at("192.0.2.1"), ProbeKind::Feeler).unwrap();
-    assert_eq!(sim.probe(at("192.0.2.2"), ProbeKind::AddrFetch), Err(OpError::LimitReached(Limit::Probes)));
+    let probe = sim.apply(|core, now| core.probe(now, at("192.0.2.1"), ProbeKind::Feeler)).unwrap();
+    assert_eq!(
+        sim.apply(|core, now| core.probe(now, at("192.0.2.2"), ProbeKind::AddrFetch)),
+        Err(OpError::LimitReached(Limit::Probes))
+    );
     sim.settle();
     assert_eq!(sim.counters().established, 3);
     assert_eq!(sim.counters().established_automatic, 2, "the probe is not automatic");
@@ -232,14 +235,14 @@ fn a_probe_counts_toward_no_target_and_is_closed_at_its_deadline() {
     sim.advance(ms(1));
     assert_eq!(sim.disconnections_of(probe), vec![(ms(500), DisconnectReason::ProbeDeadline)]);
     assert_eq!(sim.state(probe), Some(ConnState::Disconnected));
-    assert!(sim.probe(at("192.0.2.2"), ProbeKind::AddrFetch).is_ok(), "its place is free");
+    assert!(sim.apply(|core, now| core.probe(now, at("192.0.2.2"), ProbeKind::AddrFetch)).is_ok(), "its place is free");
 }
 
 #[test]
 fn a_failed_probe_is_never_retried() {
     let mut sim = started(config(0, OutboundPolicy::default()), AddressSource::none());
     sim.net().set(at("192.0.2.1"), Outcome::REFUSE);
-    let probe = sim.probe(at("192.0.2.1"), ProbeKind::Feeler).unwrap();
+    let probe = sim.apply(|core, now| core.probe(now, at("192.0.2.1"), ProbeKind::Feeler)).unwrap();
     sim.advance(Duration::from_secs(60));
     assert_eq!(sim.dial_times_of(probe).len(), 1);
     assert_eq!(sim.state(probe), Some(ConnState::Failed));
@@ -249,12 +252,12 @@ fn a_failed_probe_is_never_retried() {
 fn the_manual_cap_refuses_a_request_beyond_it_until_one_ends() {
     let policy = OutboundPolicy { max_manual: Some(2), ..OutboundPolicy::default() };
     let mut sim = started(config(0, policy), AddressSource::none());
-    let a = sim.connect(at("10.0.0.1"), ConnectOptions::permanent()).unwrap();
-    sim.connect(at("10.0.0.2"), ConnectOptions::once()).unwrap();
-    let third = sim.connect(at("10.0.0.3"), ConnectOptions::once());
+    let a = sim.apply(|core, now| core.connect(now, at("10.0.0.1"), ConnectOptions::permanent())).unwrap();
+    sim.apply(|core, now| core.connect(now, at("10.0.0.2"), ConnectOptions::once())).unwrap();
+    let third = sim.apply(|core, now| core.connect(now, at("10.0.0.3"), ConnectOptions::once()));
     assert_eq!(third, Err(OpError::LimitReached(Limit::Manual)));
-    sim.remove(a).unwrap();
-    assert!(sim.connect(at("10.0.0.3"), ConnectOptions::once()).is_ok());
+    sim.apply(|core, now| core.remove(now, a)).unwrap();
+    assert!(sim.apply(|core, now| core.connect(now, at("10.0.0.3"), ConnectOptions::once())).is_ok());
 }
 
 // ---- backoff ----------------------------------------------------------------------------------
@@ -269,8 +272,8 @@ fn retry_delays(backoff: Backoff, seed: u64, n: usize) -> Vec<Duration> {
         ..config(0, policy)
     };
     let mut sim = Sim::new(config).unwrap().with_net(Network::new(Outcome::REFUSE));
-    sim.start();
-    let id = sim.connect(at("10.0.0.1"), ConnectOptions::permanent()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let id = sim.apply(|core, now| core.connect(now, at("10.0.0.1"), ConnectOptions::permanent())).unwrap();
     sim.advance(Duration::from_secs(600));
     let delays: Vec<_> = sim
         .dial_failures_of(id)
@@ -325,8 +328,8 @@ fn redial_delays(stable_after: Option<Duration>, lifetime: Duration) -> Vec<Dura
     let mut sim = Sim::new(config)
         .unwrap()
         .with_net(Network::new(Outcome::ResetAfterConnect { after: Duration::ZERO, lifetime }));
-    sim.start();
-    let id = sim.connect(at("10.0.0.1"), ConnectOptions::permanent()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let id = sim.apply(|core, now| core.connect(now, at("10.0.0.1"), ConnectOptions::permanent())).unwrap();
     sim.advance(Duration::from_secs(30));
     let times = sim.dial_times_of(id);
     times.windows(2).map(|w| w[1] - w[0] - lifetime).take(5).collect()
@@ -359,7 +362,7 @@ fn a_failed_address_is_skipped_for_the_window_then_tried_again() {
         })
         // The source offers the bad address again and again.
         .with_source(AddressSource::round_robin(vec![bad, bad, good]));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     let bad_dials = |sim: &Sim| sim.dials().iter().filter(|d| d.target == bad.into()).count();
     assert_eq!(bad_dials(&sim), 1, "dialled once, then skipped");
@@ -368,7 +371,7 @@ fn a_failed_address_is_skipped_for_the_window_then_tried_again() {
     let id = sim.connected()[0].1.id;
     // After the window the address is dialled again when offered.
     sim.advance(window);
-    sim.close(id, DisconnectReason::Requested).unwrap();
+    sim.apply(|core, now| core.close(now, id, DisconnectReason::Requested)).unwrap();
     sim.settle();
     assert_eq!(bad_dials(&sim), 2);
 }
@@ -378,7 +381,7 @@ fn a_permanent_request_is_not_held_back_by_the_memory() {
     let policy = OutboundPolicy { failure_window: Some(Duration::from_secs(600)), ..OutboundPolicy::default() };
     let mut sim = started(config(0, policy), AddressSource::none());
     sim.net().script(at("10.0.0.1"), [Outcome::REFUSE]);
-    let id = sim.connect(at("10.0.0.1"), ConnectOptions::permanent()).unwrap();
+    let id = sim.apply(|core, now| core.connect(now, at("10.0.0.1"), ConnectOptions::permanent())).unwrap();
     sim.advance(Duration::from_secs(6));
     assert_eq!(sim.state(id), Some(ConnState::Established), "its retry went out within the window");
 }
@@ -415,8 +418,8 @@ fn a_local_error_holds_dials_and_charges_no_peer() {
     net.down(Duration::ZERO, Duration::from_secs(20));
     let config = Config { retry_duration: ms(100), ..config(4, offline_policy()) };
     let mut sim = Sim::new(config).unwrap().with_net(net).with_source(AddressSource::round_robin(addrs));
-    sim.start();
-    let permanent = sim.connect(at("10.9.0.1"), ConnectOptions::permanent()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let permanent = sim.apply(|core, now| core.connect(now, at("10.9.0.1"), ConnectOptions::permanent())).unwrap();
     sim.advance(Duration::from_secs(20));
     let c = sim.counters();
     assert!(c.offline >= 3, "offline, then offline again after each pause: {}", c.offline);
@@ -446,7 +449,7 @@ fn failures_across_many_netgroups_are_offline_one_netgroup_is_not() {
         .unwrap()
         .with_net(Network::new(Outcome::REFUSE))
         .with_source(AddressSource::round_robin(addrs));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.advance(Duration::from_secs(3));
     assert!(sim.counters().offline >= 1);
     assert!(sim.failed_attempts() < 6, "at most failures - 1 charged: {}", sim.failed_attempts());
@@ -458,7 +461,7 @@ fn failures_across_many_netgroups_are_offline_one_netgroup_is_not() {
         .unwrap()
         .with_net(Network::new(Outcome::REFUSE))
         .with_source(AddressSource::round_robin(addrs));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.advance(Duration::from_secs(3));
     assert_eq!(sim.counters().offline, 0);
     assert!(sim.failed_attempts() >= 25);
@@ -470,19 +473,19 @@ fn failures_across_many_netgroups_are_offline_one_netgroup_is_not() {
 fn pause_keeping_connections_stops_new_dials_and_accepts_until_resume() {
     let mut sim = started(config(2, OutboundPolicy::default()), AddressSource::round_robin(support::addrs(8)));
     sim.settle();
-    sim.pause(Pause::KeepConnections).unwrap();
+    sim.apply(|core, now| core.pause(now, Pause::KeepConnections)).unwrap();
     assert!(sim.core().is_paused());
-    let id = sim.connect(at("10.9.0.1"), ConnectOptions::once()).unwrap();
+    let id = sim.apply(|core, now| core.connect(now, at("10.9.0.1"), ConnectOptions::once())).unwrap();
     assert_eq!(sim.accept(at("192.0.2.7")), None, "no inbound while paused");
     assert_eq!(sim.counters().rejected_paused, 1);
     let asked = sim.address_requests().len();
     let first = sim.connected()[0].1.id;
-    sim.close(first, DisconnectReason::RemoteClosed).unwrap();
+    sim.apply(|core, now| core.close(now, first, DisconnectReason::RemoteClosed)).unwrap();
     sim.advance(Duration::from_secs(5));
     assert_eq!(sim.counters().established, 1, "one kept, none made");
     assert_eq!(sim.address_requests().len(), asked, "the source is not asked while paused");
     assert_eq!(sim.state(id), Some(ConnState::Pending));
-    sim.resume().unwrap();
+    sim.apply(|core, now| core.resume(now)).unwrap();
     sim.settle();
     assert_eq!(sim.state(id), Some(ConnState::Established));
     assert_eq!(sim.counters().established_automatic, 2, "replaced after resume");
@@ -492,13 +495,13 @@ fn pause_keeping_connections_stops_new_dials_and_accepts_until_resume() {
 #[test]
 fn pause_closing_connections_closes_everything_and_resume_restores_it() {
     let mut sim = started(config(2, OutboundPolicy::default()), AddressSource::round_robin(support::addrs(8)));
-    let permanent = sim.connect(at("10.9.0.1"), ConnectOptions::permanent()).unwrap();
+    let permanent = sim.apply(|core, now| core.connect(now, at("10.9.0.1"), ConnectOptions::permanent())).unwrap();
     let inbound = sim.accept(at("192.0.2.7")).unwrap();
     sim.net().set(at("10.9.0.2"), Outcome::BlackHole);
-    let dialling = sim.connect(at("10.9.0.2"), ConnectOptions::permanent()).unwrap();
+    let dialling = sim.apply(|core, now| core.connect(now, at("10.9.0.2"), ConnectOptions::permanent())).unwrap();
     sim.settle();
     assert_eq!(sim.counters().established, 3);
-    sim.pause(Pause::CloseConnections).unwrap();
+    sim.apply(|core, now| core.pause(now, Pause::CloseConnections)).unwrap();
     assert_eq!(sim.counters().established, 0);
     assert_eq!(sim.counters().inbound, 0);
     assert!(sim.disconnected().iter().all(|(_, _, r)| *r == DisconnectReason::Paused));
@@ -507,13 +510,13 @@ fn pause_closing_connections_closes_everything_and_resume_restores_it() {
     assert_eq!(sim.open_sockets(), 0);
     sim.advance(Duration::from_secs(10));
     assert_eq!(sim.counters().established, 0);
-    sim.resume().unwrap();
+    sim.apply(|core, now| core.resume(now)).unwrap();
     sim.settle();
     assert_eq!(sim.state(permanent), Some(ConnState::Established));
     assert_eq!(sim.counters().established_automatic, 2);
     assert_eq!(sim.dial_times_of(dialling).len(), 2, "redialled on resume, not charged");
     assert!(sim.dial_failures_of(dialling).is_empty());
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -649,8 +652,8 @@ mod properties {
         #[test]
         fn classes_diversity_and_the_failure_window_hold_on_a_flaky_network(run in run()) {
             let (mut sim, addrs) = build(&run);
-            sim.start();
-            let permanent = sim.connect(at("10.200.0.1"), ConnectOptions::permanent()).unwrap();
+            sim.apply(|core, now| core.start(now));
+            let permanent = sim.apply(|core, now| core.connect(now, at("10.200.0.1"), ConnectOptions::permanent())).unwrap();
             sim.advance(Duration::from_secs(60));
 
             if !run.offline {
@@ -696,7 +699,7 @@ mod properties {
             let c = sim.counters();
             prop_assert_eq!(c.established_automatic, u64::from((run.target + run.extra).min(room)));
             prop_assert_eq!(sim.state(permanent), Some(ConnState::Established));
-            sim.stop().unwrap();
+            sim.apply(|core, now| core.stop(now)).unwrap();
             sim.assert_clean_shutdown();
         }
 
@@ -717,8 +720,8 @@ mod properties {
             }
             let source = AddressSource::round_robin(spread(40, 10));
             let mut sim = Sim::new(config).unwrap().with_net(net).with_source(source);
-            sim.start();
-            let permanent = sim.connect(at("10.100.0.1"), ConnectOptions::permanent()).unwrap();
+            sim.apply(|core, now| core.start(now));
+            let permanent = sim.apply(|core, now| core.connect(now, at("10.100.0.1"), ConnectOptions::permanent())).unwrap();
             let mut rng = seed;
             for step in 0..80u64 {
                 sim.advance(ms(1000));
@@ -749,15 +752,15 @@ fn an_automatic_connection_redialled_by_trigger_reconnect_keeps_the_netgroup_cou
     let mut sim = started(Config { retry_duration: ms(100), ..config(1, policy) }, source);
     sim.settle();
     let id = sim.connected()[0].1.id;
-    sim.disconnect(id, connmgr::DisconnectOptions::trigger_reconnect()).unwrap();
+    sim.apply(|core, now| core.disconnect(now, id, connmgr::DisconnectOptions::trigger_reconnect())).unwrap();
     sim.advance(ms(200));
     assert_eq!(sim.connections_of(id).len(), 2, "redialled after its backoff");
     // Its place is given back exactly once when it ends; the netgroup then takes another.
-    sim.close(id, DisconnectReason::Requested).unwrap();
+    sim.apply(|core, now| core.close(now, id, DisconnectReason::Requested)).unwrap();
     sim.settle();
     assert_eq!(sim.counters().established_automatic, 1, "replaced in the same /16");
     assert_eq!(sim.counters().skipped_diversity, 0);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -768,10 +771,10 @@ fn a_connection_starts_a_one_shot_requests_backoff_over() {
     // (btcd reconnects a one-shot request only while the automatic set is below its target.)
     let config = Config { retry_duration: ms(100), ..config(1, OutboundPolicy::default()) };
     let mut sim = started(config, AddressSource::none());
-    let id = sim.connect(at("10.0.0.1"), ConnectOptions::once()).unwrap();
+    let id = sim.apply(|core, now| core.connect(now, at("10.0.0.1"), ConnectOptions::once())).unwrap();
     sim.settle();
     for _ in 0..2 {
-        sim.disconnect(id, connmgr::DisconnectOptions::trigger_reconnect()).unwrap();
+        sim.apply(|core, now| core.disconnect(now, id, connmgr::DisconnectOptions::trigger_reconnect())).unwrap();
         sim.advance(ms(100));
     }
     let times = sim.connections_of(id);

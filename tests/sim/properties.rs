@@ -190,37 +190,38 @@ fn apply(sim: &mut Sim, addrs: &[SocketAddr], op: &Op, server_style: bool) {
     match *op {
         Op::Connect { addr, permanent } => {
             let opts = if permanent { ConnectOptions::permanent() } else { ConnectOptions::once() };
-            let id = sim.connect(addrs[addr % addrs.len()], opts).expect("connect before stop");
+            let id =
+                sim.apply(|core, now| core.connect(now, addrs[addr % addrs.len()], opts)).expect("connect before stop");
             assert_eq!(id.get(), sim.last_id());
             check_state(sim, id);
         }
         Op::Disconnect { pick: p, trigger } => {
             if let Some(id) = pick(sim, p, server_style) {
                 let opts = if trigger { DisconnectOptions::trigger_reconnect() } else { DisconnectOptions::default() };
-                sim.disconnect(id, opts).expect("disconnect of a live request");
+                sim.apply(|core, now| core.disconnect(now, id, opts)).expect("disconnect of a live request");
                 check_state(sim, id);
             }
         }
         Op::Remove { pick: p } => {
             if let Some(id) = pick(sim, p, false) {
-                sim.remove(id).expect("remove of a live request");
+                sim.apply(|core, now| core.remove(now, id)).expect("remove of a live request");
                 assert!(check_state(sim, id).is_terminal(), "a removed request has ended");
                 if server_style {
-                    sim.new_conn_req().expect("before stop");
+                    sim.apply(|core, now| core.new_conn_req(now)).expect("before stop");
                 }
             }
         }
         Op::Close { pick: p } => {
             if let Some(id) = pick(sim, p, false) {
                 let established = sim.state(id) == Some(ConnState::Established);
-                match sim.close(id, DisconnectReason::RemoteClosed) {
+                match sim.apply(|core, now| core.close(now, id, DisconnectReason::RemoteClosed)) {
                     Ok(()) => assert!(established),
                     Err(e) => assert_eq!((established, e), (false, OpError::NotEstablished(id))),
                 }
                 check_state(sim, id);
             }
         }
-        Op::NewConnReq => sim.new_conn_req().expect("before stop"),
+        Op::NewConnReq => sim.apply(|core, now| core.new_conn_req(now)).expect("before stop"),
     }
 }
 
@@ -230,7 +231,7 @@ fn drive(sim: &mut Sim, run: &Run, addrs: &[SocketAddr], server_style: bool) {
     for (at, op) in &run.ops {
         if !started && *at >= run.start_ms {
             sim.run_until(ms(run.start_ms));
-            sim.start();
+            sim.apply(|core, now| core.start(now));
             started = true;
         }
         sim.run_until(ms(*at));
@@ -238,7 +239,7 @@ fn drive(sim: &mut Sim, run: &Run, addrs: &[SocketAddr], server_style: bool) {
     }
     if !started {
         sim.run_until(ms(run.start_ms));
-        sim.start();
+        sim.apply(|core, now| core.start(now));
     }
     sim.run_until(ms(run.run_ms));
 }
@@ -263,7 +264,7 @@ proptest! {
         drive(&mut sim, &run, &addrs, false);
         let max_auto = sim.auto_history().iter().map(|&(_, n)| n).max().unwrap_or(0);
         prop_assert!(max_auto <= run.target);
-        sim.stop().unwrap();
+        sim.apply(|core, now| core.stop(now)).unwrap();
         sim.assert_clean_shutdown();
         assert_one_end_per_id(&sim);
     }
@@ -298,7 +299,7 @@ proptest! {
         let later: Vec<_> = history.iter().filter(|&&(at, _)| at > quiet_from).collect();
         prop_assert!(later.is_empty(), "left the target after {:?}: {:?}", quiet_from, later);
         prop_assert_eq!(sim.dial_failures().len(), 0);
-        sim.stop().unwrap();
+        sim.apply(|core, now| core.stop(now)).unwrap();
         sim.assert_clean_shutdown();
         assert_one_end_per_id(&sim);
     }

@@ -14,7 +14,7 @@ use connmgr::{
 fn sim(protection: Protection) -> Sim {
     let config = Config { target_outbound: 0, protection, random_seed: Some(7), ..Config::default() };
     let mut sim = Sim::new(config).unwrap();
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim
 }
 
@@ -35,11 +35,11 @@ fn the_per_ip_cap_counts_live_connections_per_host() {
     sim.accept(from("198.51.100.1", 2)).unwrap();
     assert_eq!(sim.accept(from("198.51.100.1", 3)), None, "a third from the host");
     assert!(sim.accept(from("198.51.100.2", 1)).is_some(), "another host is not affected");
-    sim.close(a, DisconnectReason::RemoteClosed).unwrap();
+    sim.apply(|core, now| core.close(now, a, DisconnectReason::RemoteClosed)).unwrap();
     assert!(sim.accept(from("198.51.100.1", 4)).is_some(), "a slot of the host freed");
     let c = sim.counters();
     assert_eq!((c.rejected_per_ip, c.accepted, c.inbound), (1, 4, 3));
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -59,7 +59,7 @@ fn the_netgroup_cap_uses_the_configured_grouping() {
     let protection = Protection { max_per_netgroup: Some(2), ..Protection::default() };
     let mut sim =
         Sim::new(Config { target_outbound: 0, protection, netgroup: by_first_octet, ..Config::default() }).unwrap();
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.accept(from("127.1.0.1", 1)).unwrap();
     sim.accept(from("127.2.0.1", 1)).unwrap();
     assert_eq!(sim.accept(from("127.3.0.1", 1)), None, "one group for all of 127/8 now");
@@ -81,7 +81,7 @@ fn the_accept_rate_is_a_token_bucket() {
 fn a_host_reconnecting_within_the_window_is_refused() {
     let mut sim = sim(Protection { reconnect_window: Some(Duration::from_secs(30)), ..Protection::default() });
     let first = sim.accept(from("192.0.2.9", 1)).unwrap();
-    sim.close(first, DisconnectReason::RemoteClosed).unwrap();
+    sim.apply(|core, now| core.close(now, first, DisconnectReason::RemoteClosed)).unwrap();
     sim.advance(Duration::from_secs(29));
     assert_eq!(sim.accept(from("192.0.2.9", 2)), None);
     sim.advance(Duration::from_secs(2));
@@ -94,7 +94,7 @@ fn a_ban_closes_live_connections_refuses_inbound_and_expires_on_one_timer() {
     let mut sim = sim(Protection::default());
     let inside = sim.accept(from("198.51.100.7", 1)).unwrap();
     let outside = sim.accept(from("198.51.101.7", 1)).unwrap();
-    sim.ban(net("198.51.100.0/24"), Duration::from_secs(60)).unwrap();
+    sim.apply(|core, now| core.ban(now, net("198.51.100.0/24"), Duration::from_secs(60))).unwrap();
     assert_eq!(sim.inbound_closed(), [(ms(0), inside, DisconnectReason::Banned)]);
     assert_eq!(sim.accept(from("198.51.100.8", 1)), None);
     assert_eq!(sim.accept(from("::ffff:198.51.100.8", 1)), None, "IPv4-mapped is the same address");
@@ -106,8 +106,8 @@ fn a_ban_closes_live_connections_refuses_inbound_and_expires_on_one_timer() {
     assert!(sim.bans().is_empty());
     assert_eq!(sim.core().poll_timeout(), None, "idle again: no periodic sweep");
     assert!(sim.accept(from("198.51.100.8", 2)).is_some());
-    sim.close(outside, DisconnectReason::RemoteClosed).unwrap();
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.close(now, outside, DisconnectReason::RemoteClosed)).unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -118,8 +118,8 @@ fn banned_targets_are_not_dialled() {
     let config = Config { target_outbound: 1, random_seed: Some(1), ..Config::default() };
     let source = AddressSource::script([Ok(banned)], AddressSource::fixed(good));
     let mut sim = Sim::new(config).unwrap().with_source(source);
-    sim.ban(Subnet::single(banned.ip()), Duration::from_secs(100)).unwrap();
-    sim.start();
+    sim.apply(|core, now| core.ban(now, Subnet::single(banned.ip()), Duration::from_secs(100))).unwrap();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     // The automatic request is skipped and the source asked again, without a failed attempt.
     let skipped = connmgr::ConnId::new(1);
@@ -132,7 +132,7 @@ fn banned_targets_are_not_dialled() {
     assert!(sim.dials().iter().all(|d| d.target != banned.into()));
 
     // A permanent request waits, Banned, until the ban ends, then dials.
-    let permanent = sim.connect(banned, ConnectOptions::permanent()).unwrap();
+    let permanent = sim.apply(|core, now| core.connect(now, banned, ConnectOptions::permanent())).unwrap();
     assert_eq!(sim.state(permanent), Some(ConnState::Banned));
     assert_eq!(sim.dial_failures_of(permanent), [(ms(0), NextStep::RetryIn(Duration::from_secs(100)))]);
     sim.advance(Duration::from_secs(99));
@@ -142,18 +142,18 @@ fn banned_targets_are_not_dialled() {
     assert_eq!(sim.state(permanent), Some(ConnState::Established));
 
     // A one-shot request to a banned address fails.
-    sim.ban(Subnet::single(banned.ip()), Duration::from_secs(100)).unwrap();
+    sim.apply(|core, now| core.ban(now, Subnet::single(banned.ip()), Duration::from_secs(100))).unwrap();
     assert_eq!(sim.disconnections_of(permanent), [(Duration::from_secs(100), DisconnectReason::Banned)]);
     sim.advance(Duration::from_secs(5));
     assert_eq!(sim.state(permanent), Some(ConnState::Banned), "after its backoff, waiting for the ban");
-    let once = sim.connect(banned, ConnectOptions::once()).unwrap();
+    let once = sim.apply(|core, now| core.connect(now, banned, ConnectOptions::once())).unwrap();
     assert_eq!(sim.state(once), Some(ConnState::Failed));
     let error = sim.events_of(once).find_map(|l| match &l.event {
         connmgr::core::Event::DialFailed { error, .. } => Some(error.clone()),
         _ => None,
     });
     assert_eq!(error, Some(DialError::Banned));
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -162,8 +162,8 @@ fn an_address_source_of_banned_hosts_cannot_spin_the_loop() {
     let banned = from("192.0.2.66", 8333);
     let config = Config { target_outbound: 1, retry_duration: ms(500), random_seed: Some(1), ..Config::default() };
     let mut sim = Sim::new(config).unwrap().with_source(AddressSource::fixed(banned));
-    sim.ban(Subnet::single(banned.ip()), DAY).unwrap();
-    sim.start();
+    sim.apply(|core, now| core.ban(now, Subnet::single(banned.ip()), DAY)).unwrap();
+    sim.apply(|core, now| core.start(now));
     sim.settle();
     let asked = sim.address_requests().len();
     assert!((30..=40).contains(&asked), "a bounded number of skips in one millisecond: {asked}");
@@ -177,9 +177,9 @@ fn an_address_source_of_banned_hosts_cannot_spin_the_loop() {
 #[test]
 fn the_ban_list_is_bounded_and_keeps_the_longest_bans() {
     let mut sim = sim(Protection { ban_capacity: 2, ..Protection::default() });
-    sim.ban(net("10.0.0.1"), Duration::from_secs(10)).unwrap();
-    sim.ban(net("10.0.0.2"), Duration::from_secs(30)).unwrap();
-    sim.ban(net("10.0.0.3"), Duration::from_secs(20)).unwrap();
+    sim.apply(|core, now| core.ban(now, net("10.0.0.1"), Duration::from_secs(10))).unwrap();
+    sim.apply(|core, now| core.ban(now, net("10.0.0.2"), Duration::from_secs(30))).unwrap();
+    sim.apply(|core, now| core.ban(now, net("10.0.0.3"), Duration::from_secs(20))).unwrap();
     let bans: Vec<Subnet> = sim.bans().into_iter().map(|(s, _)| s).collect();
     assert_eq!(bans, [net("10.0.0.2"), net("10.0.0.3")], "the soonest expiry made room");
 }
@@ -187,17 +187,17 @@ fn the_ban_list_is_bounded_and_keeps_the_longest_bans() {
 #[test]
 fn bans_survive_a_restart_as_text() {
     let mut sim = sim(Protection::default());
-    sim.ban(net("2001:db8::/32"), DAY).unwrap();
-    sim.ban(net("198.51.100.7"), Duration::from_secs(3600)).unwrap();
+    sim.apply(|core, now| core.ban(now, net("2001:db8::/32"), DAY)).unwrap();
+    sim.apply(|core, now| core.ban(now, net("198.51.100.7"), Duration::from_secs(3600))).unwrap();
     let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let text = sim.export_bans(wall);
     assert!(text.contains("2001:db8::/32 1800086400"), "{text}");
     // Restored an hour later: the short ban has expired, the day-long one has 23 h left.
     let mut restored = self::sim(Protection::default());
-    assert_eq!(restored.import_bans(&text, wall + Duration::from_secs(3600)), Ok(1));
+    assert_eq!(restored.apply(|core, now| core.import_bans(now, &text, wall + Duration::from_secs(3600))), Ok(1));
     assert_eq!(restored.bans(), [(net("2001:db8::/32"), Duration::from_secs(23 * 3600))]);
     assert!(restored.accept(from("2001:db8::1", 1)).is_none());
-    let error = restored.import_bans("10.0.0.0/33 1800000000\n", wall).unwrap_err();
+    let error = restored.apply(|core, now| core.import_bans(now, "10.0.0.0/33 1800000000\n", wall)).unwrap_err();
     assert_eq!(error.line, 1);
 }
 
@@ -205,10 +205,14 @@ fn bans_survive_a_restart_as_text() {
 fn the_ban_score_bans_past_the_threshold_and_decays() {
     let mut sim = sim(Protection::default());
     let peer = sim.accept(from("203.0.113.5", 1)).unwrap();
-    assert_eq!(sim.misbehaving(peer, 0, 40), Ok(40));
+    assert_eq!(sim.apply(|core, now| core.misbehaving(now, peer.into(), 0, 40, "simulated")), Ok(40));
     sim.advance(Duration::from_secs(60));
-    assert_eq!(sim.misbehaving(peer, 0, 40), Ok(60), "the transient part halves every minute");
-    assert_eq!(sim.misbehaving(peer, 50, 0), Ok(110));
+    assert_eq!(
+        sim.apply(|core, now| core.misbehaving(now, peer.into(), 0, 40, "simulated")),
+        Ok(60),
+        "the transient part halves every minute"
+    );
+    assert_eq!(sim.apply(|core, now| core.misbehaving(now, peer.into(), 50, 0, "simulated")), Ok(110));
     assert_eq!(
         sim.inbound_closed().last().map(|(_, id, why)| (*id, why.clone())),
         Some((peer, DisconnectReason::Banned))
@@ -219,14 +223,17 @@ fn the_ban_score_bans_past_the_threshold_and_decays() {
 
     // An outbound peer too; its permanent request then waits for the ban to end.
     let addr = from("192.0.2.5", 8333);
-    let out = sim.connect(addr, ConnectOptions::permanent()).unwrap();
+    let out = sim.apply(|core, now| core.connect(now, addr, ConnectOptions::permanent())).unwrap();
     sim.settle();
-    assert_eq!(sim.misbehaving(out, 101, 0), Ok(101));
+    assert_eq!(sim.apply(|core, now| core.misbehaving(now, out.into(), 101, 0, "simulated")), Ok(101));
     assert_eq!(sim.disconnections_of(out).last().map(|(_, why)| why.clone()), Some(DisconnectReason::Banned));
     sim.advance(Duration::from_secs(5));
     assert_eq!(sim.state(out), Some(ConnState::Banned), "after its backoff it finds the ban and waits");
     assert_eq!(sim.dial_times_of(out).len(), 1);
-    assert_eq!(sim.misbehaving(Peer::Outbound(out), 1, 0), Err(connmgr::OpError::NotEstablished(out)));
+    assert_eq!(
+        sim.apply(|core, now| core.misbehaving(now, Peer::Outbound(out), 1, 0, "simulated")),
+        Err(connmgr::OpError::NotEstablished(out))
+    );
 }
 
 #[test]
@@ -240,11 +247,11 @@ fn trusted_subnets_bypass_caps_and_bans_and_are_never_evicted_or_banned() {
     let config =
         Config { target_outbound: 0, max_inbound: Some(40), protection, random_seed: Some(3), ..Config::default() };
     let mut sim = Sim::new(config).unwrap();
-    sim.start();
-    sim.ban(net("127.0.0.0/8"), DAY).unwrap();
+    sim.apply(|core, now| core.start(now));
+    sim.apply(|core, now| core.ban(now, net("127.0.0.0/8"), DAY)).unwrap();
     let friend = sim.accept(from("127.0.0.1", 1)).unwrap();
     assert!(sim.accept(from("127.0.0.1", 2)).is_some(), "no per-IP cap, no ban for a trusted host");
-    assert_eq!(sim.misbehaving(friend, 1000, 0), Ok(1000));
+    assert_eq!(sim.apply(|core, now| core.misbehaving(now, friend.into(), 1000, 0, "simulated")), Ok(1000));
     assert!(sim.inbound_closed().is_empty(), "a trusted peer is never banned");
     // Fill the slots with strangers; the newcomers that follow evict strangers only.
     for i in 0..38u8 {
@@ -264,16 +271,16 @@ fn crowded_listener(seed: u64) -> (Sim, connmgr::InboundId, Vec<connmgr::Inbound
     let config =
         Config { target_outbound: 0, max_inbound: Some(32), protection, random_seed: Some(seed), ..Config::default() };
     let mut sim = Sim::new(config).unwrap();
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     for i in 0..22u8 {
         let id = sim.accept(from(&format!("10.{i}.0.1"), 1)).unwrap();
-        sim.observe(id, Observation::Ping(ms(10 + u64::from(i)))).unwrap();
+        sim.apply(|core, now| core.observe(now, id.into(), Observation::Ping(ms(10 + u64::from(i))))).unwrap();
         sim.advance(Duration::from_secs(1));
     }
     let mut crowded = Vec::new();
     for i in 0..10u8 {
         let id = sim.accept(from(&format!("192.168.0.{}", i + 1), 1)).unwrap();
-        sim.observe(id, Observation::Ping(ms(300))).unwrap();
+        sim.apply(|core, now| core.observe(now, id.into(), Observation::Ping(ms(300)))).unwrap();
         crowded.push(id);
         sim.advance(Duration::from_secs(1));
     }
@@ -296,7 +303,7 @@ fn a_full_listener_evicts_the_youngest_of_the_most_crowded_group() {
     }
     let (mut sim, evicted, crowded) = crowded_listener(1);
     assert_eq!(evicted, *crowded.last().unwrap(), "the youngest of the crowded group");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -304,7 +311,7 @@ fn a_full_listener_evicts_the_youngest_of_the_most_crowded_group() {
 fn without_eviction_a_full_listener_refuses_as_btcd_does() {
     let config = Config { target_outbound: 0, max_inbound: Some(1), ..Config::default() };
     let mut sim = Sim::new(config).unwrap();
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.accept(from("10.0.0.1", 1)).unwrap();
     assert_eq!(sim.accept(from("10.1.0.1", 1)), None);
     assert_eq!((sim.counters().rejected_inbound, sim.counters().evicted), (1, 0));

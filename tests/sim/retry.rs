@@ -23,8 +23,8 @@ fn permanent_backoff_is_capped_at_max_retry_duration() {
     net.down(ms(0), ms(5));
     let config = Config { target_outbound: 1, retry_duration: ms(1), max_retry_duration: ms(2), ..Config::default() };
     let mut sim = sim(config).with_net(net);
-    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
-    sim.start();
+    let p = sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::permanent())).unwrap();
+    sim.apply(|core, now| core.start(now));
     sim.run_until(ms(100));
     assert_eq!(sim.dial_times_of(p), vec![ms(0), ms(1), ms(3), ms(5)]);
     assert_eq!(
@@ -32,7 +32,7 @@ fn permanent_backoff_is_capped_at_max_retry_duration() {
         vec![(ms(0), NextStep::RetryIn(ms(1))), (ms(1), NextStep::RetryIn(ms(2))), (ms(3), NextStep::RetryIn(ms(2))),]
     );
     assert_eq!(sim.connections_of(p), vec![ms(5)]);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -50,9 +50,9 @@ fn permanent_backoff_is_capped_at_max_retry_duration() {
 fn dials_on_a_failing_network_stay_bounded() {
     let config = Config { target_outbound: 5, retry_duration: ms(5), ..suite_config() };
     let mut sim = sim(config).with_source(AddressSource::fixed(btcd_addr())).with_net(Network::new(Outcome::REFUSE));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.run_until(ms(10));
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     let times = sim.dial_times();
     let at = |t: u64| times.iter().filter(|&&d| d == ms(t)).count();
     assert_eq!((at(0), at(5), at(10)), (29, 5, 5));
@@ -73,10 +73,10 @@ fn dials_on_a_failing_network_stay_bounded() {
 #[test]
 fn a_failure_while_stopping_schedules_nothing() {
     let mut sim = sim(Config::default()).with_net(Network::new(Outcome::Refuse { after: ms(2) }));
-    sim.start();
-    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let p = sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::permanent())).unwrap();
     sim.run_until(ms(1));
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.report_late_dial(p, Err(io::ErrorKind::ConnectionRefused));
     assert_eq!(sim.trace(p), [Step::Ended(ConnState::Canceled)], "no failure reported, no retry");
     assert_eq!(sim.timers_armed(), 0);
@@ -95,7 +95,7 @@ fn a_failure_while_stopping_schedules_nothing() {
 fn failures_after_the_25th_are_replaced_after_the_retry_delay() {
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
     let mut sim = sim(config).with_source(AddressSource::fixed(addr(1))).with_net(Network::new(Outcome::REFUSE));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.run_until(ms(250));
 
     let dials: Vec<(u64, Duration)> = sim.dials().iter().map(|d| (d.id.get(), d.at)).collect();
@@ -115,7 +115,7 @@ fn failures_after_the_25th_are_replaced_after_the_retry_delay() {
     assert_eq!(sim.ended(ConnId::new(26)), Some(ConnState::Canceled));
     assert_eq!(sim.state(ConnId::new(27)), Some(ConnState::Failing));
     assert_eq!(sim.failed_attempts(), 27);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -133,7 +133,7 @@ fn a_success_resets_the_run_of_failures() {
     net.down(ms(0), ms(250)).down(ms(400), secs(3600));
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
     let mut sim = sim(config).with_source(AddressSource::fixed(a)).with_net(net);
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.run_until(ms(200));
     assert_eq!(sim.failed_attempts(), 27);
     sim.run_until(ms(300));
@@ -146,7 +146,7 @@ fn a_success_resets_the_run_of_failures() {
     assert_eq!(sim.failed_attempts(), 25);
     let last = sim.dial_failures().last().map(|&(at, _, next)| (at, next));
     assert_eq!(last, Some((ms(400), NextStep::ReplaceIn(ms(100)))));
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -158,11 +158,11 @@ fn disconnect_of_automatic_counts_a_failed_attempt() {
     let mut sim = sim(config)
         .with_source(AddressSource::fixed(addr(1)))
         .with_net(Network::new(Outcome::Accept { after: ms(10) }));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.run_until(ms(10));
     let first = ConnId::new(1);
     assert_eq!(sim.connections_of(first), vec![ms(10)]);
-    assert_eq!(sim.disconnect(first, DisconnectOptions::default()), Ok(()));
+    assert_eq!(sim.apply(|core, now| core.disconnect(now, first, DisconnectOptions::default())), Ok(()));
     assert_eq!(sim.state(first), Some(ConnState::Canceled), "replaced by a new request");
     assert_eq!(sim.failed_attempts(), 1);
     sim.run_until(ms(19));
@@ -170,7 +170,7 @@ fn disconnect_of_automatic_counts_a_failed_attempt() {
     sim.run_until(ms(20));
     assert_eq!(sim.connections_of(ConnId::new(2)), vec![ms(20)]);
     assert_eq!(sim.failed_attempts(), 0);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -182,13 +182,13 @@ fn remote_close_replaces_automatic_at_once_without_counting_a_failure() {
     let net = Network::new(Outcome::ResetAfterConnect { after: ms(1), lifetime: ms(4) });
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
     let mut sim = sim(config).with_source(AddressSource::fixed(addr(1))).with_net(net);
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     sim.run_until(ms(499));
     assert_eq!(sim.dial_times(), (0..100).map(|n| ms(5 * n)).collect::<Vec<_>>());
     assert_eq!(sim.failed_attempts(), 0);
     assert!(sim.ended_all().iter().all(|&(_, state)| state == ConnState::Disconnected));
     assert_eq!(sim.ended_all().len(), 99);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -206,8 +206,8 @@ fn permanent_backoff_is_linear_capped_and_resets() {
     net.script(a, [Outcome::REFUSE; 7]).script(a, [Outcome::ResetAfterConnect { after: ms(0), lifetime: ms(5) }]);
     let config = Config { target_outbound: 0, retry_duration: ms(10), max_retry_duration: ms(45), ..Config::default() };
     let mut sim = sim(config).with_net(net);
-    let p = sim.connect(a, ConnectOptions::permanent()).unwrap();
-    sim.start();
+    let p = sim.apply(|core, now| core.connect(now, a, ConnectOptions::permanent())).unwrap();
+    sim.apply(|core, now| core.start(now));
     sim.run_until(ms(300));
 
     let dials: Vec<u64> = sim.dial_times_of(p).iter().map(|d| d.as_millis() as u64).collect();
@@ -224,7 +224,7 @@ fn permanent_backoff_is_linear_capped_and_resets() {
     assert_eq!(sim.connections_of(p), vec![ms(235)]);
     assert_eq!(sim.disconnections_of(p).len(), 1);
     assert_eq!(sim.counters().retries, 11, "10 after failures, 1 after the close");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -234,8 +234,8 @@ fn permanent_backoff_is_linear_capped_and_resets() {
 #[test]
 fn permanent_backoff_with_defaults_reaches_five_minutes_at_the_60th_retry() {
     let mut sim = sim(Config { target_outbound: 0, ..Config::default() }).with_net(Network::new(Outcome::REFUSE));
-    let p = sim.connect(btcd_addr(), ConnectOptions::permanent()).unwrap();
-    sim.start();
+    let p = sim.apply(|core, now| core.connect(now, btcd_addr(), ConnectOptions::permanent())).unwrap();
+    sim.apply(|core, now| core.start(now));
     sim.run_until(secs(9450));
     let dials: Vec<u64> = sim.dial_times_of(p).iter().map(Duration::as_secs).collect();
     assert_eq!(&dials[..5], &[0, 5, 15, 30, 50]);
@@ -243,7 +243,7 @@ fn permanent_backoff_with_defaults_reaches_five_minutes_at_the_60th_retry() {
     assert_eq!(&dials[60..], &[9150, 9450], "the 60th and 61st retries wait the 300 s cap");
     let last = sim.dial_failures_of(p).last().map(|&(_, next)| next);
     assert_eq!(last, Some(NextStep::RetryIn(secs(300))));
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -262,7 +262,7 @@ fn an_address_error_is_a_failed_attempt() {
     );
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
     let mut sim = sim(config).with_source(source).with_net(Network::new(Outcome::Accept { after: ms(10) }));
-    sim.start();
+    sim.apply(|core, now| core.start(now));
 
     for id in [ConnId::new(1), ConnId::new(2)] {
         let failure = sim.events_of(id).find_map(|l| match &l.event {
@@ -280,7 +280,7 @@ fn an_address_error_is_a_failed_attempt() {
     sim.run_until(ms(10));
     assert_eq!(sim.connected_ids(), vec![ConnId::new(3)]);
     assert_eq!(sim.failed_attempts(), 0);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -294,7 +294,7 @@ fn address_errors_are_throttled_after_25() {
     let source = AddressSource::failing(connmgr::AddressError::new("no valid connect address"));
     let config = Config { target_outbound: 1, retry_duration: ms(100), ..Config::default() };
     let mut sim = sim(config).with_source(source);
-    sim.start();
+    sim.apply(|core, now| core.start(now));
     assert_eq!(sim.last_id(), 25);
     assert_eq!(sim.state(ConnId::new(25)), Some(ConnState::Failing));
     assert_eq!(sim.dial_failures_of(ConnId::new(25)), vec![(ms(0), NextStep::ReplaceIn(ms(100)))]);
@@ -302,7 +302,7 @@ fn address_errors_are_throttled_after_25() {
     assert_eq!(sim.last_id(), 28, "one more attempt at 100, 200 and 300 ms");
     assert_eq!(sim.address_requests().len(), 28);
     assert!(sim.dials().is_empty());
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }
 
@@ -311,9 +311,11 @@ fn address_errors_are_throttled_after_25() {
 #[test]
 fn connect_timeout_closes_the_socket_and_fails_the_dial() {
     let mut sim = sim(Config { target_outbound: 0, ..Config::default() }).with_net(Network::new(Outcome::BlackHole));
-    sim.start();
-    let once = sim.connect(addr(1), ConnectOptions::once()).unwrap();
-    let quick = sim.connect(addr(2), ConnectOptions::permanent().connect_timeout(ms(250))).unwrap();
+    sim.apply(|core, now| core.start(now));
+    let once = sim.apply(|core, now| core.connect(now, addr(1), ConnectOptions::once())).unwrap();
+    let quick = sim
+        .apply(|core, now| core.connect(now, addr(2), ConnectOptions::permanent().connect_timeout(ms(250))))
+        .unwrap();
     let once_io = dial_io(&sim, once);
 
     sim.run_until(ms(249));
@@ -340,6 +342,6 @@ fn connect_timeout_closes_the_socket_and_fails_the_dial() {
     // `quick` timed out at 0.25, 5.5 and 15.75 s (dialled at 15.5 s after a 10 s wait).
     assert_eq!(sim.dial_times_of(quick), vec![ms(0), ms(5250), ms(15_500)]);
     assert_eq!(sim.counters().failed_timed_out, 4);
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }

@@ -11,16 +11,18 @@ use crate::support;
 fn ended_requests_answer_their_state_until_pushed_out_of_the_history() {
     let mut sim = support::sim(Config { target_outbound: 0, ended_history: 2, ..Config::default() })
         .with_net(support::Network::new(support::Outcome::BlackHole));
-    sim.start();
-    let ids: Vec<_> = (1..=3).map(|port| sim.connect(support::addr(port), ConnectOptions::once()).unwrap()).collect();
-    assert_eq!(sim.remove(ids[0]), Ok(()));
+    sim.apply(|core, now| core.start(now));
+    let ids: Vec<_> = (1..=3)
+        .map(|port| sim.apply(|core, now| core.connect(now, support::addr(port), ConnectOptions::once())).unwrap())
+        .collect();
+    assert_eq!(sim.apply(|core, now| core.remove(now, ids[0])), Ok(()));
     assert_eq!(sim.state(ids[0]), Some(ConnState::Canceled), "a removed pending request answers Canceled");
-    sim.remove(ids[1]).unwrap();
-    sim.remove(ids[2]).unwrap();
+    sim.apply(|core, now| core.remove(now, ids[1])).unwrap();
+    sim.apply(|core, now| core.remove(now, ids[2])).unwrap();
     assert_eq!(sim.state(ids[0]), None, "the third-oldest ended request is forgotten");
     assert_eq!(sim.state(ids[1]), Some(ConnState::Canceled));
     assert_eq!(sim.state(ids[2]), Some(ConnState::Canceled));
     assert_eq!(sim.state(connmgr::ConnId::new(99)), None, "never issued");
-    sim.stop().unwrap();
+    sim.apply(|core, now| core.stop(now)).unwrap();
     sim.assert_clean_shutdown();
 }

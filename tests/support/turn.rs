@@ -23,7 +23,7 @@ pub fn try_turn_until<H: Handler>(
     mut done: impl FnMut(&Manager<H>) -> bool,
 ) -> bool {
     let deadline = Instant::now() + limit;
-    manager.start();
+    manager.reactor_mut().start();
     for _ in 0..MAX_TURNS {
         if done(manager) {
             return true;
