@@ -14,8 +14,8 @@
 //! [`ResolveError`](crate::ResolveError) (its `Proxy` variant holds the SOCKS exchange's
 //! [`ProxyError`](crate::proxy::ProxyError)).
 
-mod seed;
+mod seed_from_dns;
 mod tor;
 
-pub use seed::{seed_from_dns, SeedJoin, SeedReport, SeedResult};
+pub use seed_from_dns::{seed_from_dns, SeedJoin, SeedReport, SeedResult};
 pub use tor::tor_lookup_ip;

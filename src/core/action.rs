@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::accept::ListenerKey;
-use super::failure::NextStep;
 use super::lookup::{LookupId, ResolveError};
 use super::request::{ConnInfo, ConnState, IoKey};
+use super::retry::NextStep;
 use crate::error::DialError;
 use crate::id::{ConnId, InboundId};
 use crate::io_error::IoError;

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use super::failure::Failure;
 use super::request::{flag, TimerPurpose};
+use super::retry::Failure;
 use super::{Action, ConnState, Core, Event, IoKey, NextStep};
 use crate::error::{DialError, FailureCause};
 use crate::id::ConnId;

@@ -54,7 +54,6 @@ mod action;
 mod addr;
 mod counters;
 mod dialing;
-mod failure;
 mod history;
 mod inbound;
 mod index;
@@ -64,6 +63,7 @@ pub(crate) use ops::Fresh;
 mod outbound_rules;
 mod protect;
 mod request;
+mod retry;
 mod shard;
 
 use std::collections::{HashMap, VecDeque};
@@ -76,10 +76,10 @@ use slab::Slab;
 pub use accept::{AcceptDecision, ListenerKey};
 pub use action::{Action, DisconnectReason, Event};
 pub use counters::Counters;
-pub use failure::NextStep;
 pub use inbound::{InboundSlot, Observation};
 pub use lookup::{LookupId, ResolveError};
 pub use request::{ConnInfo, ConnState, ConnectOptions, DisconnectOptions, IoKey};
+pub use retry::NextStep;
 
 use crate::banscore::DynamicBanScore;
 use crate::config::{Config, ConfigError};
@@ -96,13 +96,13 @@ use crate::target::Target;
 use crate::time::{TickClock, TimerKey, Wheel};
 use accept::ListenerState;
 use addr::PackedAddr;
-use failure::RetryPolicy;
 use history::History;
 use inbound::{InboundLimiter, InboundRecord};
 use index::IdIndex;
 use lookup::Lookup;
 use outbound_rules::OutboundState;
 use request::{flag, Record, TimerPurpose};
+use retry::RetryPolicy;
 
 /// What a wheel entry is for. Kept to 8 bytes (slab keys as `u32`; a user timer's data lives
 /// in `Core::user_timers`), so a wheel entry is 32 bytes: every dial in flight has one.

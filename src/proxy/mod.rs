@@ -23,11 +23,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::target::{Target, ONION_HOST_LEN};
 
-mod error;
+mod failure;
 mod route;
 
-pub(crate) use error::RequestError;
-pub use error::{CredentialsError, Phase, ProxyError};
+pub(crate) use failure::RequestError;
+pub use failure::{CredentialsError, Phase, ProxyError};
 pub use route::{NoRoute, Proxy};
 pub(crate) use route::{ProxyAuth, Routes};
 
