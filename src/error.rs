@@ -90,6 +90,13 @@ pub enum Error {
     Io(io::Error),
     /// The operation was refused (after stop, for example).
     Op(OpError),
+    /// A [`ShardedManager`](crate::shards::ShardedManager)'s shard count is not in 1 ..= 64.
+    #[cfg(feature = "shards")]
+    ShardCount(usize),
+    /// [`Accept::ReusePort`](crate::shards::Accept::ReusePort) on a system without load-balanced
+    /// `SO_REUSEPORT`.
+    #[cfg(feature = "shards")]
+    NoReusePort,
 }
 
 impl fmt::Display for Error {
@@ -99,6 +106,12 @@ impl fmt::Display for Error {
             Error::Listen { addr, .. } => write!(f, "cannot listen on {addr}"),
             Error::Io(_) => f.write_str("I/O error in the connection manager"),
             Error::Op(e) => fmt::Display::fmt(e, f),
+            #[cfg(feature = "shards")]
+            Error::ShardCount(n) => {
+                write!(f, "{n} shards: a sharded manager runs 1 to {}", crate::policy::global::MAX_SHARDS)
+            }
+            #[cfg(feature = "shards")]
+            Error::NoReusePort => f.write_str("SO_REUSEPORT does not balance connections on this system"),
         }
     }
 }
@@ -107,7 +120,7 @@ impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Error::Listen { source, .. } | Error::Io(source) => Some(source),
-            Error::Config(_) | Error::Op(_) => None,
+            _ => None,
         }
     }
 }

@@ -19,8 +19,8 @@ impl IoError {
         self.0.kind()
     }
 
-    /// The OS error code, if the OS reported it.
-    pub fn raw_os_error(&self) -> Option<i32> {
+    /// The OS error code, if the OS reported it (users: `get().raw_os_error()`).
+    pub(crate) fn raw_os_error(&self) -> Option<i32> {
         self.0.raw_os_error()
     }
 

@@ -142,7 +142,7 @@ pub mod shards {
     //! exact across them; [`Accept`] says how the shards share a listening address. See the
     //! [sharding guide](crate::guide::sharding).
 
-    pub use crate::front::{Accept, ShardError, ShardedManager};
+    pub use crate::front::{Accept, ShardedManager};
 }
 
 pub mod addr {

@@ -10,7 +10,7 @@ mod shards;
 pub use handle::Handle;
 pub use manager::Manager;
 #[cfg(feature = "shards")]
-pub use shards::{Accept, ShardError, ShardedManager};
+pub use shards::{Accept, ShardedManager};
 
 use crate::core::Counters;
 

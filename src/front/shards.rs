@@ -68,49 +68,6 @@ impl Default for Accept {
     }
 }
 
-/// A sharded manager could not be built.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ShardError {
-    /// The shard count is not in 1 ..= 64.
-    Count(usize),
-    /// [`Accept::ReusePort`] on a system without load-balanced `SO_REUSEPORT`.
-    NoReusePort,
-    /// Building a shard failed.
-    Manager(Error),
-}
-
-impl fmt::Display for ShardError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ShardError::Count(n) => write!(f, "{n} shards: a sharded manager runs 1 to {MAX_SHARDS}"),
-            ShardError::NoReusePort => f.write_str("SO_REUSEPORT does not balance connections on this system"),
-            ShardError::Manager(_) => f.write_str("cannot build a shard"),
-        }
-    }
-}
-
-impl std::error::Error for ShardError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ShardError::Manager(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<Error> for ShardError {
-    fn from(e: Error) -> Self {
-        ShardError::Manager(e)
-    }
-}
-
-impl From<io::Error> for ShardError {
-    fn from(e: io::Error) -> Self {
-        ShardError::Manager(Error::Io(e))
-    }
-}
-
 /// Stops every shard if dropped while its thread unwinds.
 struct StopOnPanic<'a>(&'a Fleet);
 
@@ -222,7 +179,7 @@ pub struct ShardedManager<H: Handler> {
 impl<H: Handler + Send> ShardedManager<H> {
     /// `shards` shards (1 ..= 64), each with the handler `factory(index)` makes; listeners are
     /// bound now, as [`Accept::default`] says.
-    pub fn new(config: Config, shards: usize, factory: impl FnMut(usize) -> H) -> Result<Self, ShardError> {
+    pub fn new(config: Config, shards: usize, factory: impl FnMut(usize) -> H) -> Result<Self, Error> {
         Self::with_accept(config, shards, Accept::default(), factory)
     }
 
@@ -232,12 +189,12 @@ impl<H: Handler + Send> ShardedManager<H> {
         shards: usize,
         accept: Accept,
         mut factory: impl FnMut(usize) -> H,
-    ) -> Result<Self, ShardError> {
+    ) -> Result<Self, Error> {
         if !(1..=MAX_SHARDS).contains(&shards) {
-            return Err(ShardError::Count(shards));
+            return Err(Error::ShardCount(shards));
         }
         if accept == Accept::ReusePort && !cfg!(any(target_os = "linux", target_os = "android")) {
-            return Err(ShardError::NoReusePort);
+            return Err(Error::NoReusePort);
         }
         config.validate().map_err(Error::Config)?;
         let space = TokenSpace::default();
@@ -487,7 +444,7 @@ fn listen<H: Handler>(
     accept: Accept,
     reactors: &mut [Reactor<H>],
     polls: &[(Poll, Arc<Waker>)],
-) -> Result<Vec<Option<Inbox>>, ShardError> {
+) -> Result<Vec<Option<Inbox>>, Error> {
     let mut inboxes: Vec<Option<Inbox>> = reactors.iter().map(|_| None).collect();
     if config.listeners.is_empty() {
         return Ok(inboxes);

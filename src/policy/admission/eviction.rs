@@ -45,7 +45,7 @@ pub enum NetworkKind {
 impl NetworkKind {
     /// The network of a peer connected from `ip`. (Core also sets unroutable addresses apart,
     /// but that changes no eviction decision, so it is not modelled.)
-    pub fn of(ip: IpAddr) -> Self {
+    pub(crate) fn of(ip: IpAddr) -> Self {
         match canonical(ip) {
             IpAddr::V4(_) => NetworkKind::Ipv4,
             IpAddr::V6(_) => NetworkKind::Ipv6,
